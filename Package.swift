@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "order-platform",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "order-service", targets: ["order-service"]),
+        .executable(name: "payment-service", targets: ["payment-service"]),
+        .executable(name: "inventory-service", targets: ["inventory-service"]),
+        .executable(name: "notification-service", targets: ["notification-service"]),
+        .executable(name: "embedded-kafka", targets: ["embedded-kafka"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "OrderEvents",
+            dependencies: []
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "Kafka",
+                "OrderEvents",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "OrderService", dependencies: ["ServiceKit", "OrderEvents"]),
+        .target(name: "PaymentService", dependencies: ["ServiceKit", "OrderEvents"]),
+        .target(name: "InventoryService", dependencies: ["ServiceKit", "OrderEvents"]),
+        .target(name: "NotificationService", dependencies: ["ServiceKit", "OrderEvents"]),
+        .executableTarget(name: "order-service", dependencies: ["OrderService"]),
+        .executableTarget(name: "payment-service", dependencies: ["PaymentService"]),
+        .executableTarget(name: "inventory-service", dependencies: ["InventoryService"]),
+        .executableTarget(name: "notification-service", dependencies: ["NotificationService"]),
+        .executableTarget(
+            name: "embedded-kafka",
+            dependencies: [
+                "Kafka", "OrderEvents",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents"]),
+        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit"]),
+        .testTarget(name: "OrderServiceTests", dependencies: ["OrderService"]),
+        .testTarget(name: "PaymentServiceTests", dependencies: ["PaymentService"]),
+        .testTarget(name: "InventoryServiceTests", dependencies: ["InventoryService"]),
+        .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Kafka", "OrderEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,71 @@
+import CRdKafka
+import Foundation
+import Logging
+
+/// librdkafka's mock cluster: real Kafka-protocol brokers listening on 127.0.0.1, in this
+/// process, with consumer groups and idempotent producers. For development and tests only: it
+/// keeps everything in memory, and each partition keeps only about 5 MB (older records are
+/// purged like retention).
+///
+/// The brokers run on librdkafka's own threads and live until the cluster is deinitialised.
+public final class EmbeddedKafkaCluster: Sendable {
+    /// The bootstrap list to hand to clients (`KAFKA_BROKERS`).
+    public let bootstrapServers: String
+    private let cluster: Cluster
+
+    /// `@unchecked Sendable`: the pointers are immutable, and librdkafka's mock API is safe to
+    /// call from any thread (it posts operations to the cluster's own thread).
+    private final class Cluster: @unchecked Sendable {
+        let handle: OpaquePointer
+        let mock: OpaquePointer
+
+        init(handle: OpaquePointer, mock: OpaquePointer) {
+            self.handle = handle
+            self.mock = mock
+        }
+
+        deinit {
+            rd_kafka_mock_cluster_destroy(mock)
+            rd_kafka_destroy(handle)
+        }
+    }
+
+    /// Starts `brokers` brokers and creates `topics`.
+    public init(brokers: Int = 1, topics: [TopicSpecification] = []) throws(KafkaError) {
+        let conf = rd_kafka_conf_new()
+        var errstr = [CChar](repeating: 0, count: 512)
+        // The owning handle never connects anywhere; keep it quiet.
+        _ = rd_kafka_conf_set(conf, "log_level", "0", &errstr, errstr.count)
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw .embeddedCluster(reason: String(cString: errstr))
+        }
+        guard let mock = rd_kafka_mock_cluster_new(handle, Int32(brokers)) else {
+            rd_kafka_destroy(handle)
+            throw .embeddedCluster(reason: "could not start \(brokers) mock brokers")
+        }
+        self.cluster = Cluster(handle: handle, mock: mock)
+        self.bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mock))
+        for topic in topics {
+            try createTopic(topic)
+        }
+    }
+
+    /// Creates a topic (the replication factor is capped at the broker count by the mock).
+    public func createTopic(_ topic: TopicSpecification) throws(KafkaError) {
+        let err = rd_kafka_mock_topic_create(
+            cluster.mock, topic.name, Int32(topic.partitions), Int32(max(topic.replicationFactor, 1))
+        )
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw .topic(name: topic.name, reason: KafkaError.text(err))
+        }
+    }
+
+    /// Fault injection: takes a broker down (connections closed, requests refused) or back up.
+    public func setBroker(_ id: Int32, up: Bool) throws(KafkaError) {
+        let err = up ? rd_kafka_mock_broker_set_up(cluster.mock, id) : rd_kafka_mock_broker_set_down(cluster.mock, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw .embeddedCluster(reason: "broker \(id): \(KafkaError.text(err))")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import CRdKafka
+
+/// One librdkafka property and where its value came from, so an error can name the source.
+public struct KafkaProperty: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    /// For example `KAFKA_SASL_PASSWORD` or `default`.
+    public var source: String
+
+    public init(name: String, value: String, source: String) {
+        self.name = name
+        self.value = value
+        self.source = source
+    }
+
+    /// Whether the value is a secret: never logged, never echoed in errors.
+    public var isSensitive: Bool {
+        let lowered = name.lowercased()
+        return ["password", "secret", "jaas", "pem", "oauthbearer.config", "ssl.key", "token"]
+            .contains { lowered.contains($0) }
+    }
+
+    /// `name=value`, with a sensitive value replaced by `[redacted]`.
+    public var redacted: String {
+        "\(name)=\(isSensitive ? "[redacted]" : value)"
+    }
+}
+
+/// What every Kafka client is built from: the bootstrap servers plus librdkafka properties.
+///
+/// Properties are applied in order, so a later one (for example a pass-through from the
+/// environment) overrides an earlier default.
+public struct KafkaClientConfiguration: Sendable, Hashable {
+    public var bootstrapServers: String
+    public var clientId: String
+    /// How often librdkafka emits statistics (consumer lag, queue depth, RTT) as metrics; nil disables.
+    public var statisticsInterval: Duration?
+    /// Extra librdkafka properties, applied after the client's own defaults.
+    public var properties: [KafkaProperty]
+
+    public init(
+        bootstrapServers: String,
+        clientId: String,
+        statisticsInterval: Duration? = .seconds(5),
+        properties: [KafkaProperty] = []
+    ) {
+        self.bootstrapServers = bootstrapServers
+        self.clientId = clientId
+        self.statisticsInterval = statisticsInterval
+        self.properties = properties
+    }
+
+    /// The environment prefix of pass-through properties.
+    public static let environmentPrefix = "KAFKA_"
+
+    /// Variables with the prefix that are not librdkafka properties.
+    public static let reservedVariables: Set<String> = ["KAFKA_BROKERS"]
+
+    /// Maps `KAFKA_<PROPERTY>` variables to librdkafka properties in upper snake case:
+    /// `KAFKA_SECURITY_PROTOCOL=SASL_SSL` becomes `security.protocol=SASL_SSL`. Sorted by name
+    /// so start-up is deterministic. `KAFKA_BROKERS` is the bootstrap list, not a property.
+    public static func passThroughProperties(from environment: [String: String]) -> [KafkaProperty] {
+        environment
+            .filter { $0.key.hasPrefix(environmentPrefix) && !reservedVariables.contains($0.key) }
+            .map { variable, value in
+                let name = variable.dropFirst(environmentPrefix.count).lowercased()
+                    .replacingOccurrences(of: "_", with: ".")
+                return KafkaProperty(name: name, value: value, source: variable)
+            }
+            .sorted { $0.name < $1.name }
+    }
+
+    /// Checks every property against librdkafka without connecting anywhere.
+    /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for the first property
+    ///   librdkafka does not know or does not accept.
+    public func validate() throws(KafkaError) {
+        let conf = rd_kafka_conf_new()
+        defer { rd_kafka_conf_destroy(conf) }
+        try Self.apply(properties, to: conf)
+    }
+
+    static func apply(_ properties: [KafkaProperty], to conf: OpaquePointer?) throws(KafkaError) {
+        for property in properties {
+            var errstr = [CChar](repeating: 0, count: 512)
+            let result = rd_kafka_conf_set(conf, property.name, property.value, &errstr, errstr.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                var reason = String(cString: errstr)
+                if property.isSensitive {
+                    reason = reason.replacingOccurrences(of: property.value, with: "[redacted]")
+                }
+                throw .invalidProperty(property: property.name, source: property.source, reason: reason)
+            }
+        }
+    }
+}

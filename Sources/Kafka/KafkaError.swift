@@ -1,0 +1,60 @@
+import CRdKafka
+
+/// A failure of the Kafka layer. Each case says what happened; `description` says what to do.
+public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// librdkafka rejected a configuration property. `source` names where it came from (for
+    /// example the environment variable `KAFKA_SECURITY_PROTOCOL`). The value is never included.
+    case invalidProperty(property: String, source: String, reason: String)
+    /// The client could not be created.
+    case clientCreation(reason: String)
+    /// A message could not be produced or was not delivered. `transient` errors may succeed later.
+    case delivery(code: Int32, reason: String, transient: Bool)
+    /// The client has been shut down; no more work is accepted.
+    case shutDown
+    /// A topic operation failed.
+    case topic(name: String, reason: String)
+    /// Subscribing, assigning or committing failed.
+    case consumer(reason: String)
+    /// An embedded (mock) cluster operation failed.
+    case embeddedCluster(reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidProperty(let property, let source, let reason):
+            "invalid Kafka property \(property) (from \(source)): \(reason); fix or remove \(source)"
+        case .clientCreation(let reason):
+            "cannot create Kafka client: \(reason)"
+        case .delivery(let code, let reason, let transient):
+            "message not delivered (\(code)): \(reason)\(transient ? " — transient, retry later" : "")"
+        case .shutDown:
+            "the Kafka client is shut down"
+        case .topic(let name, let reason):
+            "topic \(name): \(reason)"
+        case .consumer(let reason):
+            "consumer: \(reason)"
+        case .embeddedCluster(let reason):
+            "embedded Kafka cluster: \(reason)"
+        }
+    }
+
+    /// Whether retrying the same operation later may succeed (broker down, timeouts, queue full).
+    public var isTransient: Bool {
+        switch self {
+        case .delivery(_, _, let transient): transient
+        case .shutDown, .invalidProperty, .clientCreation, .topic, .consumer, .embeddedCluster: false
+        }
+    }
+
+    static func delivery(_ err: rd_kafka_resp_err_t) -> KafkaError {
+        let fatal: Set<rd_kafka_resp_err_t> = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR__FATAL,
+            RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__INVALID_ARG,
+        ]
+        return .delivery(code: err.rawValue, reason: KafkaError.text(err), transient: !fatal.contains(err))
+    }
+
+    static func text(_ err: rd_kafka_resp_err_t) -> String {
+        String(cString: rd_kafka_err2str(err))
+    }
+}

@@ -1,0 +1,182 @@
+import CRdKafka
+import Foundation
+import Logging
+
+/// A Kafka header: a name and raw bytes.
+public struct KafkaHeader: Sendable, Hashable {
+    public var name: String
+    public var value: [UInt8]
+
+    public init(name: String, value: [UInt8]) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(name: String, string: String) {
+        self.init(name: name, value: Array(string.utf8))
+    }
+
+    public var stringValue: String? { String(bytes: value, encoding: .utf8) }
+}
+
+/// A message to produce.
+public struct OutgoingMessage: Sendable, Hashable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+/// An idempotent Kafka producer (`enable.idempotence=true`, `acks=all`).
+///
+/// - Ordering: messages with the same key go to the same partition, and messages sent by one
+///   task in sequence keep that sequence, even across retries (idempotence).
+/// - `send` does not block a thread: it enqueues and suspends until librdkafka's delivery report,
+///   so many sends can be in flight at once. Delivery reports are served by a dedicated poll
+///   thread, never by Swift's cooperative pool.
+/// - Thread-safety: all methods may be called concurrently from any task.
+/// - Shutdown: ``shutdown(timeout:)`` flushes, fails what could not be delivered in time with
+///   ``KafkaError/delivery(code:reason:transient:)``, and stops the poll thread.
+public final class KafkaProducer: Sendable {
+    private let client: RdKafkaClient
+    private let lifecycle = PollThreadLifecycle()
+    private let logger: Logger
+
+    /// The producer defaults. Anything in `configuration.properties` overrides them.
+    public static let defaults: [KafkaProperty] = [
+        KafkaProperty(name: "enable.idempotence", value: "true", source: "default"),
+        KafkaProperty(name: "acks", value: "all", source: "default"),
+        KafkaProperty(name: "linger.ms", value: "5", source: "default"),
+        KafkaProperty(name: "compression.type", value: "lz4", source: "default"),
+    ]
+
+    public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
+        let context = ClientContext(
+            logger: logger,
+            statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-producer")
+        )
+        let conf = Self.defaults
+        self.logger = logger
+        self.client = try RdKafkaClient(
+            type: RD_KAFKA_PRODUCER, configuration: configuration, defaults: conf, context: context
+        )
+        BlockingThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
+            while lifecycle.isRunning {
+                rd_kafka_poll(client.handle, 100)
+            }
+            // Serve the delivery reports of purged messages so no sender waits forever.
+            rd_kafka_poll(client.handle, 0)
+            lifecycle.threadExited()
+        }
+    }
+
+    /// Sends one message and returns where it was stored.
+    /// - Throws: ``KafkaError/delivery(code:reason:transient:)`` when librdkafka reports a
+    ///   failure (after its own retries, bounded by `message.timeout.ms`), or
+    ///   ``KafkaError/shutDown`` after ``shutdown(timeout:)``.
+    public func send(
+        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+    ) async throws -> DeliveryReport {
+        let results = await send([OutgoingMessage(topic: topic, key: key, value: value, headers: headers)])
+        return try results[0].get()
+    }
+
+    /// Enqueues `messages` in order without waiting between them, then waits for every
+    /// delivery report. Messages with the same key keep their order.
+    ///
+    /// When one cannot be enqueued (local queue full for too long, shut down), it and every
+    /// later message fail without being sent, so a retry of the failed suffix keeps the order.
+    /// - Returns: one result per message, in the same order.
+    public func send(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, KafkaError>] {
+        guard !messages.isEmpty else { return [] }
+        let batch = DeliveryBatch(count: messages.count)
+        return await withCheckedContinuation { continuation in
+            batch.onComplete(continuation)
+            var index = 0
+            var queueFullSince: ContinuousClock.Instant?
+            while index < messages.count {
+                guard lifecycle.isRunning else {
+                    batch.failRemaining(from: index, with: .shutDown)
+                    return
+                }
+                let box = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
+                let message = messages[index]
+                let err = produce(message, opaque: box.toOpaque())
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    index += 1
+                    queueFullSince = nil
+                    continue
+                }
+                box.release()
+                // A full local queue drains as deliveries complete on the poll thread; waiting
+                // briefly here is bounded and keeps the batch's order.
+                let now = ContinuousClock.now
+                if err == RD_KAFKA_RESP_ERR__QUEUE_FULL, now - (queueFullSince ?? now) < .seconds(5) {
+                    queueFullSince = queueFullSince ?? now
+                    rd_kafka_poll(client.handle, 10)
+                    continue
+                }
+                batch.failRemaining(from: index, with: KafkaError.delivery(err))
+                return
+            }
+        }
+    }
+
+    private func produce(_ message: OutgoingMessage, opaque: UnsafeMutableRawPointer) -> rd_kafka_resp_err_t {
+        let list = rd_kafka_headers_new(message.headers.count)
+        for header in message.headers {
+            header.value.withUnsafeBytes { bytes in
+                _ = rd_kafka_header_add(list, header.name, -1, bytes.baseAddress, bytes.count)
+            }
+        }
+        let err = message.value.withUnsafeBytes { valueBytes in
+            (message.key ?? []).withUnsafeBytes { keyBytes in
+                crdkafka_produce(
+                    client.handle, message.topic,
+                    message.key == nil ? nil : keyBytes.baseAddress, message.key == nil ? 0 : keyBytes.count,
+                    valueBytes.baseAddress, valueBytes.count,
+                    list, opaque
+                )
+            }
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(list) }
+        return err
+    }
+
+    /// True when a broker answered a metadata request within `timeout`.
+    public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
+        await BlockingThread.run(name: "kafka-metadata") { [client] in
+            client.brokerAnswersBlocking(timeout: timeout)
+        }
+    }
+
+    /// Waits until every message sent so far is delivered or `timeout` passes.
+    /// - Returns: true when nothing is left in flight.
+    @discardableResult
+    public func flush(timeout: Duration) async -> Bool {
+        await BlockingThread.run(name: "kafka-flush") { [client] in
+            rd_kafka_flush(client.handle, Int32(timeout.milliseconds)) == RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+    }
+
+    /// Flushes for at most `timeout`, fails every message still undelivered, and stops the poll
+    /// thread. Idempotent; later sends throw ``KafkaError/shutDown``.
+    public func shutdown(timeout: Duration = .seconds(10)) async {
+        guard lifecycle.isRunning else { return }
+        let flushed = await flush(timeout: timeout)
+        if !flushed {
+            let left = rd_kafka_outq_len(client.handle)
+            logger.warning("producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox")
+            rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        }
+        await lifecycle.stopAndWait()
+    }
+}
+

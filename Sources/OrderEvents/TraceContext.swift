@@ -1,0 +1,51 @@
+/// A W3C `traceparent` value: `00-<trace id>-<parent id>-<flags>`.
+///
+/// Every event an order causes keeps the trace id of the request that created the order and
+/// gets a new parent (span) id, so a tracing backend can stitch the flow together.
+public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
+    public var traceId: String
+    public var spanId: String
+    public var sampled: Bool
+
+    /// A new root trace.
+    public static func root() -> TraceContext {
+        TraceContext(traceId: randomHex(bytes: 16), spanId: randomHex(bytes: 8), sampled: true)
+    }
+
+    public init(traceId: String, spanId: String, sampled: Bool) {
+        self.traceId = traceId
+        self.spanId = spanId
+        self.sampled = sampled
+    }
+
+    /// Parses a `traceparent` header; nil when it is not a valid version-00 value.
+    public init?(traceparent: String) {
+        let parts = traceparent.split(separator: "-")
+        guard parts.count == 4, parts[0] == "00",
+              parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+              parts[1].allSatisfy(\.isHexDigit), parts[2].allSatisfy(\.isHexDigit),
+              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16),
+              let flags = UInt8(parts[3], radix: 16)
+        else { return nil }
+        self.init(traceId: String(parts[1]), spanId: String(parts[2]), sampled: flags & 1 == 1)
+    }
+
+    /// A child span in the same trace.
+    public func child() -> TraceContext {
+        TraceContext(traceId: traceId, spanId: Self.randomHex(bytes: 8), sampled: sampled)
+    }
+
+    public var description: String {
+        "00-\(traceId)-\(spanId)-\(sampled ? "01" : "00")"
+    }
+
+    private static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var text = ""
+        for _ in 0..<bytes {
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            text += (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }
+        return text
+    }
+}

@@ -1,0 +1,75 @@
+import Kafka
+import Testing
+
+@Suite("librdkafka properties from the environment")
+struct KafkaConfigurationTests {
+    @Test("KAFKA_<PROPERTY> maps to the dotted lower-case property; KAFKA_BROKERS is not a property")
+    func passThrough() {
+        let properties = KafkaClientConfiguration.passThroughProperties(from: [
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISMS": "PLAIN",
+            "KAFKA_BROKERS": "a:9092",
+            "PATH": "/bin",
+        ])
+        #expect(properties == [
+            KafkaProperty(name: "sasl.mechanisms", value: "PLAIN", source: "KAFKA_SASL_MECHANISMS"),
+            KafkaProperty(name: "security.protocol", value: "SASL_SSL", source: "KAFKA_SECURITY_PROTOCOL"),
+        ])
+    }
+
+    @Test("an unknown property stops validation and names its variable")
+    func unknownProperty() {
+        let configuration = KafkaClientConfiguration(
+            bootstrapServers: "localhost:9092", clientId: "t",
+            properties: KafkaClientConfiguration.passThroughProperties(from: ["KAFKA_NO_SUCH_THING": "1"])
+        )
+        #expect(throws: KafkaError.self) { try configuration.validate() }
+        do {
+            try configuration.validate()
+        } catch {
+            #expect(error.description.contains("KAFKA_NO_SUCH_THING"))
+            #expect(error.description.contains("no.such.thing"))
+        }
+    }
+
+    @Test("an invalid value names the variable and never echoes a secret")
+    func invalidSecretValue() {
+        let secret = "hunter2-very-secret"
+        let configuration = KafkaClientConfiguration(
+            bootstrapServers: "localhost:9092", clientId: "t",
+            properties: [
+                KafkaProperty(name: "sasl.password", value: secret, source: "KAFKA_SASL_PASSWORD"),
+                KafkaProperty(name: "acks", value: "sometimes", source: "KAFKA_ACKS"),
+            ]
+        )
+        do {
+            try configuration.validate()
+            Issue.record("an invalid acks value was accepted")
+        } catch {
+            #expect(error.description.contains("KAFKA_ACKS"))
+            #expect(!error.description.contains(secret))
+        }
+        #expect(KafkaProperty(name: "sasl.password", value: secret, source: "x").redacted == "sasl.password=[redacted]")
+        #expect(KafkaProperty(name: "acks", value: "all", source: "x").redacted == "acks=all")
+    }
+
+    @Test("ensureTopics finds provisioned topics and creates nothing")
+    func ensureExistingTopics() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [
+            TopicSpecification(name: "admin-a", partitions: 3), TopicSpecification(name: "admin-b", partitions: 1),
+        ])
+        let configuration = TestKafka.configuration(cluster)
+        let created = try await KafkaAdmin.ensureTopics(
+            [TopicSpecification(name: "admin-a", partitions: 3), TopicSpecification(name: "admin-b", partitions: 1)],
+            configuration: configuration, timeout: .seconds(5), logger: TestKafka.logger
+        )
+        #expect(created.isEmpty)
+        let producer = try KafkaProducer(configuration: configuration, logger: TestKafka.logger)
+        var partitions = Set<Int32>()
+        for index in 0..<60 {
+            partitions.insert(try await producer.send(topic: "admin-a", key: Array("k\(index)".utf8), value: [1]).partition)
+        }
+        await producer.shutdown()
+        #expect(partitions == [0, 1, 2])
+    }
+}
