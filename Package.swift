@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -26,6 +27,7 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
+        .systemLibrary(name: "CProcessControl"),
         .target(
             name: "Kafka",
             dependencies: [
@@ -43,6 +45,7 @@ let package = Package(
             dependencies: [
                 "Kafka",
                 "OrderEvents",
+                "CProcessControl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -51,14 +54,31 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .target(name: "OrderService", dependencies: ["ServiceKit", "OrderEvents"]),
-        .target(name: "PaymentService", dependencies: ["ServiceKit", "OrderEvents"]),
-        .target(name: "InventoryService", dependencies: ["ServiceKit", "OrderEvents"]),
-        .target(name: "NotificationService", dependencies: ["ServiceKit", "OrderEvents"]),
-        .executableTarget(name: "order-service", dependencies: ["OrderService"]),
-        .executableTarget(name: "payment-service", dependencies: ["PaymentService"]),
-        .executableTarget(name: "inventory-service", dependencies: ["InventoryService"]),
-        .executableTarget(name: "notification-service", dependencies: ["NotificationService"]),
+        .target(
+            name: "OrderService",
+            dependencies: [
+                "ServiceKit", "OrderEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "PaymentService",
+            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "InventoryService",
+            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "NotificationService",
+            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .executableTarget(name: "order-service", dependencies: ["OrderService", "ServiceKit"]),
+        .executableTarget(name: "payment-service", dependencies: ["PaymentService", "ServiceKit"]),
+        .executableTarget(name: "inventory-service", dependencies: ["InventoryService", "ServiceKit"]),
+        .executableTarget(name: "notification-service", dependencies: ["NotificationService", "ServiceKit"]),
         .executableTarget(
             name: "embedded-kafka",
             dependencies: [

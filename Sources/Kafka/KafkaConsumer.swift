@@ -92,11 +92,21 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Stops delivering messages (the iteration ends), commits stored offsets, leaves the group
-    /// and closes the client. Returns once closed. Idempotent.
-    public func shutdown() async {
+    /// Ends the iteration of ``messages`` without closing: a message being handled can still
+    /// store its offset. Call ``shutdown()`` afterwards.
+    public func stopDelivering() {
         buffer.finish()
-        await lifecycle.stopAndWait()
+    }
+
+    /// Stops delivering messages (the iteration ends), commits stored offsets, leaves the group
+    /// and closes the client. Returns once closed, or after `timeout` when the close is stuck
+    /// (an unreachable coordinator); the group then expires the member after its session
+    /// timeout. Idempotent.
+    public func shutdown(timeout: Duration = .seconds(10)) async {
+        buffer.finish()
+        if await !lifecycle.stopAndWait(timeout: timeout) {
+            logger.warning("consumer close did not finish within \(timeout); leaving the group to expire this member")
+        }
     }
 
     /// True when a broker answered a metadata request within `timeout`.

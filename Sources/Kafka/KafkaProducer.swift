@@ -176,7 +176,7 @@ public final class KafkaProducer: Sendable {
             logger.warning("producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox")
             rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
         }
-        await lifecycle.stopAndWait()
+        await lifecycle.stopAndWait(timeout: .seconds(2))
     }
 }
 

@@ -23,6 +23,26 @@ final class PollThreadLifecycle: Sendable {
         waiter?.resume()
     }
 
+    /// Asks the loop to stop and waits until the thread has exited or `timeout` passed.
+    /// - Returns: false when the thread was still busy (for example a close blocked on an
+    ///   unreachable broker); the caller may then give up on it.
+    @discardableResult
+    func stopAndWait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.stopAndWait()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let exited = await group.next() ?? false
+            group.cancelAll()
+            return exited
+        }
+    }
+
     /// Asks the loop to stop and waits until the thread has exited. Idempotent.
     func stopAndWait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

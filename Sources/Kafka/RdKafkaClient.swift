@@ -92,10 +92,15 @@ final class RdKafkaClient: @unchecked Sendable {
             guard let context = ClientContext.from(rd_kafka_opaque(rk)) else { return }
             let text = message.map { String(cString: $0) } ?? ""
             let fac = facility.map { String(cString: $0) } ?? ""
-            context.logger.log(level: Logger.Level(syslog: level), "librdkafka: \(text)", metadata: ["facility": .string(fac)])
+            // Connection failures are retried by librdkafka and are routine while a broker
+            // restarts: a warning, not an error.
+            let severity = fac == "FAIL" ? Logger.Level.warning : Logger.Level(syslog: level)
+            context.logger.log(level: severity, "librdkafka: \(text)", metadata: ["facility": .string(fac)])
         }
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
-            guard let context = ClientContext.from(opaque) else { return }
+            // Transport errors are already logged (once per broker state change) by the log
+            // callback; repeating them here only doubles the noise.
+            guard err != RD_KAFKA_RESP_ERR__TRANSPORT.rawValue, let context = ClientContext.from(opaque) else { return }
             let text = reason.map { String(cString: $0) } ?? KafkaError.text(rd_kafka_resp_err_t(err))
             // Broker transport errors are retried by librdkafka itself; they are worth a warning,
             // not an error, unless they are fatal.

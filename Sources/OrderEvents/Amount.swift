@@ -65,7 +65,7 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
 
     private static func parse(_ text: String) -> Amount? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, whole.count <= 13,
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 14, // 14 digits: maximum is 10^13 units
               whole.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         var fraction = parts.count == 2 ? String(parts[1]) : ""
         guard fraction.count <= 2, fraction.allSatisfy({ $0.isASCII && $0.isNumber }),

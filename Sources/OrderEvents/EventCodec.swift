@@ -175,12 +175,25 @@ public enum EventCodec {
 
 /// ISO 8601 timestamps with milliseconds in UTC, as written in every event and API answer.
 public enum Timestamp {
+    /// Formats `date` rounded to the nearest millisecond, e.g. `2024-05-01T12:00:00.123Z`.
+    ///
+    /// The milliseconds are computed here rather than by `ISO8601FormatStyle`, which truncates
+    /// the binary fraction: a millisecond-exact date such as 1700000000.123 (stored as
+    /// 1700000000.12299990…) would otherwise be written as `.122`.
     public static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var (seconds, fraction) = millis.quotientAndRemainder(dividingBy: 1000)
+        if fraction < 0 { seconds -= 1; fraction += 1000 }
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(Date.ISO8601FormatStyle()) // "...T12:00:00Z"
+        let digits = String(fraction)
+        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
+    /// Parses an ISO 8601 timestamp (with or without fractional seconds), normalised to whole
+    /// milliseconds so that `parse(format(d)) == d` for every millisecond-exact date `d`.
     public static func parse(_ text: String) -> Date? {
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text)) else { return nil }
+        return Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 }

@@ -20,10 +20,15 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a `traceparent` header; nil when it is not a valid version-00 value.
     public init?(traceparent: String) {
-        let parts = traceparent.split(separator: "-")
+        // W3C: exactly four dash-separated fields of lowercase hex (no empty fields, no trailing
+        // data for version 00; `Character.isHexDigit` would also admit uppercase and fullwidth digits).
+        func isLowerHex(_ field: Substring) -> Bool {
+            field.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        }
+        let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "00",
-              parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-              parts[1].allSatisfy(\.isHexDigit), parts[2].allSatisfy(\.isHexDigit),
+              parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
+              isLowerHex(parts[1]), isLowerHex(parts[2]), isLowerHex(parts[3]),
               parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16),
               let flags = UInt8(parts[3], radix: 16)
         else { return nil }

@@ -1,1 +1,4 @@
-print("todo")
+import InventoryService
+import ServiceKit
+
+await ServiceHost.main(InventoryService.self)

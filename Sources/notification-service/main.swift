@@ -1,1 +1,4 @@
-print("todo")
+import NotificationService
+import ServiceKit
+
+await ServiceHost.main(NotificationService.self)

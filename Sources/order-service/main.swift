@@ -1,1 +1,4 @@
-print("todo")
+import OrderService
+import ServiceKit
+
+await ServiceHost.main(OrderService.self)

@@ -1,1 +1,4 @@
-print("todo")
+import PaymentService
+import ServiceKit
+
+await ServiceHost.main(PaymentService.self)

@@ -1,0 +1,28 @@
+# Order Platform — the two commands of the quick start:
+#   make run    the whole platform on the embedded (in-memory) Kafka broker, in the foreground
+#   make test   every test suite, including end-to-end runs of the real binaries
+SWIFT ?= swift
+DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build test run clean
+
+deps: ## install the Debian libraries the build links against, when missing
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+run: build
+	scripts/run-dev.sh
+
+clean:
+	rm -rf .build data

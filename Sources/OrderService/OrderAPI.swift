@@ -1,0 +1,224 @@
+import Foundation
+import HTTPTypes
+import GRDB
+import Hummingbird
+import Logging
+import Metrics
+import OrderEvents
+import ServiceKit
+
+/// The order REST API on `PORT` (default 4000).
+///
+/// | route | answers |
+/// |---|---|
+/// | `POST /order`, `POST /orders` | 202 + order + `Location` (new), 200 (same body again), 409 `order_conflict`, 400, 413, 415 |
+/// | `GET /orders/{id}` | 200 order, 404 `order_not_found` |
+/// | `GET /orders?status=&limit=` | 200 `{"orders":[…]}`, newest first; 400 `invalid_query` |
+///
+/// An accepted order and its `orders.created` event are committed in one transaction, so an
+/// order is never lost even while Kafka is down: the relay publishes it when Kafka is back.
+public enum OrderAPI {
+    /// Requests larger than this are refused with 413.
+    public static let maximumBodyBytes = 64 * 1024
+    public static let defaultListLimit = 50
+    public static let maximumListLimit = 500
+
+    public static func application(host: String, port: Int, runtime: ServiceRuntime) -> some ApplicationProtocol {
+        let router = Router()
+        routes(router, runtime: runtime)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "order-service"),
+            logger: runtime.logger
+        )
+    }
+
+    public static func routes(_ router: Router<BasicRequestContext>, runtime: ServiceRuntime) {
+        let create: @Sendable (Request, BasicRequestContext) async -> Response = { request, _ in
+            await respond { try await createOrder(request, runtime: runtime) }
+        }
+        router.post("order", use: create)
+        router.post("orders", use: create)
+        router.get("orders/:id") { _, context in
+            await respond {
+                let id = context.parameters.get("id") ?? ""
+                guard let order = try await runtime.store.database.read({ db in try OrderTables.fetch(id, in: db) }) else {
+                    throw APIError(.notFound, code: "order_not_found", message: "no order with id \(id)")
+                }
+                return try json(.ok, OrderView(order))
+            }
+        }
+        router.get("orders") { request, _ in
+            await respond {
+                let (status, limit) = try listQuery(request.uri.queryParameters)
+                let orders = try await runtime.store.database.read { db in try OrderTables.list(status: status, limit: limit, in: db) }
+                return try json(.ok, OrderList(orders: orders.map(OrderView.init)))
+            }
+        }
+    }
+
+    static func createOrder(_ request: Request, runtime: ServiceRuntime) async throws -> Response {
+        let received = Counter.self
+        guard isJSON(request.headers[.contentType]) else {
+            received.init(label: "orders_received_total", dimensions: [("outcome", "invalid")]).increment()
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
+        }
+        let order: OrderRequest
+        do {
+            let body = try await readBody(request)
+            order = try OrderRequest.parse(body)
+        } catch {
+            received.init(label: "orders_received_total", dimensions: [("outcome", "invalid")]).increment()
+            throw error
+        }
+        let orderId = order.orderId ?? UUID().uuidString.lowercased()
+        let trace = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:)) ?? TraceContext.root()
+        let store = runtime.store
+        let outcome: Acceptance = try await store.database.write { db in
+            if let existing = try OrderTables.fetch(orderId, in: db) {
+                return existing.fingerprint == order.fingerprint ? .repeated(existing) : .conflict
+            }
+            let now = Date()
+            let correlationId = UUID().uuidString.lowercased()
+            try OrderTables.insert(order, orderId: orderId, correlationId: correlationId, at: Timestamp.format(now), in: db)
+            let event = EventEnvelope(
+                occurredAt: now, orderId: orderId, correlationId: correlationId,
+                payload: .orderCreated(OrderCreated(amount: order.amount, currency: order.currency, customerEmail: order.customerEmail, items: order.items))
+            )
+            try store.enqueue([event], trace: trace, in: db)
+            return .accepted(try OrderTables.fetch(orderId, in: db)!)
+        }
+        switch outcome {
+        case .accepted(let record):
+            runtime.relay.wake()
+            received.init(label: "orders_received_total", dimensions: [("outcome", "accepted")]).increment()
+            runtime.logger.info(
+                "order \(orderId) accepted, published \(runtime.configuration.topics.ordersCreated)",
+                metadata: ["orderId": .string(orderId), "amount": .string(record.amount.description), "items": .stringConvertible(record.items.count)]
+            )
+            var response = try json(.accepted, OrderView(record))
+            response.headers[.location] = "/orders/\(orderId)"
+            return response
+        case .repeated(let record):
+            received.init(label: "orders_received_total", dimensions: [("outcome", "duplicate")]).increment()
+            var response = try json(.ok, OrderView(record))
+            response.headers[.location] = "/orders/\(orderId)"
+            return response
+        case .conflict:
+            received.init(label: "orders_received_total", dimensions: [("outcome", "conflict")]).increment()
+            throw APIError(.conflict, code: "order_conflict", message: "order \(orderId) already exists with a different body", field: "orderId")
+        }
+    }
+
+    private enum Acceptance: Sendable {
+        case accepted(OrderRecord)
+        case repeated(OrderRecord)
+        case conflict
+    }
+
+    static func readBody(_ request: Request) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBodyBytes {
+            throw tooLarge
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: maximumBodyBytes)
+            return Array(buffer.readableBytesView)
+        } catch {
+            throw tooLarge
+        }
+    }
+
+    static let tooLarge = APIError(.contentTooLarge, code: "payload_too_large", message: "the body is larger than \(maximumBodyBytes) bytes")
+
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else {
+            return false
+        }
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+    }
+
+    static func listQuery(_ query: Hummingbird.Parameters) throws(APIError) -> (OrderStatus?, Int) {
+        var status: OrderStatus?
+        if let text = query["status"].map(String.init), !text.isEmpty {
+            guard let parsed = OrderStatus(rawValue: text.uppercased()) else {
+                throw APIError(.badRequest, code: "invalid_query", message: "status must be one of \(OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
+            }
+            status = parsed
+        }
+        var limit = defaultListLimit
+        if let text = query["limit"].map(String.init), !text.isEmpty {
+            guard let parsed = Int(text), (1...maximumListLimit).contains(parsed) else {
+                throw APIError(.badRequest, code: "invalid_query", message: "limit must be a whole number from 1 to \(maximumListLimit)", field: "limit")
+            }
+            limit = parsed
+        }
+        return (status, limit)
+    }
+
+    static func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let error as APIError {
+            return (try? json(error.status, ErrorBody(error: .init(code: error.code, message: error.message, field: error.field))))
+                ?? Response(status: error.status)
+        } catch {
+            let failure = ErrorBody(error: .init(code: "internal_error", message: "the order could not be processed; retry later", field: nil))
+            return (try? json(.serviceUnavailable, failure)) ?? Response(status: .internalServerError)
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var buffer = ByteBuffer(bytes: try encoder.encode(value))
+        buffer.writeString("\n")
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+}
+
+extension HTTPField.Name {
+    static let traceparent = HTTPField.Name("traceparent")!
+}
+
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+        var field: String?
+    }
+
+    var error: Detail
+}
+
+struct OrderList: Encodable {
+    var orders: [OrderView]
+}
+
+/// The JSON shape of an order.
+struct OrderView: Encodable {
+    struct Customer: Encodable { var email: String }
+
+    var orderId: String
+    var status: OrderStatus
+    var reason: CancellationReason?
+    var amount: Decimal
+    var currency: String
+    var customer: Customer?
+    var items: [LineItem]
+    var refunded: Bool
+    var createdAt: String
+    var history: [OrderRecord.HistoryEntry]
+
+    init(_ record: OrderRecord) {
+        orderId = record.orderId
+        status = record.status
+        reason = record.reason
+        amount = record.amount.decimal
+        currency = record.currency
+        customer = record.customerEmail.map(Customer.init(email:))
+        items = record.items
+        refunded = record.refunded
+        createdAt = record.createdAt
+        history = record.history
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import Logging
+import Metrics
+import OrderEvents
+import ServiceKit
+import ServiceLifecycle
+
+/// order-service: the REST API that accepts orders (writing the order and its `orders.created`
+/// event in one transaction) and the consumer that moves each order through the guarded state
+/// machine as payment, inventory and notification outcomes arrive.
+public struct OrderService: PlatformService {
+    public static let identity = ServiceIdentity(
+        name: "order-service", metricsPort: 9100, groupIdVariable: "ORDER_GROUP_ID",
+        subscriptions: { topics in
+            [topics.paymentsCompleted, topics.paymentsFailed, topics.paymentsRefunded,
+             topics.inventoryReserved, topics.inventoryRejected, topics.notificationsSent]
+        }
+    )
+
+    let apiHost: String
+    let apiPort: Int
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
+        apiHost = environment.string("HOST", default: "0.0.0.0")
+        apiPort = try environment.port("PORT", default: 4000)
+        self.logger = logger
+    }
+
+    public static func migrate(_ migrator: inout DatabaseMigrator) {
+        OrderTables.migrate(&migrator)
+    }
+
+    public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] {
+        [OrderAPI.application(host: apiHost, port: apiPort, runtime: runtime)]
+    }
+
+    public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+        guard let fact = OrderFact(event.payload) else {
+            throw EventRejected("order-service does not consume \(event.type.rawValue) events")
+        }
+        guard let order = try OrderTables.fetch(event.orderId, in: db) else {
+            throw EventRejected("no order \(event.orderId) is known to order-service")
+        }
+        var steps: [String] = []
+        var terminal: (OrderStatus, Date)?
+        let now = Date()
+        switch try apply(fact, to: order.status, orderId: event.orderId, at: now, in: db) {
+        case .transition(let status):
+            steps.append("\(order.status.rawValue) → \(status.rawValue)")
+            var current = status
+            // A transition may unblock facts that arrived early.
+            while let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: db) {
+                steps += parkedSteps
+                current = next
+            }
+            if current.isTerminal, let created = Timestamp.parse(order.createdAt) {
+                terminal = (current, created)
+            }
+        case .acknowledged:
+            steps.append("\(fact) noted")
+        case .deferred:
+            try park(event, in: db)
+            return Reaction(summary: "\(event.type.rawValue) arrived before its predecessor; parked until order \(event.orderId) moves on", level: .debug)
+        case .refused:
+            return Reaction(
+                summary: "refused transition: \(event.type.rawValue) does not apply to a \(order.status.rawValue) order",
+                level: .warning
+            )
+        }
+        let record = terminal
+        return Reaction(
+            summary: "order \(event.orderId) " + steps.joined(separator: ", "),
+            onCommit: {
+                guard let (status, created) = record else { return }
+                Metrics.Timer(
+                    label: "order_accept_to_terminal_seconds",
+                    dimensions: [("outcome", status.rawValue.lowercased())]
+                ).record(duration: .seconds(now.timeIntervalSince(created)))
+            }
+        )
+    }
+
+    private enum Applied {
+        case transition(OrderStatus)
+        case acknowledged
+        case deferred
+        case refused
+    }
+
+    private func apply(_ fact: OrderFact, to status: OrderStatus, orderId: String, at now: Date, in db: Database) throws -> Applied {
+        switch OrderStateMachine.decide(status, fact) {
+        case .transition(let next, let reason):
+            try OrderTables.setStatus(orderId, next, reason: reason, at: Timestamp.format(now), in: db)
+            return .transition(next)
+        case .acknowledge:
+            if fact == .refunded {
+                try db.execute(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?", arguments: [orderId])
+            }
+            return .acknowledged
+        case .postpone:
+            return .deferred
+        case .refuse:
+            return .refused
+        }
+    }
+
+    private func park(_ event: EventEnvelope, in db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO parked_events (order_id, event) VALUES (?, ?)",
+            arguments: [event.orderId, Data(try EventCodec.encode(event))]
+        )
+    }
+
+    /// Applies the first parked fact that now applies. Returns the new status when one moved
+    /// the order, nil when nothing more can move it.
+    private func replayParked(_ orderId: String, status: OrderStatus, at now: Date, in db: Database) throws -> (OrderStatus, [String])? {
+        let parked = try Row.fetchAll(db, sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq", arguments: [orderId])
+        var steps: [String] = []
+        for row in parked {
+            let seq: Int64 = row["seq"]
+            let bytes: Data = row["event"]
+            guard let event = try? EventCodec.decode(Array(bytes)), let fact = OrderFact(event.payload) else {
+                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                continue
+            }
+            switch try apply(fact, to: status, orderId: orderId, at: now, in: db) {
+            case .deferred:
+                continue
+            case .transition(let next):
+                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                return (next, steps + ["\(status.rawValue) → \(next.rawValue) (parked \(event.type.rawValue))"])
+            case .acknowledged:
+                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                steps.append("\(fact) noted")
+            case .refused:
+                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                logger.warning("refused parked \(event.type.rawValue) for a \(status.rawValue) order \(orderId)")
+            }
+        }
+        return nil
+    }
+}

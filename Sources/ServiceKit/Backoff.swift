@@ -1,0 +1,25 @@
+/// Capped exponential backoff with full jitter, for retrying transient failures.
+///
+/// Delays grow `initial, 2×initial, …` up to `maximum`; each returned delay is drawn uniformly
+/// from half to all of that step so that many retrying services do not synchronise.
+public struct Backoff: Sendable {
+    public let initial: Duration
+    public let maximum: Duration
+    public private(set) var attempt = 0
+
+    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    /// The delay before the next attempt.
+    public mutating func next() -> Duration {
+        let step = min(initial * (1 << min(attempt, 30)), maximum)
+        attempt += 1
+        return step * Double.random(in: 0.5...1.0)
+    }
+
+    public mutating func reset() {
+        attempt = 0
+    }
+}

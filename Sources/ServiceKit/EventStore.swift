@@ -1,0 +1,210 @@
+import Foundation
+import GRDB
+import Kafka
+import OrderEvents
+
+/// A service's own SQLite database (WAL) with the inbox and outbox that make event handling
+/// effectively-once.
+///
+/// - ``handle(_:trace:body:)`` runs one local transaction that records the event id in the
+///   inbox (a repeat is skipped), applies the service's change, and writes the outgoing events
+///   to the outbox. Either all of it commits or none of it.
+/// - The outbox is read by ``OutboxRelay``, which publishes rows in insertion order and marks
+///   them sent.
+/// - Thread-safety: all methods may be called from any task; GRDB serialises writes.
+public final class EventStore: Sendable {
+    public let database: DatabasePool
+    public let topics: Topics
+    public let path: String
+
+    /// Opens (creating when needed) `<directory>/<name>.sqlite` and applies the platform's
+    /// migrations followed by `migrations`, which the service uses for its own tables.
+    public init(
+        directory: String, name: String, topics: Topics,
+        migrations: (inout DatabaseMigrator) -> Void = { _ in }
+    ) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("\(name).sqlite")
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Durability over speed: an accepted order must survive a power cut.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        self.topics = topics
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("platform-v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE inbox (
+                    event_id TEXT PRIMARY KEY NOT NULL,
+                    topic TEXT NOT NULL,
+                    processed_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    message_key BLOB,
+                    value BLOB NOT NULL,
+                    headers TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    sent_at TEXT
+                );
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
+                CREATE TABLE dead_letters (
+                    source_topic TEXT NOT NULL,
+                    source_partition INTEGER NOT NULL,
+                    source_offset INTEGER NOT NULL,
+                    error TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (source_topic, source_partition, source_offset)
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrations(&migrator)
+        try migrator.migrate(database)
+    }
+
+    /// What became of one handled event.
+    public enum Outcome: String, Sendable {
+        /// The change was applied and its events written to the outbox.
+        case processed
+        /// The event id was already in the inbox; nothing changed.
+        case duplicate
+    }
+
+    /// Handles one event in one transaction: inbox check, `body`, outbox insert.
+    /// - Parameters:
+    ///   - trace: the incoming trace context; outgoing events continue it.
+    ///   - body: applies the change and returns the events to publish. Throwing rolls back.
+    public func handle(
+        _ event: EventEnvelope,
+        topic: String,
+        trace: TraceContext?,
+        body: @escaping @Sendable (Database) throws -> [EventEnvelope]
+    ) async throws -> (Outcome, [EventEnvelope]) {
+        try await database.write { db in
+            let now = Timestamp.format(Date())
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)",
+                arguments: [event.eventId.uuidString, topic, now]
+            )
+            guard db.changesCount == 1 else { return (.duplicate, []) }
+            let outgoing = try body(db)
+            try self.enqueue(outgoing, trace: trace, in: db)
+            return (.processed, outgoing)
+        }
+    }
+
+    /// Writes events to the outbox inside the caller's transaction. Each gets the event-type and
+    /// traceparent headers; the key is the order id.
+    public func enqueue(_ events: [EventEnvelope], trace: TraceContext?, in db: Database) throws {
+        for event in events {
+            let span = trace?.child() ?? TraceContext.root()
+            let headers = [
+                KafkaHeader(name: EventHeader.eventType, string: event.type.rawValue),
+                KafkaHeader(name: EventHeader.traceparent, string: span.description),
+            ]
+            try insertOutbox(
+                topic: topics.topic(for: event.type), key: Array(event.key.utf8),
+                value: try EventCodec.encode(event), headers: headers, in: db
+            )
+        }
+    }
+
+    /// Records a poison message and queues its dead-letter copy, once per source position.
+    /// - Returns: false when this position was already dead-lettered.
+    public func deadLetter(_ message: KafkaMessage, error: String, service: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO dead_letters (source_topic, source_partition, source_offset, error, created_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [message.topic, message.partition, message.offset, error, Timestamp.format(Date())]
+            )
+            guard db.changesCount == 1 else { return false }
+            let headers = message.headers + [
+                KafkaHeader(name: "dlq-source-topic", string: message.topic),
+                KafkaHeader(name: "dlq-source-partition", string: String(message.partition)),
+                KafkaHeader(name: "dlq-source-offset", string: String(message.offset)),
+                KafkaHeader(name: "dlq-error", string: error),
+                KafkaHeader(name: "dlq-service", string: service),
+                KafkaHeader(name: "dlq-failed-at", string: Timestamp.format(Date())),
+            ]
+            try self.insertOutbox(
+                topic: Topics.deadLetter(of: message.topic), key: message.key, value: message.value,
+                headers: headers, in: db
+            )
+            return true
+        }
+    }
+
+    private func insertOutbox(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], in db: Database) throws {
+        let encodedHeaders = try JSONEncoder().encode(headers.map { StoredHeader(name: $0.name, value: Data($0.value)) })
+        try db.execute(
+            sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [topic, key.map { Data($0) }, Data(value), String(decoding: encodedHeaders, as: UTF8.self), Timestamp.format(Date())]
+        )
+    }
+
+    /// Unsent outbox rows in insertion order.
+    public func unsent(limit: Int) async throws -> [OutboxRecord] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, topic, message_key, value, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                arguments: [limit]
+            ).map { row in
+                let headers = try JSONDecoder().decode([StoredHeader].self, from: Data((row["headers"] as String).utf8))
+                let key: Data? = row["message_key"]
+                let value: Data = row["value"]
+                return OutboxRecord(
+                    id: row["id"],
+                    message: OutgoingMessage(
+                        topic: row["topic"], key: key.map { Array($0) }, value: Array(value),
+                        headers: headers.map { KafkaHeader(name: $0.name, value: Array($0.value)) }
+                    )
+                )
+            }
+        }
+    }
+
+    /// Marks rows published; rows sent more than `retention` ago are deleted.
+    public func markSent(_ ids: [Int64], retention: TimeInterval = 3600) async throws {
+        guard !ids.isEmpty else { return }
+        try await database.write { db in
+            let now = Date()
+            try db.execute(
+                sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: ids.count)))",
+                arguments: StatementArguments([Timestamp.format(now)] + ids.map { $0 as (any DatabaseValueConvertible) })
+            )
+            try db.execute(
+                sql: "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+                arguments: [Timestamp.format(now.addingTimeInterval(-retention))]
+            )
+        }
+    }
+
+    /// The number of outbox rows not yet published.
+    public func pendingCount() async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") ?? 0
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    public func isOpen() async -> Bool {
+        (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+
+    private struct StoredHeader: Codable {
+        var name: String
+        var value: Data
+    }
+}
+
+/// One outbox row, ready to publish.
+public struct OutboxRecord: Sendable, Hashable {
+    public var id: Int64
+    public var message: OutgoingMessage
+}

@@ -1,0 +1,49 @@
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The operations endpoints every service serves on `METRICS_PORT`:
+///
+/// - `GET /metrics`: Prometheus text format.
+/// - `GET /health`: 200 while the process is alive and serving.
+/// - `GET /ready`: 200 when the broker answered and the database is open, else 503 with reasons.
+public enum OperationsServer {
+    public static func routes(_ router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, readiness: Readiness, service: String) {
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Observability.exposition(registry)))
+            )
+        }
+        router.get("health") { _, _ in
+            text(.ok, "ok \(service)\n")
+        }
+        router.get("ready") { _, _ in
+            let failures = readiness.failures
+            return failures.isEmpty
+                ? text(.ok, "ready\n")
+                : text(.serviceUnavailable, "not ready: " + failures.joined(separator: "; ") + "\n")
+        }
+    }
+
+    public static func application(
+        host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: Readiness, service: String, logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        routes(router, registry: registry, readiness: readiness, service: service)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: service),
+            logger: logger
+        )
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+}

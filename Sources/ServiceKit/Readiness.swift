@@ -1,0 +1,67 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What `/ready` reports: ready only when every check passed its last run.
+public final class Readiness: Sendable {
+    /// The things a service needs before it can do its work.
+    public enum Check: String, Sendable, CaseIterable {
+        case broker
+        case database
+        case topics
+    }
+
+    private let state: Mutex<[Check: String?]>
+
+    public init(checks: [Check] = Check.allCases) {
+        state = Mutex(Dictionary(uniqueKeysWithValues: checks.map { ($0, "\($0.rawValue): not checked yet") }))
+    }
+
+    /// Records a check's result; `reason` explains a failure.
+    public func set(_ check: Check, ready: Bool, reason: String? = nil) {
+        state.withLock { $0[check] = ready ? .some(nil) : .some(reason ?? "\(check.rawValue) not ready") }
+    }
+
+    /// nil when ready, otherwise every failing check's reason.
+    public var failures: [String] {
+        state.withLock { checks in checks.compactMap { $0.value }.sorted() }
+    }
+}
+
+/// Probes the broker and the database every `interval` and records the results in ``Readiness``.
+public struct ReadinessProbe: Service {
+    let readiness: Readiness
+    let producer: KafkaProducer
+    let store: EventStore
+    let interval: Duration
+    let logger: Logger
+
+    public init(readiness: Readiness, producer: KafkaProducer, store: EventStore, interval: Duration = .seconds(2), logger: Logger) {
+        self.readiness = readiness
+        self.producer = producer
+        self.store = store
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var wasReady: Bool?
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let broker = await producer.brokerAnswers(timeout: interval)
+            readiness.set(.broker, ready: broker, reason: "broker did not answer a metadata request")
+            let database = await store.isOpen()
+            readiness.set(.database, ready: database, reason: "database \(store.path) does not answer")
+            let ready = readiness.failures.isEmpty
+            if ready != wasReady {
+                if ready {
+                    logger.info("ready")
+                } else {
+                    logger.warning("not ready: \(readiness.failures.joined(separator: "; "))")
+                }
+                wasReady = ready
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

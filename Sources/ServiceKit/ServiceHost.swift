@@ -1,0 +1,135 @@
+import CProcessControl
+import Foundation
+import GRDB
+import Hummingbird
+import Kafka
+import Logging
+import OrderEvents
+import Prometheus
+import ServiceLifecycle
+
+/// A platform service: an event handler with its identity, tables and optional extra parts.
+public protocol PlatformService: EventHandler {
+    static var identity: ServiceIdentity { get }
+
+    /// Builds the service from the shared configuration and its own variables.
+    init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError)
+
+    /// Registers the service's own tables.
+    static func migrate(_ migrator: inout DatabaseMigrator)
+
+    /// Runs once after the store is open, before anything is consumed (for example seeding stock).
+    func prepare(store: EventStore) async throws
+
+    /// Extra long-running parts, such as order-service's REST API.
+    func additionalServices(runtime: ServiceRuntime) throws -> [any Service]
+}
+
+extension PlatformService {
+    public func prepare(store: EventStore) async throws {}
+    public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] { [] }
+}
+
+/// What a service's extra parts can use.
+public struct ServiceRuntime: Sendable {
+    public let configuration: ServiceConfiguration
+    public let environment: Environment
+    public let store: EventStore
+    public let relay: OutboxRelay
+    public let readiness: Readiness
+    public let logger: Logger
+}
+
+/// Runs a ``PlatformService`` as a process: configuration, logging, metrics, store, Kafka
+/// clients, the consume loop, the outbox relay, the operations endpoints, and graceful
+/// shutdown on SIGTERM/SIGINT.
+public enum ServiceHost {
+    /// Exit status for a configuration error (sysexits' EX_CONFIG).
+    public static let configurationErrorStatus: Int32 = 78
+
+    public static func main<S: PlatformService>(_: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Never {
+        let env = Environment(environment)
+        let configuration: ServiceConfiguration
+        let service: S
+        var bootLogger = Logger(label: S.identity.name)
+        do {
+            configuration = try ServiceConfiguration(identity: S.identity, environment: env)
+            let registry = Observability.bootstrap(label: configuration.serviceName, logLevel: configuration.logLevel)
+            bootLogger = Logger(label: configuration.serviceName)
+            service = try S(configuration: configuration, environment: env, logger: bootLogger)
+            watchSupervisor(configuration.supervisorPid, logger: bootLogger)
+            try await run(service, configuration: configuration, environment: env, registry: registry, logger: bootLogger)
+            exit(0)
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
+            exit(configurationErrorStatus)
+        } catch {
+            bootLogger.critical("\(S.identity.name) stopped: \(error)")
+            exit(1)
+        }
+    }
+
+    static func run<S: PlatformService>(
+        _ service: S, configuration: ServiceConfiguration, environment: Environment,
+        registry: PrometheusCollectorRegistry, logger: Logger
+    ) async throws {
+        if environment.optionalString("KAFKA_BROKERS") == nil {
+            logger.warning("KAFKA_BROKERS is not set: using \(ServiceConfiguration.defaultBrokers)")
+        }
+        logger.info(
+            "starting",
+            metadata: [
+                "brokers": .string(configuration.kafka.bootstrapServers), "group": .string(configuration.groupId),
+                "metricsPort": .stringConvertible(configuration.metricsPort), "dataDir": .string(configuration.dataDirectory),
+                "kafkaProperties": .string(configuration.kafka.properties.map(\.redacted).joined(separator: ", ")),
+            ]
+        )
+        let store = try EventStore(
+            directory: configuration.dataDirectory, name: configuration.serviceName,
+            topics: configuration.topics, migrations: S.migrate
+        )
+        try await service.prepare(store: store)
+        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        let readiness = Readiness()
+        let relay = OutboxRelay(store: store, producer: producer, logger: logger)
+        let runtime = ServiceRuntime(
+            configuration: configuration, environment: environment, store: store, relay: relay,
+            readiness: readiness, logger: logger
+        )
+        let operations = OperationsServer.application(
+            host: configuration.metricsHost, port: configuration.metricsPort, registry: registry,
+            readiness: readiness, service: configuration.serviceName, logger: logger
+        )
+        let consumer = EventConsumerService(
+            configuration: configuration, store: store, handler: service, relay: relay,
+            readiness: readiness, logger: logger
+        )
+        let probe = ReadinessProbe(readiness: readiness, producer: producer, store: store, logger: logger)
+        // Graceful shutdown runs in reverse: extra parts (the order API) stop taking work first,
+        // then the consumer finishes its message and commits, then the relay drains the outbox
+        // and flushes, and the operations endpoints answer until the end.
+        let services: [any Service] = [operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// When started by orderd, exit with it: the kernel sends SIGTERM when the parent dies, and a
+    /// parent that is already gone (re-parented before prctl) means exit now.
+    static func watchSupervisor(_ pid: Int32?, logger: Logger) {
+        guard let pid else { return }
+        if cprocesscontrol_set_parent_death_signal(SIGTERM) != 0 {
+            logger.warning("cannot set the parent-death signal; this process may outlive orderd")
+        }
+        if getppid() != pid {
+            logger.critical("orderd (pid \(pid)) is gone; exiting")
+            exit(1)
+        }
+    }
+}
