@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import Kafka
+import Logging
+import OrderEvents
+@testable import ServiceKit
+import Synchronization
+import Testing
+
+/// A temporary directory removed when the value is released.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("servicekit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "servicekit-tests")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// Counts how often it really applied an event, and answers each OrderCreated with a
+/// PaymentCompleted so there is something to publish.
+final class CountingHandler: EventHandler {
+    let applied = Mutex<[String: Int]>([:])
+
+    func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+        applied.withLock { $0[event.orderId, default: 0] += 1 }
+        guard case .orderCreated(let order) = event.payload else { throw EventRejected("unexpected \(event.type)") }
+        let completed = PaymentCompleted(paymentId: "p-\(event.orderId)", amount: order.amount, currency: order.currency, customerEmail: nil, items: [])
+        return Reaction(events: [event.caused(.paymentCompleted(completed))], summary: "test")
+    }
+
+    var totalApplied: Int { applied.withLock { $0.values.reduce(0, +) } }
+}
+
+func orderCreated(_ orderId: String, amount: String = "42") -> EventEnvelope {
+    EventEnvelope(
+        orderId: orderId, correlationId: "c-\(orderId)",
+        payload: .orderCreated(OrderCreated(amount: Amount(exactly: amount)!, currency: "USD", customerEmail: nil, items: []))
+    )
+}
+
+struct TimedOut: Error {}
+
+/// Polls `condition` until it holds, failing after `timeout`.
+func waitUntil(timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut() }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// Reads `topic` from the beginning with a fresh group until `done` holds.
+func readTopic(
+    _ topic: String, from cluster: EmbeddedKafkaCluster, timeout: Duration = .seconds(30),
+    until done: @escaping @Sendable ([KafkaMessage]) -> Bool
+) async throws -> [KafkaMessage] {
+    let consumer = try KafkaConsumer(
+        configuration: KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "reader", statisticsInterval: nil),
+        groupId: "reader-\(UUID().uuidString)", topics: [topic], logger: quietLogger
+    )
+    let seen = Mutex<[KafkaMessage]>([])
+    let reader = Task {
+        for await message in consumer.messages {
+            let finished = seen.withLock { seen in
+                seen.append(message)
+                return done(seen)
+            }
+            if finished { return }
+        }
+    }
+    defer { reader.cancel() }
+    do {
+        try await waitUntil(timeout: timeout) { done(seen.withLock { $0 }) }
+    } catch {
+        await consumer.shutdown()
+        throw error
+    }
+    await consumer.shutdown()
+    return seen.withLock { $0 }
+}
