@@ -21,7 +21,9 @@ prefix() { local name=$1; while IFS= read -r line; do printf '%-22s| %s\n' "$nam
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   bootstrap_file=$(mktemp)
   rm -f "$bootstrap_file"
-  "$bin/embedded-kafka" --bootstrap-file "$bootstrap_file" > >(prefix embedded-kafka) 2>&1 &
+  # Its own session, so Ctrl-C reaches the services first and the broker outlives their
+  # graceful shutdown (offset commits, outbox flush); cleanup stops it last.
+  setsid "$bin/embedded-kafka" --bootstrap-file "$bootstrap_file" > >(prefix embedded-kafka) 2>&1 &
   broker=$!
   for _ in $(seq 1 100); do [ -s "$bootstrap_file" ] && break; sleep 0.1; done
   [ -s "$bootstrap_file" ] || { echo "embedded Kafka did not start" >&2; exit 1; }

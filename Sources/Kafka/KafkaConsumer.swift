@@ -102,11 +102,15 @@ public final class KafkaConsumer: Sendable {
     /// and closes the client. Returns once closed, or after `timeout` when the close is stuck
     /// (an unreachable coordinator); the group then expires the member after its session
     /// timeout. Idempotent.
-    public func shutdown(timeout: Duration = .seconds(10)) async {
+    /// - Returns: false when the close did not finish in time.
+    @discardableResult
+    public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
         buffer.finish()
-        if await !lifecycle.stopAndWait(timeout: timeout) {
-            logger.warning("consumer close did not finish within \(timeout); leaving the group to expire this member")
+        let closed = await lifecycle.stopAndWait(timeout: timeout)
+        if !closed {
+            logger.warning("consumer close did not finish within \(timeout); the group expires this member after its session timeout")
         }
+        return closed
     }
 
     /// True when a broker answered a metadata request within `timeout`.

@@ -121,7 +121,16 @@ extension OrderRequest: Decodable {
             self.orderId = nil
         }
 
-        let decimal = try container.decode(Decimal.self, forKey: .amount)
+        let decimal: Decimal
+        do {
+            decimal = try container.decode(Decimal.self, forKey: .amount)
+        } catch let error as DecodingError {
+            throw error
+        } catch {
+            // Foundation's JSONDecoder throws an internal error for a number it cannot represent
+            // (1e-400), which decode(_:from:) turns into a path-less "not valid JSON".
+            throw APIError.invalidField("amount", "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)")
+        }
         guard decimal > 0, let amount = Amount(exactly: decimal) else {
             throw APIError.invalidField("amount", "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)")
         }
@@ -177,7 +186,16 @@ extension OrderRequest: Decodable {
             try OrderRequest.refuseUnknownKeys(decoder, allowed: ["sku", "quantity"])
             let container = try decoder.container(keyedBy: Keys.self)
             sku = try container.decode(String.self, forKey: .sku)
-            quantity = try container.decode(Int.self, forKey: .quantity)
+            do {
+                quantity = try container.decode(Int.self, forKey: .quantity)
+            } catch let error as DecodingError {
+                throw error
+            } catch {
+                // Foundation's JSONDecoder throws an internal error for a number that is not an
+                // Int (1.5, 1e30), which decode(_:from:) turns into a path-less "not valid JSON".
+                let field = OrderRequest.path(decoder.codingPath + [Keys.quantity])
+                throw APIError.invalidField(field, "must be \(OrderRequest.expectation([Keys.quantity]))")
+            }
         }
 
         func item(at index: Int) throws -> LineItem {

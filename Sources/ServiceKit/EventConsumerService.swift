@@ -53,8 +53,9 @@ public final class EventConsumerService: Service, Sendable {
         } onGracefulShutdown: {
             consumer.stopDelivering()
         }
-        await consumer.shutdown()
-        logger.info("consumer stopped; offsets committed, group left")
+        if await consumer.shutdown() {
+            logger.info("consumer stopped; offsets committed, group left")
+        }
     }
 
     /// Creates missing topics, retrying while the cluster is unreachable.

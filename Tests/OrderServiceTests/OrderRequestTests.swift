@@ -32,6 +32,8 @@ struct OrderRequestTests {
         Malformed(name: "customer as string", body: #"{"amount":42,"customer":"a@b.co"}"#, code: "invalid_field", field: "customer"),
         Malformed(name: "currency as number", body: #"{"amount":42,"currency":840}"#, code: "invalid_field", field: "currency"),
         Malformed(name: "quantity 1.5", body: #"{"amount":42,"items":[{"sku":"A","quantity":1.5}]}"#, code: "invalid_field", field: "items[0].quantity"),
+        Malformed(name: "quantity 1e30", body: #"{"amount":42,"items":[{"sku":"A","quantity":1e30}]}"#, code: "invalid_field", field: "items[0].quantity"),
+        Malformed(name: "quantity 2.5 in second item", body: #"{"amount":42,"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":2.5}]}"#, code: "invalid_field", field: "items[1].quantity"),
         Malformed(name: "quantity as string", body: #"{"amount":42,"items":[{"sku":"A","quantity":"1"}]}"#, code: "invalid_field", field: "items[0].quantity"),
         Malformed(name: "quantity 0", body: #"{"amount":42,"items":[{"sku":"A","quantity":0}]}"#, code: "invalid_field", field: "items[0].quantity"),
         Malformed(name: "quantity negative", body: #"{"amount":42,"items":[{"sku":"A","quantity":-2}]}"#, code: "invalid_field", field: "items[0].quantity"),
@@ -50,6 +52,7 @@ struct OrderRequestTests {
         Malformed(name: "3-decimal amount 42.001", body: #"{"amount":42.001}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "3-decimal amount 0.005", body: #"{"amount":0.005}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "amount above maximum", body: #"{"amount":10000000000001}"#, code: "invalid_field", field: "amount"),
+        Malformed(name: "amount too small to represent", body: #"{"amount":1e-400}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "null amount", body: #"{"amount":null}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "missing amount", body: #"{"orderId":"o1"}"#, code: "missing_field", field: "amount"),
         Malformed(name: "empty object", body: "{}", code: "missing_field", field: "amount"),
@@ -173,5 +176,20 @@ struct OrderRequestTests {
     func fingerprintDiffers(body: String) throws {
         let base = try Self.parse(#"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":2}]}"#)
         #expect(try Self.parse(body).fingerprint != base.fingerprint)
+    }
+}
+
+@Suite("OrderRequest amount precision")
+struct OrderRequestPrecisionTests {
+    /// Known limitation (reported, not fixed): Foundation's `Decimal` keeps 38 significant
+    /// digits, so a 41-digit amount such as 1.000…0001 is rounded to 1 before the two-decimal
+    /// check and accepted as 1.00. If this starts passing, remove `withKnownIssue`.
+    @Test("an amount with a third decimal beyond Decimal's 38 digits is refused")
+    func longFraction() {
+        withKnownIssue("Decimal rounds past 38 significant digits") {
+            #expect(throws: APIError.self) {
+                try OrderRequest.parse(Array(#"{"amount":1.0000000000000000000000000000000000000001}"#.utf8))
+            }
+        }
     }
 }
