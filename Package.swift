@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "inventory-service", targets: ["inventory-service"]),
         .executable(name: "notification-service", targets: ["notification-service"]),
         .executable(name: "embedded-kafka", targets: ["embedded-kafka"]),
+        .executable(name: "orderd", targets: ["orderd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -28,6 +31,36 @@ let package = Package(
             providers: [.apt(["librdkafka-dev"])]
         ),
         .systemLibrary(name: "CProcessControl"),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(name: "PrometheusExposition"),
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "Kafka", "OrderEvents", "ServiceKit", "PrometheusExposition", "CSystemd", "CProcessControl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "orderd",
+            dependencies: [
+                "Supervisor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "supervisor-fixture",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Tests/Fixtures/supervisor-fixture"
+        ),
         .target(
             name: "Kafka",
             dependencies: [
@@ -93,6 +126,8 @@ let package = Package(
         .testTarget(name: "PaymentServiceTests", dependencies: ["PaymentService"]),
         .testTarget(name: "InventoryServiceTests", dependencies: ["InventoryService"]),
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
+        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition"], resources: [.copy("Golden")]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -1,0 +1,227 @@
+import Foundation
+import Hummingbird
+import Kafka
+import Logging
+import OrderEvents
+import ServiceKit
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `orderd run`: loads the configuration, hosts the embedded broker when no Kafka is
+/// configured, serves the control socket and the aggregated `/metrics`, supervises the
+/// services, and talks to systemd.
+public enum Daemon {
+    /// Exit status for a configuration error (sysexits' EX_CONFIG).
+    public static let configurationErrorStatus: Int32 = 78
+
+    public static func run(configPath: String, environment: [String: String]) async -> Int32 {
+        let configuration: SupervisorConfiguration
+        do {
+            configuration = try SupervisorConfiguration.load(path: configPath, environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("orderd: \(error)\n".utf8))
+            return configurationErrorStatus
+        }
+        let level = configuration.daemon.logLevel
+        LoggingSystem.bootstrap { _ in LineLogHandler(label: "orderd", logLevel: level) }
+        let logger = Logger(label: "orderd")
+        do {
+            try ControlServer.prepareSocket(configuration.daemon.socketPath)
+        } catch {
+            logger.critical("\(error)")
+            return 1
+        }
+
+        // The embedded broker lives in this process, so it outlives every child's shutdown.
+        var cluster: EmbeddedKafkaCluster?
+        let brokers: String
+        if let configured = configuration.kafka.brokers {
+            brokers = configured
+        } else {
+            do {
+                let topics = Topics.defaults.allWithDeadLetters.map {
+                    TopicSpecification(name: $0, partitions: configuration.kafka.embeddedPartitions, replicationFactor: 1)
+                }
+                let embedded = try EmbeddedKafkaCluster(topics: topics)
+                cluster = embedded
+                brokers = embedded.bootstrapServers
+                logger.warning("""
+                    EMBEDDED KAFKA on \(brokers): in memory and for development only — nothing survives \
+                    a restart of orderd. Set kafka.brokers in \(configPath) or KAFKA_BROKERS for a real cluster.
+                    """)
+            } catch {
+                logger.critical("cannot start the embedded Kafka broker: \(error)")
+                return 1
+            }
+        }
+
+        _ = ChildProcesses.shared(adoptOrphans: true)
+        let supervisor = Supervisor(configuration: configuration, brokers: brokers, embeddedBroker: cluster != nil, logger: logger)
+        let notifier = SystemdNotifier()
+        let supervision = SupervisionLoop(supervisor: supervisor, notifier: notifier, stopBudget: configuration.daemon.stopTimeout, logger: logger)
+        let metrics = AggregatedMetrics(supervisor: supervisor, scrapeTimeout: configuration.daemon.scrapeTimeout)
+        let metricsServer = metrics.application(host: configuration.daemon.metricsHost, port: configuration.daemon.metricsPort, logger: logger)
+        let control = ControlServer.application(
+            path: configuration.daemon.socketPath, group: configuration.daemon.socketGroup, supervisor: supervisor, logger: logger
+        )
+        let reload = ReloadHandler(configPath: configPath, environment: environment, supervisor: supervisor, notifier: notifier, logger: logger)
+        logger.info("orderd \(getpid()) starting \(configuration.services.count) services from \(configPath); control socket \(configuration.daemon.socketPath), metrics on :\(configuration.daemon.metricsPort)")
+
+        // Graceful shutdown runs in reverse: supervision stops every child first, then the
+        // control socket and the metrics endpoint close.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: metricsServer), .init(service: control), .init(service: reload), .init(service: supervision)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("orderd stopped: \(error)")
+            await supervisor.stopAll(budget: .seconds(5))
+            unlink(configuration.daemon.socketPath)
+            return 1
+        }
+        unlink(configuration.daemon.socketPath)
+        withExtendedLifetime(cluster) {}
+        logger.info("orderd stopped")
+        return 0
+    }
+}
+
+/// Starts the services, keeps systemd informed (READY=1 once all are ready, STATUS= on every
+/// change, watchdog pings while the loop makes progress), and stops everything on shutdown.
+struct SupervisionLoop: Service {
+    let supervisor: Supervisor
+    let notifier: SystemdNotifier
+    let stopBudget: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await supervisor.startAll()
+        let heartbeat = Heartbeat()
+        // Tests simulate a wedged supervision loop with SIGUSR2 when ORDERD_TEST_STALL_SIGNAL=1.
+        if ProcessInfo.processInfo.environment["ORDERD_TEST_STALL_SIGNAL"] == "1" {
+            Task {
+                for await _ in await UnixSignalsSequence(trapping: .sigusr2) { heartbeat.stall() }
+            }
+        }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.reportChanges(heartbeat: heartbeat) }
+                if let interval = notifier.watchdogInterval {
+                    group.addTask { await self.watchdog(interval: interval, heartbeat: heartbeat) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            notifier.stopping()
+        }
+        logger.info("stopping all services")
+        await supervisor.stopAll(budget: stopBudget)
+    }
+
+    /// Follows state changes and a 1 s tick. The tick touches every service actor, so it only
+    /// advances the heartbeat while supervision is responsive.
+    private func reportChanges(heartbeat: Heartbeat) async {
+        var announcedReady = false
+        var lastStatus = ""
+        let ticks = AsyncStream<Void> { continuation in
+            let task = Task {
+                while !Task.isCancelled {
+                    continuation.yield()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            let merged = AsyncStream<Void> { continuation in
+                group.addTask { for await _ in supervisor.changeStream { continuation.yield() } }
+                group.addTask { for await _ in ticks { continuation.yield() } }
+            }
+            for await _ in merged.cancelOnGracefulShutdown() {
+                let status = await supervisor.status()
+                if !heartbeat.stalled { heartbeat.beat() }
+                if status.summary != lastStatus {
+                    lastStatus = status.summary
+                    if status.allReady && !announcedReady {
+                        announcedReady = true
+                        notifier.ready(status: status.summary)
+                        logger.info("all \(status.services.count) services ready")
+                    } else {
+                        notifier.status(status.summary)
+                    }
+                }
+                if Task.isShuttingDownGracefully { break }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Pings the watchdog every half interval, but only while the heartbeat is fresh: a wedged
+    /// orderd stops pinging and systemd kills and restarts it.
+    private func watchdog(interval: Duration, heartbeat: Heartbeat) async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            if heartbeat.age < interval / 2 {
+                notifier.watchdogPing()
+            } else {
+                logger.error("supervision loop made no progress for \(heartbeat.age); not pinging the watchdog")
+            }
+            try? await Task.sleep(for: interval / 2)
+        }
+    }
+}
+
+/// The last time the supervision loop made progress.
+final class Heartbeat: Sendable {
+    private struct State {
+        var last = ContinuousClock.now
+        var stalled = false
+    }
+
+    private let state = Mutex(State())
+
+    func beat() { state.withLock { $0.last = .now } }
+    var stalled: Bool { state.withLock { $0.stalled } }
+    var age: Duration { state.withLock { ContinuousClock.now - $0.last } }
+
+    /// Simulates a wedged supervision loop (tests only, see ``SupervisionLoop``).
+    func stall() { state.withLock { $0.stalled = true } }
+}
+
+/// SIGHUP: `RELOADING=1`, re-read the configuration, restart only the services whose
+/// configuration changed, then `READY=1`. A configuration that does not load is logged and the
+/// running one is kept.
+struct ReloadHandler: Service {
+    let configPath: String
+    let environment: [String: String]
+    let supervisor: Supervisor
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            notifier.reloading()
+            logger.info("SIGHUP: reloading \(configPath)")
+            do {
+                let configuration = try SupervisorConfiguration.load(path: configPath, environment: environment)
+                await supervisor.reload(configuration)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while await !supervisor.allReady(), ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            } catch {
+                logger.error("reload failed, keeping the running configuration: \(error)")
+            }
+            notifier.ready(status: await supervisor.status().summary)
+        }
+    }
+}

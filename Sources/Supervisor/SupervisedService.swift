@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one service: carries out the actions of its ``Supervision`` state machine (spawn,
+/// signal, timers) and feeds it events (exits, probe results, operator commands).
+///
+/// An actor: events are applied one at a time in arrival order. Timers and probes are tagged
+/// with the process generation they belong to, so a late timer of an old process never acts on
+/// a new one.
+actor SupervisedService {
+    nonisolated let name: String
+    let spec: ServiceSpec
+    private var machine: Supervision
+    private var process: SpawnedProcess?
+    private var generation = 0
+    private var probeTask: Task<Void, Never>?
+    private var timer: Task<Void, Never>?
+    private let environment: [String: String]
+    private let logger: Logger
+    private let onChange: @Sendable () -> Void
+    private(set) var restartsByReason: [RestartReason: Int] = [:]
+    private(set) var probeFailures: [String: Int] = ["liveness": 0, "readiness": 0]
+
+    init(spec: ServiceSpec, environment: [String: String], logger: Logger, onChange: @escaping @Sendable () -> Void) {
+        self.name = spec.name
+        self.spec = spec
+        self.machine = Supervision(policy: spec.supervisionPolicy)
+        self.environment = environment
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    var state: ServiceState { machine.state }
+
+    func snapshot(now: ContinuousClock.Instant = .now) -> ServiceStatus {
+        ServiceStatus(
+            name: name,
+            state: machine.state,
+            pid: machine.pid,
+            uptimeSeconds: machine.startedAt.map { (now - $0).seconds },
+            restarts: machine.restarts,
+            lastExit: machine.lastExit?.description,
+            ready: machine.state == .ready,
+            nextRestartSeconds: machine.nextRestart.map { max(0, ($0 - now).seconds) },
+            note: machine.note
+        )
+    }
+
+    /// Applies an event and carries out what the state machine decides.
+    func send(_ event: Supervision.Event) {
+        let before = machine.state
+        let actions = machine.handle(event, now: .now, jitter: Double.random(in: 0.5...1.0))
+        if machine.state != before {
+            let level: Logger.Level = machine.state == .failed || machine.state == .backoff ? .warning : .info
+            logger.log(level: level, "\(name): \(before.rawValue) → \(machine.state.rawValue)\(machine.note.map { " (\($0))" } ?? "")")
+        }
+        for action in actions { perform(action) }
+        onChange()
+    }
+
+    private func perform(_ action: Supervision.Action) {
+        switch action {
+        case .spawn:
+            generation += 1
+            let current = generation
+            Task { await self.spawn(generation: current) }
+        case .terminate:
+            process?.signalGroup(SIGTERM)
+        case .kill:
+            process?.signalGroup(SIGKILL)
+        case .scheduleRestart(let delay):
+            schedule(after: delay, .backoffElapsed)
+        case .scheduleKill(let delay):
+            schedule(after: delay, .stopTimeoutElapsed)
+        case .countRestart(let reason):
+            restartsByReason[reason, default: 0] += 1
+        }
+    }
+
+    private func schedule(after delay: Duration, _ event: Supervision.Event) {
+        timer?.cancel()
+        let current = generation
+        timer = Task {
+            try? await Task.sleep(for: delay)
+            guard !Task.isCancelled else { return }
+            await self.fire(event, generation: current)
+        }
+    }
+
+    private func fire(_ event: Supervision.Event, generation: Int) {
+        guard generation == self.generation else { return }
+        send(event)
+    }
+
+    private func spawn(generation: Int) async {
+        let request = SpawnRequest(
+            executable: spec.executable, arguments: spec.arguments,
+            environment: environment, workingDirectory: spec.workingDirectory
+        )
+        do {
+            let spawned = try await ChildProcesses.shared().spawn(request) { [weak self] status in
+                Task { await self?.exited(status, generation: generation) }
+            }
+            guard generation == self.generation else {
+                spawned.signalGroup(SIGKILL)
+                return
+            }
+            process = spawned
+            OutputForwarder.start(fd: spawned.output, service: name)
+            send(.spawned(pid: spawned.pid))
+            // A stop that arrived while spawning applies now.
+            if machine.state == .stopping { spawned.signalGroup(SIGTERM) }
+            startProbes(generation: generation)
+        } catch {
+            logger.error("\(name): cannot start \(spec.executable): \(error)")
+            send(.spawnFailed(error.description))
+        }
+    }
+
+    private func exited(_ status: ExitStatus, generation: Int) {
+        guard generation == self.generation else { return }
+        // Whatever the child left behind in its group goes with it.
+        process?.signalGroup(SIGKILL)
+        process = nil
+        probeTask?.cancel()
+        probeTask = nil
+        logger.log(level: status.isSuccess ? .info : .warning, "\(name) exited: \(status)")
+        send(.exited(status))
+    }
+
+    private func startProbes(generation: Int) {
+        probeTask?.cancel()
+        let prober = Prober(timeout: spec.probeTimeout)
+        let port = spec.metricsPort
+        let interval = spec.probeInterval
+        let budget = spec.supervisionPolicy.startupBudget
+        let started = ContinuousClock.now
+        probeTask = Task {
+            var everReady = false
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard !Task.isCancelled else { return }
+                let ready = await prober.check(port: port, path: "/ready")
+                if everReady {
+                    let alive = await prober.check(port: port, path: "/health")
+                    await self.probed(liveness: alive, readiness: ready, generation: generation)
+                } else if ready {
+                    everReady = true
+                    await self.probed(liveness: nil, readiness: true, generation: generation)
+                } else if ContinuousClock.now - started > budget {
+                    await self.fire(.startupBudgetExceeded, generation: generation)
+                    return
+                } else {
+                    await self.probed(liveness: nil, readiness: false, generation: generation)
+                }
+            }
+        }
+    }
+
+    private func probed(liveness: Bool?, readiness: Bool, generation: Int) {
+        guard generation == self.generation else { return }
+        if let liveness {
+            if !liveness { probeFailures["liveness", default: 0] += 1 }
+            send(liveness ? .livenessPassed : .livenessFailed)
+        }
+        if !readiness, machine.state != .starting { probeFailures["readiness", default: 0] += 1 }
+        send(readiness ? .readinessPassed : .readinessFailed)
+    }
+
+    /// Waits until the service is in one of `states` or `timeout` passes.
+    func waitFor(_ states: Set<ServiceState>, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !states.contains(machine.state) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    /// SIGKILL to the group right away (orderd is going down and the budget is spent).
+    func killNow() {
+        process?.signalGroup(SIGKILL)
+    }
+}
+
+/// One row of `orderd status`.
+public struct ServiceStatus: Sendable, Hashable, Codable {
+    public var name: String
+    public var state: ServiceState
+    public var pid: Int32?
+    public var uptimeSeconds: Double?
+    public var restarts: Int
+    public var lastExit: String?
+    public var ready: Bool
+    public var nextRestartSeconds: Double?
+    public var note: String?
+}

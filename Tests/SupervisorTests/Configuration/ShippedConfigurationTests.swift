@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import Supervisor
+
+@Suite("etc/orderd.toml")
+struct ShippedConfigurationTests {
+    let path = ConfigurationFixtures.shippedConfig
+
+    func load(environment: [String: String] = ConfigurationFixtures.environment) throws -> SupervisorConfiguration {
+        try SupervisorConfiguration.load(
+            path: path, environment: environment, executableDirectory: ConfigurationFixtures.binaryDirectory
+        )
+    }
+
+    @Test func loadsTheFourServicesWithTheOriginalPorts() throws {
+        let configuration = try load()
+        #expect(configuration.source == path)
+        #expect(configuration.services.count == 4)
+        let ports = Dictionary(uniqueKeysWithValues: configuration.services.map { ($0.name, $0.metricsPort) })
+        #expect(ports == [
+            "order-service": 9100, "payment-service": 9101, "inventory-service": 9102, "notification-service": 9103,
+        ])
+        let order = try #require(configuration.service(named: "order-service"))
+        #expect(order.environment["PORT"] == "4000")
+        #expect(order.executable == "/opt/orderd/bin/order-service")
+        #expect(Set(order.after) == ["payment-service", "inventory-service", "notification-service"])
+    }
+
+    @Test func orderServiceStartsAfterTheConsumers() throws {
+        let configuration = try load()
+        #expect(configuration.services.map(\.name) == [
+            "payment-service", "inventory-service", "notification-service", "order-service",
+        ])
+    }
+
+    @Test func usesTheDefaults() throws {
+        let configuration = try load()
+        #expect(configuration.daemon.socketPath == "/run/orderd/orderd.sock")
+        #expect(configuration.daemon.socketGroup == nil)
+        #expect(configuration.daemon.metricsPort == 9200)
+        #expect(configuration.daemon.stopTimeout == .seconds(30))
+        #expect(configuration.kafka.brokers == nil)
+        #expect(configuration.kafka.properties.isEmpty)
+        for service in configuration.services {
+            #expect(service.restart == .onFailure)
+            #expect(service.backoff == ConfigurationDefaults.backoff)
+            #expect(service.startLimit == ConfigurationDefaults.startLimit)
+            #expect(service.stopTimeout == .seconds(10))
+            #expect(service.probes == ConfigurationDefaults.probes)
+            #expect(service.workingDirectory == ".")
+            #expect(service.arguments.isEmpty)
+        }
+    }
+
+    @Test func brokersComeFromTheEnvironmentWhenTheFileHasNone() throws {
+        var environment = ConfigurationFixtures.environment
+        environment["KAFKA_BROKERS"] = "b1:9092,b2:9092"
+        #expect(try load(environment: environment).kafka.brokers == "b1:9092,b2:9092")
+    }
+
+    /// Uncommenting the documented defaults in etc/orderd.toml must change nothing, so the
+    /// comments never drift from ConfigurationDefaults.
+    @Test func documentedDefaultsAreTheRealDefaults() throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let examples: Set<String> = ["socket_path", "socket_group", "binary_directory", "brokers"]
+        let documentedSections: Set<String> = ["[orderd]", "[kafka]", "[defaults]", "[defaults.probes]"]
+        var section = ""
+        var uncommented: [String] = []
+        var count = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.hasPrefix("[") { section = line }
+            if documentedSections.contains(section), line.hasPrefix("# "),
+               let equals = line.range(of: " = "),
+               case let key = String(line[line.index(line.startIndex, offsetBy: 2)..<equals.lowerBound]),
+               key.allSatisfy({ $0.isLetter || $0 == "_" }), !examples.contains(key) {
+                uncommented.append(String(line.dropFirst(2)))
+                count += 1
+            } else {
+                uncommented.append(line)
+            }
+        }
+        #expect(count == 19)  // 6 [orderd] + 1 [kafka] + 7 [defaults] + 5 [defaults.probes]
+        let documented = try ConfigurationFixtures.parse(uncommented.joined(separator: "\n"), source: path)
+        #expect(documented == (try load()))
+    }
+}
