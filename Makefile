@@ -1,5 +1,5 @@
 # Order Platform — the two commands of the quick start:
-#   make run    the whole platform on the embedded (in-memory) Kafka broker, in the foreground
+#   make run    orderd runs the whole platform (embedded in-memory Kafka unless KAFKA_BROKERS is set)
 #   make test   every test suite, including end-to-end runs of the real binaries
 SWIFT ?= swift
 DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config
@@ -22,7 +22,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 run: build
-	scripts/run-dev.sh
+	.build/debug/orderd run --config etc/orderd.toml
 
 clean:
 	rm -rf .build data

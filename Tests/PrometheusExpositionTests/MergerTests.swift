@@ -176,6 +176,17 @@ struct MergerTests {
         #expect(parsed.first?.samples.last?.label("service") == "we\"ird\\\nname")
     }
 
+    @Test func gaugeNamedLikeAnotherServicesHistogramMemberStaysSeparate() throws {
+        let gaugeFirst = try ExpositionParser.parse("# TYPE h_sum gauge\nh_sum 9\n")
+        let histogram = try ExpositionParser.parse("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 2\nh_count 1\n")
+        let merged = ExpositionMerger.merge([("inventory", gaugeFirst), ("order", histogram)], own: [])
+        try expectWellFormedExposition(merged)
+        let families = try ExpositionParser.parse(merged)
+        #expect(families.map(\.name) == ["h_sum", "h"])
+        #expect(families[0].samples.map(\.value) == ["9"])
+        #expect(families[1].samples.map(\.name) == ["h_bucket", "h_sum", "h_count"])
+    }
+
     @Test func mergeOfManySourcesIsWellFormed() throws {
         var sources: [(service: String, families: [MetricFamily]?)] = []
         for service in ["order", "payment", "inventory", "notification"] {

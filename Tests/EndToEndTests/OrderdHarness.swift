@@ -1,0 +1,210 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `orderd run` with its own configuration file, ephemeral ports, a temporary data
+/// directory and socket, and (optionally) a notify socket standing in for systemd.
+final class OrderdHarness: Sendable {
+    let root: String
+    let socketPath: String
+    let apiPort: Int
+    let metricsPort: Int
+    let servicePorts: [String: Int]
+    private let process: Locked<Process?> = Locked(nil)
+    let extraEnvironment: [String: String]
+
+    init(environment: [String: String] = [:]) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        socketPath = "\(root)/orderd.sock"
+        apiPort = try freePort()
+        metricsPort = try freePort()
+        var ports: [String: Int] = [:]
+        for service in Platform.services { ports[service] = try freePort() }
+        servicePorts = ports
+        extraEnvironment = environment
+        try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    var configPath: String { "\(root)/orderd.toml" }
+    var logPath: String { "\(root)/orderd.log" }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    var configuration: String {
+        var text = """
+            [orderd]
+            socket_path = "\(socketPath)"
+            metrics_host = "127.0.0.1"
+            metrics_port = \(metricsPort)
+            data_directory = "\(root)/data"
+            binary_directory = "\(Platform.binaries)"
+            stop_timeout = "20s"
+
+            [defaults.probes]
+            interval = "250ms"
+
+            """
+        for service in Platform.services {
+            text += """
+
+                [services.\(service)]
+                metrics_port = \(servicePorts[service]!)
+                \(service == "order-service" ? "after = [\"payment-service\", \"inventory-service\", \"notification-service\"]" : "")
+
+                [services.\(service).environment]
+                METRICS_HOST = "127.0.0.1"
+                KAFKA_SESSION_TIMEOUT_MS = "6000"
+                KAFKA_HEARTBEAT_INTERVAL_MS = "1000"
+
+                """
+            if service == "order-service" {
+                text += "PORT = \"\(apiPort)\"\nHOST = \"127.0.0.1\"\n"
+            }
+        }
+        return text
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
+        process.arguments = ["run", "--config", configPath]
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KAFKA_") && $0.key != "NOTIFY_SOCKET" }
+        environment.merge(extraEnvironment) { $1 }
+        process.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process.withLock { $0 = process }
+    }
+
+    var pid: Int32 { process.withLock { $0?.processIdentifier ?? 0 } }
+    var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
+
+    func waitForExit(timeout: Duration) async throws -> Int32 {
+        try await waitUntil(timeout: timeout, "orderd to exit") { !self.isRunning }
+        return process.withLock { $0!.terminationStatus }
+    }
+
+    /// Runs the orderd CLI against this daemon's socket.
+    func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
+        process.arguments = arguments + ["--socket", socketPath]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = try await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    struct Status: Decodable, Sendable {
+        struct Row: Decodable, Sendable {
+            var name: String
+            var state: String
+            var pid: Int32?
+            var restarts: Int
+            var ready: Bool
+            var lastExit: String?
+        }
+        var pid: Int32
+        var broker: String
+        var embeddedBroker: Bool
+        var services: [Row]
+        func row(_ name: String) -> Row? { services.first { $0.name == name } }
+    }
+
+    func status() async throws -> Status? {
+        let (code, output) = try await cli(["status", "--json"])
+        guard code == 0 || code == 3 else { return nil }
+        return try JSONDecoder().decode(Status.self, from: Data(output.utf8))
+    }
+
+    func waitUntilAllReady(timeout: Duration = .seconds(90)) async throws {
+        try await waitUntil(timeout: timeout, "all four services ready under orderd; log:\n\(log.suffix(3000))") {
+            guard self.isRunning else { throw PlatformError("orderd exited: \(self.log.suffix(3000))") }
+            return try await self.cli(["status"]).status == 0
+        }
+    }
+
+    func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return (response.status.code, String(buffer: buffer))
+    }
+
+    func waitForOrder(_ id: String, status expected: String, timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil(timeout: timeout, "order \(id) to be \(expected)") {
+            let reply = try await self.request(.GET, port: self.apiPort, path: "/orders/\(id)")
+            return reply.status == 200 && reply.body.contains("\"status\":\"\(expected)\"")
+        }
+    }
+
+    deinit {
+        process.withLock { process in
+            if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
+
+/// True while a process with this pid exists (and is not a zombie).
+func isAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return !stat.contains(") Z ")
+}
+
+/// A Unix datagram socket standing in for systemd's notify socket; collects every message.
+final class NotifySocket: Sendable {
+    let path: String
+    private let fd: Int32
+    let messages = Locked<[(at: ContinuousClock.Instant, text: String)]>([])
+
+    init(directory: String) throws {
+        path = "\(directory)/notify.sock"
+        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        fd = descriptor
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw PlatformError("cannot bind \(path)") }
+        let fd = descriptor
+        let messages = self.messages
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { return }
+                let text = String(decoding: buffer[0..<count], as: UTF8.self)
+                messages.withLock { $0.append((ContinuousClock.now, text)) }
+            }
+        }
+    }
+
+    func all() -> [(at: ContinuousClock.Instant, text: String)] { messages.withLock { $0 } }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+}

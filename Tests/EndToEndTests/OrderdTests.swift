@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("End to end: orderd supervising the real services", .serialized)
+struct OrderdTests {
+    @Test("orderd runs the platform: the original order completes, status tells the truth, a killed child comes back, one /metrics, no orphans")
+    func supervisesThePlatform() async throws {
+        let orderd = try OrderdHarness()
+        try orderd.start()
+        try await orderd.waitUntilAllReady()
+
+        let status = try #require(try await orderd.status())
+        #expect(status.services.map(\.name).sorted() == Platform.services.sorted())
+        #expect(status.services.allSatisfy { $0.ready && $0.state == "ready" && $0.restarts == 0 })
+        #expect(status.embeddedBroker)
+        #expect(try await orderd.cli(["status"]).status == 0)
+
+        let accepted = try await orderd.request(.POST, port: orderd.apiPort, path: "/order", body: #"{"orderId":"o1","amount":42}"#)
+        #expect(accepted.status == 202)
+        try await orderd.waitForOrder("o1", status: "COMPLETED")
+
+        // SIGKILL a child: orderd restarts it, counts the restart, and the flow still works.
+        let victim = try #require(status.row("payment-service")?.pid)
+        kill(victim, SIGKILL)
+        try await waitUntil(timeout: .seconds(60), "payment-service to be ready again") {
+            guard let row = try await orderd.status()?.row("payment-service") else { return false }
+            return row.ready && row.restarts == 1 && row.pid != victim
+        }
+        let restarted = try #require(try await orderd.status()?.row("payment-service"))
+        #expect(restarted.lastExit == "signal 9 (KILL)")
+        #expect(try await orderd.request(.POST, port: orderd.apiPort, path: "/order", body: #"{"orderId":"o2","amount":7}"#).status == 202)
+        try await orderd.waitForOrder("o2", status: "COMPLETED", timeout: .seconds(60))
+
+        // One aggregated endpoint with every child's series and orderd's own.
+        let metrics = try await orderd.request(.GET, port: orderd.metricsPort, path: "/metrics").body
+        for service in Platform.services {
+            #expect(metrics.contains(#"orderd_service_up{service="\#(service)"} 1"#), "\(service) missing from /metrics")
+            #expect(metrics.contains(#"service="\#(service)""#))
+        }
+        #expect(metrics.contains(#"orderd_service_restarts_total{service="payment-service",reason="exit"} 1"#))
+        #expect(metrics.components(separatedBy: "# TYPE events_processed_total counter").count == 2, "one TYPE line per family")
+        #expect(metrics.contains(#"events_processed_total{service="payment-service",topic="orders.created",outcome="processed"}"#))
+        #expect(try await orderd.request(.GET, port: orderd.metricsPort, path: "/health").status == 200)
+
+        // Children's output is forwarded line by line with the service name.
+        #expect(orderd.log.contains("payment-service | "))
+        #expect(orderd.log.contains("order-service | "))
+
+        // SIGKILL orderd itself: no child outlives it by more than 2 s.
+        let children = try #require(try await orderd.status()).services.compactMap(\.pid)
+        #expect(children.count == 4)
+        kill(orderd.pid, SIGKILL)
+        _ = try await orderd.waitForExit(timeout: .seconds(5))
+        try await waitUntil(timeout: .seconds(2), "every child to exit after orderd was SIGKILLed") {
+            children.allSatisfy { !isAlive($0) }
+        }
+    }
+
+    @Test("sd_notify: READY=1 only once all four are ready, STATUS lines, watchdog pings that stop when the loop stalls, STOPPING=1 and exit 0 on SIGTERM")
+    func systemdNotify() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try NotifySocket(directory: directory)
+        let orderd = try OrderdHarness(environment: [
+            "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000", "ORDERD_TEST_STALL_SIGNAL": "1",
+        ])
+        try orderd.start()
+
+        try await waitUntil(timeout: .seconds(90), "READY=1; log:\n\(orderd.log.suffix(2000))") {
+            notify.all().contains { $0.text.contains("READY=1") }
+        }
+        // When READY=1 arrived every service was ready: nothing has restarted since.
+        let status = try #require(try await orderd.status())
+        #expect(status.services.allSatisfy { $0.ready && $0.restarts == 0 })
+        let ready = try #require(notify.all().first { $0.text.contains("READY=1") })
+        #expect(ready.text.contains("STATUS=4/4 ready"))
+        let before = notify.all().filter { $0.at < ready.at }
+        #expect(before.contains { $0.text.hasPrefix("STATUS=") }, "STATUS lines are sent while starting")
+        #expect(!before.contains { $0.text.contains("STATUS=4/4 ready") })
+
+        // The watchdog is pinged every half interval while the loop makes progress…
+        try await waitUntil(timeout: .seconds(5), "watchdog pings") {
+            notify.all().filter { $0.text == "WATCHDOG=1" }.count >= 3
+        }
+        // …and not once the supervision loop is wedged.
+        kill(orderd.pid, SIGUSR2)
+        try await waitUntil(timeout: .seconds(5), "orderd to notice the stall") {
+            orderd.log.contains("not pinging the watchdog")
+        }
+        let stalledAt = ContinuousClock.now
+        try await waitUntil(timeout: .seconds(10), "1.5 s of stall observed") { ContinuousClock.now - stalledAt > .milliseconds(1500) }
+        #expect(!notify.all().contains { $0.at > stalledAt && $0.text == "WATCHDOG=1" })
+
+        // SIGTERM: STOPPING=1, ordered stop, exit 0, no child left.
+        let children = status.services.compactMap(\.pid)
+        kill(orderd.pid, SIGTERM)
+        let exit = try await orderd.waitForExit(timeout: .seconds(30))
+        #expect(exit == 0)
+        #expect(notify.all().contains { $0.text.contains("STOPPING=1") })
+        #expect(children.allSatisfy { !isAlive($0) })
+        let log = orderd.log
+        let stops = ["order-service", "notification-service", "inventory-service", "payment-service"].compactMap {
+            log.range(of: "\($0): stopping → stopped")?.lowerBound
+        }
+        #expect(stops.count == 4)
+        #expect(stops == stops.sorted(), "services stop in reverse start order")
+    }
+
+    @Test("a second orderd on the same socket refuses to start; status on a dead socket exits 4")
+    func singleInstanceAndUnreachable() async throws {
+        let orderd = try OrderdHarness()
+        #expect(try await orderd.cli(["status"]).status == 4)
+        try orderd.start()
+        try await waitUntil(timeout: .seconds(30), "the control socket") { FileManager.default.fileExists(atPath: orderd.socketPath) }
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
+        second.arguments = ["run", "--config", orderd.configPath]
+        let pipe = Pipe()
+        second.standardOutput = pipe
+        second.standardError = pipe
+        try second.run()
+        let output = try await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 1)
+        #expect(String(decoding: output, as: UTF8.self).contains("already running"))
+        kill(orderd.pid, SIGTERM)
+        #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)
+    }
+}
