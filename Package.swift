@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Kafka", "OrderEvents",
+                "Kafka", "OrderEvents", "Supervisor",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -10,8 +10,9 @@ import Glibc
 /// - Spawning happens on one long-lived thread: a child's parent-death signal
 ///   (PR_SET_PDEATHSIG) fires when the *thread* that forked it exits, so children must never be
 ///   forked from a pool thread that may retire.
-/// - Each child gets its own process group (POSIX_SPAWN_SETPGROUP), so a stop signals the child
-///   and every grandchild together.
+/// - Each child leads its own session and process group (POSIX_SPAWN_SETSID), so a stop signals
+///   the child and every grandchild together, including grandchildren in process groups of their
+///   own (Foundation's `Process` puts its children in a new group) and orphans of a dead child.
 /// - Exits are detected with a pidfd per child, polled by a dedicated reaper thread, and reaped
 ///   with `waitpid(pid)` for exactly that pid (other code in the process that owns children,
 ///   such as Foundation's `Process`, is left alone). With `adoptOrphans` the process becomes a
@@ -132,7 +133,11 @@ public final class ChildProcesses: @unchecked Sendable {
         return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
     }
 
-    /// `posix_spawn` with a new process group and stdout/stderr on one pipe.
+    /// POSIX_SPAWN_SETSID (glibc 2.26+), which glibc declares only under _GNU_SOURCE.
+    /// (Not combined with POSIX_SPAWN_SETPGROUP: setpgid fails for a session leader.)
+    static let spawnSetSID: Int32 = 0x80
+
+    /// `posix_spawn` with a new session and stdout/stderr on one pipe.
     private static func spawnNow(_ request: SpawnRequest) -> Result<SpawnedProcess, SpawnError> {
         var pipeFDs: [Int32] = [0, 0]
         guard cprocesscontrol_pipe_cloexec(&pipeFDs, 0) == 0 else { return .failure(SpawnError(errno: errno, what: "pipe")) }
@@ -148,15 +153,15 @@ public final class ChildProcesses: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // New process group; signals reset to default, none blocked (orderd blocks/handles some).
+        // New session (and so new process group); signals reset to default, none blocked
+        // (orderd blocks/handles some).
         var defaultSignals = sigset_t()
         sigfillset(&defaultSignals)
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setflags(&attributes, Int16(Self.spawnSetSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([request.executable] + request.arguments).map { strdup($0) } + [nil]
         let envp = request.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -190,15 +195,52 @@ public struct SpawnRequest: Sendable, Hashable {
     }
 }
 
-/// A running child: its pid (also its process group id) and the read end of its output pipe.
+/// A running child: its pid (also its session and process group id) and the read end of its
+/// output pipe.
 public struct SpawnedProcess: Sendable, Hashable {
     public var pid: Int32
     public var output: Int32
 
-    /// Sends `signal` to the child's whole process group.
+    /// Sends `signal` to the child's whole process group, and to every other process still in
+    /// its session: descendants that moved to a process group of their own, and orphans left
+    /// after the child died (the session id stays theirs, and the kernel does not reuse it).
     public func signalGroup(_ signal: Int32) {
         _ = kill(-pid, signal)
+        #if os(Linux)
+        // A few passes, for processes forked while the previous pass ran.
+        var signalled: Set<Int32> = []
+        for _ in 0..<4 {
+            let members = Self.sessionMembers(pid).filter { !signalled.contains($0) }
+            guard !members.isEmpty else { break }
+            for member in members { _ = kill(member, signal) }
+            signalled.formUnion(members)
+        }
+        #endif
     }
+
+    #if os(Linux)
+    /// The pids whose session id (field 6 of `/proc/<pid>/stat`) is `session`.
+    static func sessionMembers(_ session: Int32) -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var members: [Int32] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        for name in names {
+            guard let pid = Int32(name) else { continue }
+            let fd = open("/proc/\(name)/stat", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            let count = read(fd, &buffer, buffer.count)
+            close(fd)
+            guard count > 0 else { continue }
+            // "<pid> (<comm>) <state> <ppid> <pgrp> <session> …"; comm may contain spaces and ')'.
+            let stat = buffer[0..<count]
+            guard let paren = stat.lastIndex(of: UInt8(ascii: ")")) else { continue }
+            let fields = stat[(paren + 1)...].split(separator: UInt8(ascii: " "))
+            guard fields.count > 3, Int32(String(decoding: fields[3], as: UTF8.self)) == session else { continue }
+            members.append(pid)
+        }
+        return members
+    }
+    #endif
 }
 
 public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {

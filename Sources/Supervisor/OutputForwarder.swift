@@ -25,7 +25,8 @@ public enum OutputForwarder {
         thread.start()
     }
 
-    static func forward(fd: Int32, prefix: [UInt8], destination: Int32) {
+    /// Forwards until EOF on the calling thread (blocking); closes `fd`.
+    public static func forward(fd: Int32, prefix: [UInt8], destination: Int32) {
         defer { close(fd) }
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 8192)

@@ -16,6 +16,8 @@ actor SupervisedService {
     private var machine: Supervision
     private var process: SpawnedProcess?
     private var generation = 0
+    /// The generation whose process has already exited (it may exit before spawn returns).
+    private var exitedGeneration = 0
     private var probeTask: Task<Void, Never>?
     private var timer: Task<Void, Never>?
     private let environment: [String: String]
@@ -104,7 +106,7 @@ actor SupervisedService {
             let spawned = try await ChildProcesses.shared().spawn(request) { [weak self] status in
                 Task { await self?.exited(status, generation: generation) }
             }
-            guard generation == self.generation else {
+            guard generation == self.generation, exitedGeneration != generation else {
                 spawned.signalGroup(SIGKILL)
                 return
             }
@@ -122,6 +124,7 @@ actor SupervisedService {
 
     private func exited(_ status: ExitStatus, generation: Int) {
         guard generation == self.generation else { return }
+        exitedGeneration = generation
         // Whatever the child left behind in its group goes with it.
         process?.signalGroup(SIGKILL)
         process = nil

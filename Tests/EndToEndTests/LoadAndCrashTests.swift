@@ -100,7 +100,7 @@ struct LoadAndCrashTests {
         }
         platform.killHard("payment-service")
         _ = try await platform.waitForExit("payment-service", timeout: .seconds(5))
-        try platform.launch("payment-service")
+        try await platform.launch("payment-service")
         let expected = try await posting.value
         try await platform.waitUntilReady("payment-service")
         try await Self.awaitOutcomes(platform, expected, timeout: .seconds(240))

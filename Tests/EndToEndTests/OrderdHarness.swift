@@ -15,7 +15,7 @@ final class OrderdHarness: Sendable {
     let apiPort: Int
     let metricsPort: Int
     let servicePorts: [String: Int]
-    private let process: Locked<Process?> = Locked(nil)
+    private let process: Locked<TestProcess?> = Locked(nil)
     let extraEnvironment: [String: String]
 
     init(environment: [String: String] = [:]) throws {
@@ -69,41 +69,24 @@ final class OrderdHarness: Sendable {
         return text
     }
 
-    func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
-        process.arguments = ["run", "--config", configPath]
+    func start() async throws {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KAFKA_") && $0.key != "NOTIFY_SOCKET" }
         environment.merge(extraEnvironment) { $1 }
-        process.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let process = try await TestProcess.launch("\(Platform.binaries)/orderd", ["run", "--config", configPath], environment: environment, log: logPath)
         self.process.withLock { $0 = process }
     }
 
-    var pid: Int32 { process.withLock { $0?.processIdentifier ?? 0 } }
+    var pid: Int32 { process.withLock { $0?.pid ?? 0 } }
     var isRunning: Bool { process.withLock { $0?.isRunning ?? false } }
 
     func waitForExit(timeout: Duration) async throws -> Int32 {
-        try await waitUntil(timeout: timeout, "orderd to exit") { !self.isRunning }
-        return process.withLock { $0!.terminationStatus }
+        let process = self.process.withLock { $0! }
+        return try await process.waitForExit(timeout: timeout)
     }
 
     /// Runs the orderd CLI against this daemon's socket.
     func cli(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
-        process.arguments = arguments + ["--socket", socketPath]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = try await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try await TestProcess.run("\(Platform.binaries)/orderd", arguments + ["--socket", socketPath])
     }
 
     struct Status: Decodable, Sendable {
@@ -153,9 +136,7 @@ final class OrderdHarness: Sendable {
     }
 
     deinit {
-        process.withLock { process in
-            if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        process.withLock { $0?.signal(SIGKILL) }
         try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -9,7 +9,7 @@ struct OrderdTests {
     @Test("orderd runs the platform: the original order completes, status tells the truth, a killed child comes back, one /metrics, no orphans")
     func supervisesThePlatform() async throws {
         let orderd = try OrderdHarness()
-        try orderd.start()
+        try await orderd.start()
         try await orderd.waitUntilAllReady()
 
         let status = try #require(try await orderd.status())
@@ -68,7 +68,7 @@ struct OrderdTests {
         let orderd = try OrderdHarness(environment: [
             "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000", "ORDERD_TEST_STALL_SIGNAL": "1",
         ])
-        try orderd.start()
+        try await orderd.start()
 
         try await waitUntil(timeout: .seconds(90), "READY=1; log:\n\(orderd.log.suffix(2000))") {
             notify.all().contains { $0.text.contains("READY=1") }
@@ -110,23 +110,41 @@ struct OrderdTests {
         #expect(stops == stops.sorted(), "services stop in reverse start order")
     }
 
-    @Test("a second orderd on the same socket refuses to start; status on a dead socket exits 4")
-    func singleInstanceAndUnreachable() async throws {
-        let orderd = try OrderdHarness()
+    @Test("a second orderd on the same socket refuses to start; status on a dead socket exits 4; SIGHUP restarts only what changed")
+    func singleInstanceReloadAndUnreachable() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try NotifySocket(directory: directory)
+        let orderd = try OrderdHarness(environment: ["NOTIFY_SOCKET": notify.path])
         #expect(try await orderd.cli(["status"]).status == 4)
-        try orderd.start()
+        try await orderd.start()
         try await waitUntil(timeout: .seconds(30), "the control socket") { FileManager.default.fileExists(atPath: orderd.socketPath) }
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: "\(Platform.binaries)/orderd")
-        second.arguments = ["run", "--config", orderd.configPath]
-        let pipe = Pipe()
-        second.standardOutput = pipe
-        second.standardError = pipe
-        try second.run()
-        let output = try await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 1)
-        #expect(String(decoding: output, as: UTF8.self).contains("already running"))
+        let second = try await TestProcess.run("\(Platform.binaries)/orderd", ["run", "--config", orderd.configPath])
+        #expect(second.status == 1)
+        #expect(second.output.contains("already running"))
+
+        // SIGHUP with one service's configuration changed: only that one restarts.
+        try await orderd.waitUntilAllReady()
+        let before = try #require(try await orderd.status())
+        let changed = orderd.configuration.replacingOccurrences(
+            of: "[services.notification-service.environment]\n",
+            with: "[services.notification-service.environment]\nLOG_LEVEL = \"debug\"\n"
+        )
+        #expect(changed != orderd.configuration)
+        try changed.write(toFile: orderd.configPath, atomically: true, encoding: .utf8)
+        kill(orderd.pid, SIGHUP)
+        try await waitUntil(timeout: .seconds(60), "the reload to finish with READY=1") {
+            let texts = notify.all().map(\.text)
+            guard let reloading = texts.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
+            return texts[reloading...].contains { $0.contains("READY=1") }
+        }
+        let after = try #require(try await orderd.status())
+        #expect(after.row("notification-service")?.pid != before.row("notification-service")?.pid)
+        #expect(after.row("notification-service")?.ready == true)
+        for service in ["order-service", "payment-service", "inventory-service"] {
+            #expect(after.row(service)?.pid == before.row(service)?.pid, "\(service) was restarted by an unrelated change")
+        }
         kill(orderd.pid, SIGTERM)
         #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)
     }

@@ -20,7 +20,7 @@ final class Platform: Sendable {
     let apiPort: Int
     let metricsPorts: [String: Int]
     let environment: [String: String]
-    private let processes = Mutex<[String: Process]>([:])
+    private let processes = Mutex<[String: TestProcess]>([:])
 
     var http: HTTPClient { HTTPClient.shared }
 
@@ -50,7 +50,7 @@ final class Platform: Sendable {
         environment["HOST"] = "127.0.0.1"
         environment.merge(extra) { $1 }
         let platform = Platform(cluster: cluster, root: root, apiPort: try freePort(), metricsPorts: ports, environment: environment)
-        for service in services { try platform.launch(service) }
+        for service in services { try await platform.launch(service) }
         for service in services { try await platform.waitUntilReady(service) }
         return platform
     }
@@ -71,27 +71,17 @@ final class Platform: Sendable {
         (try? String(contentsOfFile: logPath(service), encoding: .utf8)) ?? ""
     }
 
-    func launch(_ service: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(Self.binaries)/\(service)")
+    func launch(_ service: String) async throws {
         var environment = self.environment
         environment["DATA_DIR"] = "\(root)/\(service)"
         environment["METRICS_PORT"] = String(metricsPorts[service]!)
         if service == "order-service" { environment["PORT"] = String(apiPort) }
-        process.environment = environment
-        if !FileManager.default.fileExists(atPath: logPath(service)) {
-            FileManager.default.createFile(atPath: logPath(service), contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(service)))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let process = try await TestProcess.launch("\(Self.binaries)/\(service)", environment: environment, log: logPath(service))
         processes.withLock { $0[service] = process }
     }
 
     func pid(_ service: String) -> Int32? {
-        processes.withLock { $0[service]?.processIdentifier }
+        processes.withLock { $0[service]?.pid }
     }
 
     func isRunning(_ service: String) -> Bool {
@@ -104,8 +94,8 @@ final class Platform: Sendable {
 
     /// Waits until the process has exited and returns its status.
     func waitForExit(_ service: String, timeout: Duration) async throws -> Int32 {
-        try await waitUntil(timeout: timeout, "\(service) to exit") { !self.isRunning(service) }
-        return processes.withLock { $0[service]!.terminationStatus }
+        let process = processes.withLock { $0[service]! }
+        return try await process.waitForExit(timeout: timeout)
     }
 
     func waitUntilReady(_ service: String, timeout: Duration = .seconds(60)) async throws {
@@ -129,7 +119,7 @@ final class Platform: Sendable {
 
     deinit {
         processes.withLock { processes in
-            for process in processes.values where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+            for process in processes.values { process.signal(SIGKILL) }
         }
         try? FileManager.default.removeItem(atPath: root)
     }

@@ -38,6 +38,7 @@ struct SupervisionProcessTests {
 
             let times = harness.starts("crashy").map(\.time)
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+            try #require(gaps.count >= 4)
             // Each gap: 200 ms of life plus a backoff of at least half the nominal
             // 100 ms × 2^n (jitter 0.5…1.0).
             for (index, gap) in gaps.prefix(4).enumerated() {
@@ -61,7 +62,8 @@ struct SupervisionProcessTests {
             let stayedFailed = try await harness.holds(for: .milliseconds(1500)) { status in
                 status.services[0].state == .failed && harness.starts("looper").count == 3
             }
-            #expect(stayedFailed, "no start after failed: \(harness.starts("looper").count) starts, \(Harness.describe(await harness.supervisor.status()))")
+            let seen = Harness.describe(await harness.supervisor.status())
+            #expect(stayedFailed, "no start after failed: \(harness.starts("looper").count) starts, \(seen)")
 
             let afterReset = try await harness.supervisor.perform(.resetFailed, service: "looper")
             #expect(afterReset.state == .starting)
@@ -169,7 +171,8 @@ struct SupervisionProcessTests {
             let stayed = try await harness.holds(for: .milliseconds(1500)) { status in
                 status.services[0].state == .stopped && status.services[0].pid == nil && harness.starts("steady").count == 1
             }
-            #expect(stayed, "restarted after a manual stop: \(Harness.describe(await harness.supervisor.status()))")
+            let seen = Harness.describe(await harness.supervisor.status())
+            #expect(stayed, "restarted after a manual stop: \(seen)")
             _ = try await harness.supervisor.perform(.start, service: "steady")
             let back = try await harness.waitFor("steady", "ready after start") { $0.state == .ready }
             #expect(back.pid != pid)

@@ -50,7 +50,8 @@ final class SupervisionHarness: Sendable {
             FileManager.default.isExecutableFile(atPath: binaries + "/supervisor-fixture"),
             "supervisor-fixture not built in \(binaries) (set ORDER_PLATFORM_BIN)"
         )
-        directory = "/tmp/orderd-proc-" + String(UUID().uuidString.prefix(8)).lowercased()
+        let directory = "/tmp/orderd-proc-" + String(UUID().uuidString.prefix(8)).lowercased()
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var ports: [String: Int] = [:]
         var used: Set<Int> = []
