@@ -15,10 +15,13 @@ public struct KafkaProperty: Sendable, Hashable {
     }
 
     /// Whether the value is a secret: never logged, never echoed in errors.
-    public var isSensitive: Bool {
+    public var isSensitive: Bool { Self.isSensitive(name) }
+
+    /// Whether a property or environment variable name denotes a secret: it contains password,
+    /// secret, jaas, pem, token or key (any case). Errs on the side of hiding.
+    public static func isSensitive(_ name: String) -> Bool {
         let lowered = name.lowercased()
-        return ["password", "secret", "jaas", "pem", "oauthbearer.config", "ssl.key", "token"]
-            .contains { lowered.contains($0) }
+        return ["password", "secret", "jaas", "pem", "token", "key", "oauthbearer.config"].contains { lowered.contains($0) }
     }
 
     /// `name=value`, with a sensitive value replaced by `[redacted]`.

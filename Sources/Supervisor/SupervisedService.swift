@@ -144,7 +144,8 @@ actor SupervisedService {
         probeTask = Task {
             var everReady = false
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                // Until the first ready answer, probe often so a start is noticed promptly.
+                try? await Task.sleep(for: everReady ? interval : min(interval, Self.startupProbeInterval))
                 guard !Task.isCancelled else { return }
                 let ready = await prober.check(port: port, path: "/ready")
                 if everReady {
@@ -162,6 +163,9 @@ actor SupervisedService {
             }
         }
     }
+
+    /// How often readiness is probed while a service is starting.
+    static let startupProbeInterval: Duration = .milliseconds(200)
 
     private func probed(liveness: Bool?, readiness: Bool, generation: Int) {
         guard generation == self.generation else { return }

@@ -118,14 +118,8 @@ final class OrderdHarness: Sendable {
         }
     }
 
-    func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil) async throws -> (status: UInt, body: String) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = method
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        return (response.status.code, String(buffer: buffer))
+    func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil) async throws -> Platform.Reply {
+        try await httpRequest(method, url: "http://127.0.0.1:\(port)\(path)", body: body.map { Array($0.utf8) })
     }
 
     func waitForOrder(_ id: String, status expected: String, timeout: Duration = .seconds(30)) async throws {

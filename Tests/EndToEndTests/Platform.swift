@@ -140,16 +140,7 @@ final class Platform: Sendable {
         _ method: HTTPMethod, port: Int, path: String, body: String? = nil, bytes: [UInt8]? = nil,
         contentType: String? = "application/json"
     ) async throws -> Reply {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = method
-        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        if let bytes { request.body = .bytes(ByteBuffer(bytes: bytes)) }
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let buffer = try await response.body.collect(upTo: 10 * 1024 * 1024)
-        var headers: [String: String] = [:]
-        for header in response.headers { headers[header.name.lowercased()] = header.value }
-        return Reply(status: response.status.code, headers: headers, body: String(buffer: buffer))
+        try await httpRequest(method, url: "http://127.0.0.1:\(port)\(path)", body: bytes ?? body.map { Array($0.utf8) }, contentType: contentType)
     }
 
     func post(_ body: String, path: String = "/order") async throws -> Reply {
@@ -222,6 +213,19 @@ final class Locked<Value: Sendable>: Sendable {
     func withLock<T: Sendable>(_ body: (inout Value) throws -> T) rethrows -> T {
         try mutex.withLock { try body(&$0) }
     }
+}
+
+/// One HTTP exchange with a local test server.
+func httpRequest(_ method: HTTPMethod, url: String, body: [UInt8]? = nil, contentType: String? = "application/json") async throws -> Platform.Reply {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let buffer = try await response.body.collect(upTo: 16 * 1024 * 1024)
+    var headers: [String: String] = [:]
+    for header in response.headers { headers[header.name.lowercased()] = header.value }
+    return Platform.Reply(status: response.status.code, headers: headers, body: String(buffer: buffer))
 }
 
 struct PlatformError: Error, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import Kafka
 import Logging
 
 /// orderd's validated configuration, built once at start-up (and again on SIGHUP) from a TOML
@@ -111,8 +112,7 @@ public struct KafkaSettings: Sendable, Hashable {
     /// Whether a property (or environment variable) name denotes a secret, whose value is never
     /// printed: it contains password, secret, jaas, pem, token or key (any case).
     public static func isSecret(_ name: String) -> Bool {
-        let lowered = name.lowercased()
-        return ["password", "secret", "jaas", "pem", "token", "key"].contains { lowered.contains($0) }
+        KafkaProperty.isSensitive(name)
     }
 }
 
