@@ -37,19 +37,23 @@ public final class KafkaConsumer: Sendable {
     /// How long a revocation waits for handed-out messages before giving their partitions up.
     public static let revocationGrace: TimeInterval = 30
 
+    /// Creates the consumer and subscribes to `topics` as a member of `groupId`.
+    /// - Parameter onAssignment: called on the poll thread after each assignment (possibly
+    ///   empty, in a group with more members than partitions): the consumer has joined its group.
     public init(
         configuration: KafkaClientConfiguration,
         groupId: String,
         topics: [String],
         bufferCapacity: Int = 256,
-        logger: Logger
+        logger: Logger,
+        onAssignment: (@Sendable (Set<TopicPartition>) -> Void)? = nil
     ) throws(KafkaError) {
         let buffer = MessageBuffer(capacity: bufferCapacity)
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-consumer"),
             rebalance: { rk, err, partitions in
-                Self.rebalance(rk, err, partitions, buffer: buffer, logger: logger)
+                Self.rebalance(rk, err, partitions, buffer: buffer, logger: logger, onAssignment: onAssignment)
             }
         )
         self.client = try RdKafkaClient(
@@ -151,7 +155,7 @@ public final class KafkaConsumer: Sendable {
     private static func rebalance(
         _ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
         _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-        buffer: MessageBuffer, logger: Logger
+        buffer: MessageBuffer, logger: Logger, onAssignment: (@Sendable (Set<TopicPartition>) -> Void)?
     ) {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
         let set = Self.partitions(partitions)
@@ -163,6 +167,7 @@ public final class KafkaConsumer: Sendable {
             } else {
                 _ = rd_kafka_assign(rk, partitions)
             }
+            onAssignment?(set)
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let stuck = buffer.revoke(set, timeout: revocationGrace)
             if !stuck.isEmpty {

@@ -14,7 +14,11 @@ public struct NotificationService: PlatformService {
         subscriptions: { [$0.inventoryReserved, $0.paymentsFailed, $0.inventoryRejected] }
     )
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {}
+    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
+        for outcome in [NotifiedOutcome.completed, .cancelled] {
+            Counter(label: "notifications_sent_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: 0)
+        }
+    }
 
     public init() {}
 

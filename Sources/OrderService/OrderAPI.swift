@@ -58,9 +58,8 @@ public enum OrderAPI {
     }
 
     static func createOrder(_ request: Request, runtime: ServiceRuntime) async throws -> Response {
-        let received = Counter.self
         guard isJSON(request.headers[.contentType]) else {
-            received.init(label: "orders_received_total", dimensions: [("outcome", "invalid")]).increment()
+            countReceived("invalid")
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
         }
         let order: OrderRequest
@@ -68,7 +67,7 @@ public enum OrderAPI {
             let body = try await readBody(request)
             order = try OrderRequest.parse(body)
         } catch {
-            received.init(label: "orders_received_total", dimensions: [("outcome", "invalid")]).increment()
+            countReceived("invalid")
             throw error
         }
         let orderId = order.orderId ?? UUID().uuidString.lowercased()
@@ -91,7 +90,7 @@ public enum OrderAPI {
         switch outcome {
         case .accepted(let record):
             runtime.relay.wake()
-            received.init(label: "orders_received_total", dimensions: [("outcome", "accepted")]).increment()
+            countReceived("accepted")
             runtime.logger.info(
                 "order \(orderId) accepted, published \(runtime.configuration.topics.ordersCreated)",
                 metadata: ["orderId": .string(orderId), "amount": .string(record.amount.description), "items": .stringConvertible(record.items.count)]
@@ -100,14 +99,18 @@ public enum OrderAPI {
             response.headers[.location] = "/orders/\(orderId)"
             return response
         case .repeated(let record):
-            received.init(label: "orders_received_total", dimensions: [("outcome", "duplicate")]).increment()
+            countReceived("duplicate")
             var response = try json(.ok, OrderView(record))
             response.headers[.location] = "/orders/\(orderId)"
             return response
         case .conflict:
-            received.init(label: "orders_received_total", dimensions: [("outcome", "conflict")]).increment()
+            countReceived("conflict")
             throw APIError(.conflict, code: "order_conflict", message: "order \(orderId) already exists with a different body", field: "orderId")
         }
+    }
+
+    static func countReceived(_ outcome: String) {
+        Counter(label: "orders_received_total", dimensions: [("outcome", outcome)]).increment()
     }
 
     private enum Acceptance: Sendable {

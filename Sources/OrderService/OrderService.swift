@@ -26,6 +26,10 @@ public struct OrderService: PlatformService {
         apiHost = environment.string("HOST", default: "0.0.0.0")
         apiPort = try environment.port("PORT", default: 4000)
         self.logger = logger
+        // Every outcome is exported from the start (at 0), so a rate over it has data.
+        for outcome in ["accepted", "duplicate", "conflict", "invalid"] {
+            Counter(label: "orders_received_total", dimensions: [("outcome", outcome)]).increment(by: 0)
+        }
     }
 
     public static func migrate(_ migrator: inout DatabaseMigrator) {

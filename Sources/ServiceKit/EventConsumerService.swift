@@ -36,13 +36,16 @@ public final class EventConsumerService: Service, Sendable {
         self.readiness = readiness
         self.logger = logger
         self.metrics = ConsumerMetrics()
+        metrics.registerZero(topics: configuration.subscriptions)
     }
 
     public func run() async throws {
         guard await provisionTopics() else { return }
+        let readiness = self.readiness
         let consumer = try KafkaConsumer(
             configuration: configuration.kafka, groupId: configuration.groupId,
-            topics: configuration.subscriptions, logger: logger
+            topics: configuration.subscriptions, logger: logger,
+            onAssignment: { _ in readiness.set(.consumer, ready: true) }
         )
         logger.info("consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)")
         await withGracefulShutdownHandler {
@@ -173,6 +176,18 @@ private final class ReactionBox: @unchecked Sendable {
 
 /// The consume loop's metrics.
 struct ConsumerMetrics: Sendable {
+    /// Exports every counter at 0 for each consumed topic, so dashboards and alerts see a
+    /// series (rate 0) before the first poison message or duplicate, rather than no data.
+    func registerZero(topics: [String]) {
+        for topic in topics {
+            for outcome in ["processed", "duplicate", "dead_lettered"] {
+                Counter(label: "events_processed_total", dimensions: [("topic", topic), ("outcome", outcome)]).increment(by: 0)
+            }
+            Counter(label: "duplicates_skipped_total", dimensions: [("topic", topic)]).increment(by: 0)
+            Counter(label: "dlq_messages_total", dimensions: [("topic", topic)]).increment(by: 0)
+        }
+    }
+
     func record(topic: String, outcome: String, duration: Duration) {
         Counter(label: "events_processed_total", dimensions: [("topic", topic), ("outcome", outcome)]).increment()
         Metrics.Timer(label: "event_processing_duration_seconds", dimensions: [("topic", topic)]).record(duration: duration)

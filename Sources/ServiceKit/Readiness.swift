@@ -10,6 +10,8 @@ public final class Readiness: Sendable {
         case broker
         case database
         case topics
+        /// The consumer joined its group (got an assignment, possibly empty).
+        case consumer
     }
 
     private let state: Mutex<[Check: String?]>
