@@ -1,8 +1,9 @@
 # Order Platform — the two commands of the quick start:
 #   make run    orderd runs the whole platform (embedded in-memory Kafka unless KAFKA_BROKERS is set)
-#   make test   every test suite, including end-to-end runs of the real binaries
+#   make test   every test suite (including end-to-end runs of the real binaries), then the
+#               deployment files, the systemd unit, and the monitoring stack against a live platform
 SWIFT ?= swift
-DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config
+DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build test run clean
@@ -20,6 +21,9 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/check-deploy-files
+	scripts/verify-unit.sh
+	scripts/check-monitoring
 
 run: build
 	.build/debug/orderd run --config etc/orderd.toml

@@ -28,8 +28,8 @@ public final class KafkaConsumer: Sendable {
             KafkaProperty(name: "enable.auto.commit", value: "true", source: "default"),
             KafkaProperty(name: "auto.commit.interval.ms", value: "1000", source: "default"),
             KafkaProperty(name: "auto.offset.reset", value: "earliest", source: "default"),
-            KafkaProperty(name: "session.timeout.ms", value: "10000", source: "default"),
-            KafkaProperty(name: "heartbeat.interval.ms", value: "3000", source: "default"),
+            KafkaProperty(name: "session.timeout.ms", value: "6000", source: "default"),
+            KafkaProperty(name: "heartbeat.interval.ms", value: "2000", source: "default"),
             KafkaProperty(name: "partition.assignment.strategy", value: "range,roundrobin", source: "default"),
         ]
     }
