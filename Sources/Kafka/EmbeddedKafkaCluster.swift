@@ -38,7 +38,7 @@ public final class EmbeddedKafkaCluster: Sendable {
         _ = rd_kafka_conf_set(conf, "log_level", "0", &errstr, errstr.count)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
             rd_kafka_conf_destroy(conf)
-            throw .embeddedCluster(reason: String(cString: errstr))
+            throw .embeddedCluster(reason: String(errorBuffer: errstr))
         }
         guard let mock = rd_kafka_mock_cluster_new(handle, Int32(brokers)) else {
             rd_kafka_destroy(handle)

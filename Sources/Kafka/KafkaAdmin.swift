@@ -71,7 +71,7 @@ public enum KafkaAdmin {
             guard let newTopic = rd_kafka_NewTopic_new(
                 topic.name, Int32(topic.partitions), Int32(topic.replicationFactor), &errstr, errstr.count
             ) else {
-                return .failure(.topic(name: topic.name, reason: String(cString: errstr)))
+                return .failure(.topic(name: topic.name, reason: String(errorBuffer: errstr)))
             }
             newTopics.append(newTopic)
         }

@@ -88,7 +88,7 @@ public struct KafkaClientConfiguration: Sendable, Hashable {
             var errstr = [CChar](repeating: 0, count: 512)
             let result = rd_kafka_conf_set(conf, property.name, property.value, &errstr, errstr.count)
             guard result == RD_KAFKA_CONF_OK else {
-                var reason = String(cString: errstr)
+                var reason = String(errorBuffer: errstr)
                 if property.isSensitive {
                     reason = reason.replacingOccurrences(of: property.value, with: "[redacted]")
                 }

@@ -58,3 +58,10 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         String(cString: rd_kafka_err2str(err))
     }
 }
+
+extension String {
+    /// The text librdkafka wrote into a NUL-terminated error buffer.
+    init(errorBuffer: [CChar]) {
+        self.init(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -46,7 +46,7 @@ final class RdKafkaClient: @unchecked Sendable {
         guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
             rd_kafka_conf_destroy(conf)
             unmanaged.release()
-            throw .clientCreation(reason: String(cString: errstr))
+            throw .clientCreation(reason: String(errorBuffer: errstr))
         }
         self.handle = handle
         self.context = context

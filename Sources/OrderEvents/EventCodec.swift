@@ -147,9 +147,8 @@ public enum EventCodec {
         }
     }
 
-    // JSONEncoder/JSONDecoder are documented thread-safe for concurrent encode/decode calls
-    // once configured, and these are never mutated after initialisation.
-    nonisolated(unsafe) private static let encoder: JSONEncoder = {
+    // Configured once, never mutated: safe to share across threads.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
@@ -159,7 +158,7 @@ public enum EventCodec {
         return encoder
     }()
 
-    nonisolated(unsafe) private static let decoder: JSONDecoder = {
+    private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()

@@ -88,7 +88,7 @@ actor SupervisedService {
         timer = Task {
             try? await Task.sleep(for: delay)
             guard !Task.isCancelled else { return }
-            await self.fire(event, generation: current)
+            self.fire(event, generation: current)
         }
     }
 
@@ -150,15 +150,15 @@ actor SupervisedService {
                 let ready = await prober.check(port: port, path: "/ready")
                 if everReady {
                     let alive = await prober.check(port: port, path: "/health")
-                    await self.probed(liveness: alive, readiness: ready, generation: generation)
+                    self.probed(liveness: alive, readiness: ready, generation: generation)
                 } else if ready {
                     everReady = true
-                    await self.probed(liveness: nil, readiness: true, generation: generation)
+                    self.probed(liveness: nil, readiness: true, generation: generation)
                 } else if ContinuousClock.now - started > budget {
-                    await self.fire(.startupBudgetExceeded, generation: generation)
+                    self.fire(.startupBudgetExceeded, generation: generation)
                     return
                 } else {
-                    await self.probed(liveness: nil, readiness: false, generation: generation)
+                    self.probed(liveness: nil, readiness: false, generation: generation)
                 }
             }
         }

@@ -22,7 +22,7 @@ final class TestProcess: Sendable {
     }
 
     static func launch(_ executable: String, _ arguments: [String] = [], environment: [String: String], log: String) async throws -> TestProcess {
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let status = Locked<ExitStatus?>(nil)
         let spawned = try await ChildProcesses.shared().spawn(
             SpawnRequest(executable: executable, arguments: arguments, environment: environment, workingDirectory: nil)
