@@ -55,6 +55,9 @@ public final class KafkaProducer: Sendable {
         KafkaProperty(name: "acks", value: "all", source: "default"),
         KafkaProperty(name: "linger.ms", value: "5", source: "default"),
         KafkaProperty(name: "compression.type", value: "lz4", source: "default"),
+        // A delivery report within 30 s (librdkafka's default is 5 min): the outbox keeps the
+        // row and retries, and shutdown is not held up by a dead broker.
+        KafkaProperty(name: "message.timeout.ms", value: "30000", source: "default"),
     ]
 
     public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
@@ -71,8 +74,14 @@ public final class KafkaProducer: Sendable {
             while lifecycle.isRunning {
                 rd_kafka_poll(client.handle, 100)
             }
-            // Serve the delivery reports of purged messages so no sender waits forever.
-            rd_kafka_poll(client.handle, 0)
+            // Fail whatever is still queued or in flight and serve those delivery reports, so no
+            // sender waits forever (a send may have enqueued while shutdown began).
+            var rounds = 0
+            repeat {
+                rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+                rd_kafka_poll(client.handle, 50)
+                rounds += 1
+            } while rd_kafka_outq_len(client.handle) > 0 && rounds < 100
             lifecycle.threadExited()
         }
     }

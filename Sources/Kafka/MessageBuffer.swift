@@ -82,7 +82,24 @@ final class MessageBuffer: @unchecked Sendable {
 
     // MARK: consumer task side
 
+    /// The next message; nil once finished, or when the waiting task is cancelled.
     func next() async -> KafkaMessage? {
+        await withTaskCancellationHandler {
+            await nextMessage()
+        } onCancel: {
+            cancelWaiter()
+        }
+    }
+
+    private func cancelWaiter() {
+        condition.lock()
+        let waiter = self.waiter
+        self.waiter = nil
+        condition.unlock()
+        waiter?.resume(returning: nil)
+    }
+
+    private func nextMessage() async -> KafkaMessage? {
         await withCheckedContinuation { continuation in
             condition.lock()
             if head < queue.count {
@@ -96,7 +113,7 @@ final class MessageBuffer: @unchecked Sendable {
                 condition.broadcast()
                 condition.unlock()
                 continuation.resume(returning: message)
-            } else if finished {
+            } else if finished || Task.isCancelled {
                 condition.unlock()
                 continuation.resume(returning: nil)
             } else {

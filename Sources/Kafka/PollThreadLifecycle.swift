@@ -1,11 +1,15 @@
 import Synchronization
 
-/// The run/stop hand-shake between a client's poll thread and the task shutting it down.
+/// The run/stop hand-shake between a client's poll thread and the tasks shutting it down.
+///
+/// Every waiter is resumed exactly once: when the thread exits, or when its own timeout passes
+/// first (the thread may be blocked in librdkafka, for example closing against a dead broker).
 final class PollThreadLifecycle: Sendable {
     private struct State {
         var running = true
         var exited = false
-        var exitWaiter: CheckedContinuation<Void, Never>?
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -15,44 +19,46 @@ final class PollThreadLifecycle: Sendable {
 
     /// Called by the poll thread as its last action.
     func threadExited() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.exited = true
-            defer { state.exitWaiter = nil }
-            return state.exitWaiter
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume(returning: true) }
     }
 
     /// Asks the loop to stop and waits until the thread has exited or `timeout` passed.
-    /// - Returns: false when the thread was still busy (for example a close blocked on an
-    ///   unreachable broker); the caller may then give up on it.
+    /// Idempotent; any number of callers may wait.
+    /// - Returns: false when the thread was still busy when the timeout passed.
     @discardableResult
     func stopAndWait(timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await self.stopAndWait()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let exited = await group.next() ?? false
-            group.cancelAll()
-            return exited
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
         }
-    }
-
-    /// Asks the loop to stop and waits until the thread has exited. Idempotent.
-    func stopAndWait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.resume(id, with: false)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let exited = state.withLock { state -> Bool in
                 state.running = false
                 if state.exited { return true }
-                state.exitWaiter = continuation
+                state.waiters[id] = continuation
                 return false
             }
-            if exited { continuation.resume() }
+            if exited { continuation.resume(returning: true) }
         }
+    }
+
+    /// Asks the loop to stop and waits until the thread has exited, however long it takes.
+    func stopAndWait() async {
+        _ = await stopAndWait(timeout: .seconds(86_400 * 365))
+    }
+
+    private func resume(_ id: Int, with result: Bool) {
+        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        waiter?.resume(returning: result)
     }
 }

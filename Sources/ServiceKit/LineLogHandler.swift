@@ -32,7 +32,15 @@ public struct LineLogHandler: LogHandler {
             line += " \(key)=\(Self.quoted("\(value)"))"
         }
         line += "\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+        // write(2) rather than FileHandle, which traps when the reader is gone (EPIPE).
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
     }
 
     private static func quoted(_ value: String) -> String {

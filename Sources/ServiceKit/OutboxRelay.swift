@@ -41,18 +41,28 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     public func run() async throws {
+        let deadline = Deadline()
         await withGracefulShutdownHandler {
             await relayUntilStopped()
         } onGracefulShutdown: {
             self.signal.finish()
+            // A send in flight waits for its delivery report (up to message.timeout.ms while
+            // the broker is down); past the drain budget, purging fails it so shutdown is bounded.
+            let producer = self.producer
+            let budget = self.drainTimeout
+            deadline.task = Task {
+                try? await Task.sleep(for: budget * 2)
+                await producer.shutdown(timeout: .zero)
+            }
         }
         await drain()
         await producer.shutdown(timeout: drainTimeout)
+        deadline.task?.cancel()
     }
 
     private func relayUntilStopped() async {
         var backoff = Backoff()
-        while !signal.isFinished {
+        while !signal.isFinished, !Task.isCancelled {
             switch await publishBatch() {
             case .published:
                 backoff.reset()
@@ -74,8 +84,9 @@ public final class OutboxRelay: Service, Sendable {
 
     enum BatchResult { case published, idle, failed }
 
-    /// Publishes up to `batchSize` rows. Marks the delivered prefix sent; stops at the first
-    /// failure so a retry keeps the order.
+    /// Publishes up to `batchSize` rows and marks the delivered prefix sent. Rows after the
+    /// first failure stay unsent even when they were delivered, so the retry re-sends them after
+    /// the failed one and one order's events keep their order (the repeat is deduplicated).
     func publishBatch() async -> BatchResult {
         let records: [OutboxRecord]
         do {
@@ -93,7 +104,7 @@ public final class OutboxRelay: Service, Sendable {
         var failure: KafkaError?
         for (record, result) in zip(records, results) {
             switch result {
-            case .success: delivered.append(record.id)
+            case .success: if failure == nil { delivered.append(record.id) }
             case .failure(let error): failure = failure ?? error
             }
         }
@@ -111,4 +122,11 @@ public final class OutboxRelay: Service, Sendable {
         }
         return .published
     }
+}
+
+/// The task that bounds the relay's shutdown, set from the graceful-shutdown handler.
+private final class Deadline: @unchecked Sendable {
+    // Written once by the graceful-shutdown handler and read after `withGracefulShutdownHandler`
+    // returned, which happens after that handler ran: the accesses are ordered.
+    var task: Task<Void, Never>?
 }

@@ -48,6 +48,8 @@ public enum ServiceHost {
     public static let configurationErrorStatus: Int32 = 78
 
     public static func main<S: PlatformService>(_: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Never {
+        // A closed stdout (its reader died) must not kill the service mid-shutdown.
+        signal(SIGPIPE, SIG_IGN)
         let env = Environment(environment)
         let configuration: ServiceConfiguration
         let service: S
@@ -109,19 +111,24 @@ public enum ServiceHost {
         // then the consumer finishes its message and commits, then the relay drains the outbox
         // and flushes, and the operations endpoints answer until the end.
         let services: [any Service] = [operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
+        // Bounded: orderd SIGKILLs a service 10 s after SIGTERM by default.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(8)
+        groupConfiguration.maximumCancellationDuration = .seconds(1)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("stopped")
     }
 
-    /// When started by orderd, exit with it: the kernel sends SIGTERM when the parent dies, and a
-    /// parent that is already gone (re-parented before prctl) means exit now.
+    /// When started by orderd, exit with it: the kernel sends SIGTERM when the parent dies (a
+    /// graceful shutdown starts), and a watcher ends the process at most `orphanGrace` later,
+    /// since a supervisor that died may have taken the embedded broker with it and a graceful
+    /// shutdown cannot finish. A parent already gone before prctl means exit now. Nothing is
+    /// lost either way: effects are committed transactions; uncommitted offsets are re-delivered.
     static func watchSupervisor(_ pid: Int32?, logger: Logger) {
         guard let pid else { return }
         if cprocesscontrol_set_parent_death_signal(SIGTERM) != 0 {
@@ -131,5 +138,17 @@ public enum ServiceHost {
             logger.critical("orderd (pid \(pid)) is gone; exiting")
             exit(1)
         }
+        let thread = Thread {
+            while getppid() == pid { Thread.sleep(forTimeInterval: 0.1) }
+            logger.critical("orderd (pid \(pid)) died; stopping within \(orphanGrace) s")
+            Thread.sleep(forTimeInterval: orphanGrace)
+            exit(1)
+        }
+        thread.name = "supervisor-watch"
+        thread.start()
     }
+
+    /// How long a service outlives a dead orderd at most (orderd promises every child is gone
+    /// within 2 s).
+    static let orphanGrace: TimeInterval = 1.2
 }

@@ -106,12 +106,12 @@ actor SupervisedService {
             let spawned = try await ChildProcesses.shared().spawn(request) { [weak self] status in
                 Task { await self?.exited(status, generation: generation) }
             }
+            OutputForwarder.start(fd: spawned.output, service: name)
             guard generation == self.generation, exitedGeneration != generation else {
                 spawned.signalGroup(SIGKILL)
                 return
             }
             process = spawned
-            OutputForwarder.start(fd: spawned.output, service: name)
             send(.spawned(pid: spawned.pid))
             // A stop that arrived while spawning applies now.
             if machine.state == .stopping { spawned.signalGroup(SIGTERM) }
@@ -148,17 +148,21 @@ actor SupervisedService {
                 try? await Task.sleep(for: everReady ? interval : min(interval, Self.startupProbeInterval))
                 guard !Task.isCancelled else { return }
                 let ready = await prober.check(port: port, path: "/ready")
+                let alive = await prober.check(port: port, path: "/health")
                 if everReady {
-                    let alive = await prober.check(port: port, path: "/health")
                     self.probed(liveness: alive, readiness: ready, generation: generation)
                 } else if ready {
                     everReady = true
-                    self.probed(liveness: nil, readiness: true, generation: generation)
-                } else if ContinuousClock.now - started > budget {
-                    self.fire(.startupBudgetExceeded, generation: generation)
-                    return
+                    self.probed(liveness: alive, readiness: true, generation: generation)
                 } else {
-                    self.probed(liveness: nil, readiness: false, generation: generation)
+                    // Startup: /health marks the process alive; the budget ends the phase.
+                    if alive { self.fire(.livenessPassed, generation: generation) }
+                    if ContinuousClock.now - started > budget {
+                        self.fire(.startupBudgetExceeded, generation: generation)
+                        everReady = true
+                    } else {
+                        self.probed(liveness: nil, readiness: false, generation: generation)
+                    }
                 }
             }
         }

@@ -59,8 +59,8 @@ public struct Supervision: Sendable {
     private var consecutiveReadinessFailures = 0
     /// Set while stopping on purpose: the exit that follows is not a crash.
     private var stopIntent: StopIntent?
-    /// Why the running process is being replaced, when it is.
-    private var pendingRestart: RestartReason?
+    /// Whether the current process answered /health during its startup.
+    private var aliveDuringStartup = false
 
     private enum StopIntent: Sendable { case stop, restart(RestartReason) }
 
@@ -79,6 +79,10 @@ public struct Supervision: Sendable {
             starts.removeAll()
             backoffAttempt = 0
             return begin(now: now)
+        case (.stopping, .start):
+            // Stop first, then start again, as asked.
+            stopIntent = .restart(.manual)
+            return []
         case (_, .resetFailed), (_, .start):
             return []
 
@@ -104,7 +108,11 @@ public struct Supervision: Sendable {
             return []
         case (.starting, .readinessFailed):
             return []
-        case (.starting, .livenessPassed), (.ready, .livenessPassed), (.unhealthy, .livenessPassed):
+        case (.starting, .livenessPassed):
+            consecutiveLivenessFailures = 0
+            aliveDuringStartup = true
+            return []
+        case (.ready, .livenessPassed), (.unhealthy, .livenessPassed):
             consecutiveLivenessFailures = 0
             return []
         case (.ready, .livenessFailed), (.unhealthy, .livenessFailed):
@@ -115,7 +123,14 @@ public struct Supervision: Sendable {
         case (.starting, .livenessFailed):
             return []
         case (.starting, .startupBudgetExceeded):
-            note = "not ready within its startup budget of \(policy.startupBudget)"
+            if aliveDuringStartup {
+                // It runs and answers /health but is not ready (say Kafka is down): a restart
+                // would not help, so it stays up as unhealthy and readiness decides from here.
+                state = .unhealthy
+                note = "alive but not ready within its startup budget of \(policy.startupBudget)"
+                return []
+            }
+            note = "did not answer /health within its startup budget of \(policy.startupBudget)"
             return replace(reason: .startup)
 
         case (.starting, .stop), (.ready, .stop), (.unhealthy, .stop):
@@ -145,6 +160,9 @@ public struct Supervision: Sendable {
             stopIntent = .restart(.manual)
             return []
 
+        case (.stopping, .spawnFailed(let reason)):
+            note = "spawn failed: \(reason)"
+            return handle(.exited(.exited(127)), now: now, jitter: jitter)
         case (.stopping, .stopTimeoutElapsed):
             return [.kill]
         case (_, .stopTimeoutElapsed):
@@ -173,6 +191,8 @@ public struct Supervision: Sendable {
                 if reason == .manual {
                     // An operator's restart is immediate and does not count toward the start limit.
                     restarts += 1
+                    starts.removeAll()
+                    backoffAttempt = 0
                     return [.countRestart(reason)] + begin(now: now)
                 }
                 return scheduleRestart(reason: reason, now: now, jitter: jitter)
@@ -197,6 +217,7 @@ public struct Supervision: Sendable {
         }
         starts.append(now)
         note = nil
+        aliveDuringStartup = false
         state = .starting
         startedAt = now
         readySince = nil

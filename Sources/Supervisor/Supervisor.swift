@@ -52,7 +52,7 @@ public actor Supervisor {
     /// service's configured environment last.
     static func childEnvironment(_ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String) -> [String: String] {
         let privateToOrderd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
-        var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) && !$0.key.hasPrefix("KAFKA_") }
+        var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
         environment["ORDERD_PID"] = String(getpid())
         environment["SERVICE_NAME"] = spec.name
         environment["METRICS_PORT"] = String(spec.metricsPort)
@@ -63,26 +63,39 @@ public actor Supervisor {
         return environment
     }
 
-    /// Starts every service; one with `after` dependencies starts once they are all ready.
+    /// Services an operator stopped, or all of them once shutdown began: a pending start for
+    /// them is dropped.
+    private var heldBack: Set<String> = []
+    private var shuttingDown = false
+
+    /// Starts every service; one with `after` dependencies starts once they are all ready (or
+    /// alive but not ready past their startup budget, as when Kafka is down, so that the
+    /// order API still starts and accepts orders into its outbox).
     public func startAll() {
         for name in order {
             guard let service = services[name] else { continue }
             let dependencies = service.spec.after.compactMap { services[$0] }
             Task {
                 for dependency in dependencies {
-                    while await dependency.state != .ready {
+                    while ![.ready, .unhealthy].contains(await dependency.state) {
                         try? await Task.sleep(for: .milliseconds(50))
                         if Task.isCancelled { return }
                     }
                 }
-                await service.send(.start)
+                await self.startUnlessHeldBack(service)
             }
         }
+    }
+
+    private func startUnlessHeldBack(_ service: SupervisedService) async {
+        guard !shuttingDown, !heldBack.contains(service.name) else { return }
+        await service.send(.start)
     }
 
     /// Stops every service in reverse start order, each within its stop timeout (SIGTERM to
     /// its process group, then SIGKILL). Whatever still runs when `budget` is spent is killed.
     public func stopAll(budget: Duration) async {
+        shuttingDown = true
         let deadline = ContinuousClock.now + budget
         for name in order.reversed() {
             guard let service = services[name] else { continue }
@@ -112,6 +125,7 @@ public actor Supervisor {
 
     public func perform(_ command: Command, service name: String) async throws(CommandError) -> ServiceStatus {
         guard let service = services[name] else { throw .unknownService(name, known: order) }
+        if command == .stop { heldBack.insert(name) } else { heldBack.remove(name) }
         switch command {
         case .start: await service.send(.start)
         case .stop: await service.send(.stop)
@@ -171,7 +185,15 @@ public actor Supervisor {
             if let service = services[spec.name] {
                 logger.info("reload: \(spec.name) changed; restarting it with the new configuration")
                 await service.send(.stop)
-                _ = await service.waitFor([.stopped, .failed], timeout: service.spec.supervisionPolicy.stopTimeout + .seconds(1))
+                if await !service.waitFor([.stopped, .failed], timeout: service.spec.supervisionPolicy.stopTimeout + .seconds(1)) {
+                    // Never leave the old process running unsupervised next to the new one.
+                    await service.killNow()
+                    _ = await service.waitFor([.stopped, .failed], timeout: .seconds(5))
+                }
+                if heldBack.contains(spec.name) {
+                    add(spec)
+                    continue
+                }
             } else {
                 logger.info("reload: \(spec.name) added")
             }

@@ -13,14 +13,14 @@ struct Orderd: AsyncParsableCommand {
             endpoint (default :9200), and notifies systemd. Without a configured Kafka it hosts an \
             in-memory development broker.
 
-            Configuration is read from --config, else ./etc/orderd.toml, else /etc/orderd/orderd.toml.
+            Configuration is read from --config, else $ORDERD_CONFIG, else ./etc/orderd.toml, else /etc/orderd/orderd.toml.
             """,
         subcommands: [Run.self, Status.self, Start.self, Stop.self, Restart.self, ResetFailed.self, CheckConfig.self]
     )
 }
 
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Configuration file (default: ./etc/orderd.toml, then /etc/orderd/orderd.toml).")
+    @Option(name: .long, help: "Configuration file (default: $ORDERD_CONFIG, then ./etc/orderd.toml, then /etc/orderd/orderd.toml).")
     var config: String?
 
     func locate() throws -> String {
@@ -61,6 +61,8 @@ extension Orderd {
 
         func run() async throws {
             let path = try configOption.locate()
+            // A closed stdout must not kill the supervisor; its writes just fail.
+            signal(SIGPIPE, SIG_IGN)
             let status = await Daemon.run(configPath: path, environment: ProcessInfo.processInfo.environment)
             throw ExitCode(status)
         }

@@ -74,3 +74,19 @@ struct KafkaRoundTripTests {
         }
     }
 }
+
+@Suite("Consumer hand-over")
+struct ConsumerHandOverTests {
+    @Test("a task waiting for the next message is released when cancelled")
+    func cancellationReleasesTheWaiter() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "idle", partitions: 1)])
+        let consumer = try TestKafka.consumer(cluster, group: "g-idle", topics: ["idle"])
+        let waiting = Task { () -> KafkaMessage? in
+            var iterator = consumer.messages.makeAsyncIterator()
+            return await iterator.next()
+        }
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        #expect(await consumer.shutdown(timeout: .seconds(10)))
+    }
+}

@@ -169,6 +169,48 @@ struct SupervisionTests {
         #expect(machine.handle(.exited(.exited(0)), now: t0).first == .countRestart(.startup))
     }
 
+    @Test("alive (/health) but never ready within the budget: unhealthy, not restarted (Kafka down at start)")
+    func aliveButNotReady() {
+        var machine = Supervision(policy: policy())
+        _ = machine.handle(.start, now: t0)
+        _ = machine.handle(.livenessPassed, now: t0)
+        #expect(machine.handle(.startupBudgetExceeded, now: t0).isEmpty)
+        #expect(machine.state == .unhealthy)
+        _ = machine.handle(.readinessPassed, now: t0)
+        #expect(machine.state == .ready)
+    }
+
+    @Test("start during a stop starts the service again once it has stopped")
+    func startWhileStopping() {
+        var machine = running(policy())
+        _ = machine.handle(.stop, now: t0)
+        #expect(machine.handle(.start, now: t0).isEmpty)
+        #expect(machine.handle(.exited(.signalled(15)), now: t0) == [.countRestart(.manual), .spawn])
+        #expect(machine.state == .starting)
+    }
+
+    @Test("a spawn that fails while a stop is pending ends in stopped, not stuck in stopping")
+    func spawnFailsWhileStopping() {
+        var machine = Supervision(policy: policy())
+        _ = machine.handle(.start, now: t0)
+        _ = machine.handle(.stop, now: t0)
+        _ = machine.handle(.spawnFailed("ENOENT"), now: t0)
+        #expect(machine.state == .stopped)
+        #expect(machine.handle(.start, now: t0) == [.spawn])
+    }
+
+    @Test("operator restarts do not count toward the start limit")
+    func manualRestartsDoNotTripTheLimit() {
+        var machine = running(policy())
+        for _ in 0..<10 {
+            _ = machine.handle(.restart, now: t0)
+            #expect(machine.handle(.exited(.signalled(15)), now: t0) == [.countRestart(.manual), .spawn])
+            _ = machine.handle(.readinessPassed, now: t0)
+        }
+        #expect(machine.state == .ready)
+        #expect(machine.restarts == 10)
+    }
+
     @Test("a manual stop is sticky: SIGTERM, SIGKILL after the stop timeout, then stopped with no restart")
     func manualStop() {
         var machine = running(policy(.always))
