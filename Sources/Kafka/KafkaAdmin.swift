@@ -33,12 +33,20 @@ public enum KafkaAdmin {
     ) async throws(KafkaError) -> [String] {
         var configuration = configuration
         configuration.statisticsInterval = nil
-        let client = try RdKafkaClient(
-            type: RD_KAFKA_PRODUCER, configuration: configuration, defaults: [],
-            context: ClientContext(logger: logger, statistics: KafkaStatisticsRecorder(client: configuration.clientId))
-        )
-        let result: Result<[String], KafkaError> = await BlockingThread.run(name: "kafka-admin") {
-            Self.existingTopicsBlocking(client: client, timeout: timeout).flatMap { existing in
+        // The client is created and destroyed (rd_kafka_destroy blocks) on the blocking thread.
+        let result: Result<[String], KafkaError> = await BlockingThread.run(name: "kafka-admin") { [configuration] in
+            let client: RdKafkaClient
+            do {
+                client = try RdKafkaClient(
+                    type: RD_KAFKA_PRODUCER, configuration: configuration, defaults: [],
+                    context: ClientContext(logger: logger, statistics: KafkaStatisticsRecorder(client: configuration.clientId))
+                )
+            } catch let error as KafkaError {
+                return .failure(error)
+            } catch {
+                return .failure(.clientCreation(reason: "\(error)"))
+            }
+            return Self.existingTopicsBlocking(client: client, timeout: timeout).flatMap { existing in
                 let missing = topics.filter { !existing.contains($0.name) }
                 return missing.isEmpty ? .success([]) : Self.createBlocking(missing, client: client, timeout: timeout)
             }

@@ -100,8 +100,8 @@ public final class KafkaProducer: Sendable {
     /// Enqueues `messages` in order without waiting between them, then waits for every
     /// delivery report. Messages with the same key keep their order.
     ///
-    /// When one cannot be enqueued (local queue full for too long, shut down), it and every
-    /// later message fail without being sent, so a retry of the failed suffix keeps the order.
+    /// When one cannot be enqueued (local queue full, shut down), it and every later message
+    /// fail without being sent, so a retry of the failed suffix keeps the order. Never blocks.
     /// - Returns: one result per message, in the same order.
     public func send(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, KafkaError>] {
         guard !messages.isEmpty else { return [] }
@@ -109,31 +109,22 @@ public final class KafkaProducer: Sendable {
         return await withCheckedContinuation { continuation in
             batch.onComplete(continuation)
             var index = 0
-            var queueFullSince: ContinuousClock.Instant?
             while index < messages.count {
                 guard lifecycle.isRunning else {
                     batch.failRemaining(from: index, with: .shutDown)
                     return
                 }
                 let box = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
-                let message = messages[index]
-                let err = produce(message, opaque: box.toOpaque())
-                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    index += 1
-                    queueFullSince = nil
-                    continue
+                let err = produce(messages[index], opaque: box.toOpaque())
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    box.release()
+                    // A full local queue (queue.buffering.max.*) fails this and every later
+                    // message as transient, without blocking this thread: the caller retries
+                    // the suffix later, in order.
+                    batch.failRemaining(from: index, with: KafkaError.delivery(err))
+                    return
                 }
-                box.release()
-                // A full local queue drains as deliveries complete on the poll thread; waiting
-                // briefly here is bounded and keeps the batch's order.
-                let now = ContinuousClock.now
-                if err == RD_KAFKA_RESP_ERR__QUEUE_FULL, now - (queueFullSince ?? now) < .seconds(5) {
-                    queueFullSince = queueFullSince ?? now
-                    rd_kafka_poll(client.handle, 10)
-                    continue
-                }
-                batch.failRemaining(from: index, with: KafkaError.delivery(err))
-                return
+                index += 1
             }
         }
     }
