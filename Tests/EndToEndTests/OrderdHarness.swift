@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Supervisor
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -89,26 +90,10 @@ final class OrderdHarness: Sendable {
         try await TestProcess.run("\(Platform.binaries)/orderd", arguments + ["--socket", socketPath])
     }
 
-    struct Status: Decodable, Sendable {
-        struct Row: Decodable, Sendable {
-            var name: String
-            var state: String
-            var pid: Int32?
-            var restarts: Int
-            var ready: Bool
-            var lastExit: String?
-        }
-        var pid: Int32
-        var broker: String
-        var embeddedBroker: Bool
-        var services: [Row]
-        func row(_ name: String) -> Row? { services.first { $0.name == name } }
-    }
-
-    func status() async throws -> Status? {
+    func status() async throws -> DaemonStatus? {
         let (code, output) = try await cli(["status", "--json"])
         guard code == 0 || code == 3 else { return nil }
-        return try JSONDecoder().decode(Status.self, from: Data(output.utf8))
+        return try JSONDecoder().decode(DaemonStatus.self, from: Data(output.utf8))
     }
 
     func waitUntilAllReady(timeout: Duration = .seconds(90)) async throws {
@@ -182,4 +167,8 @@ final class NotifySocket: Sendable {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
+}
+
+extension DaemonStatus {
+    func row(_ name: String) -> ServiceStatus? { services.first { $0.name == name } }
 }

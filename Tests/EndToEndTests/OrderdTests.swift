@@ -1,4 +1,5 @@
 import Foundation
+import Supervisor
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ struct OrderdTests {
 
         let status = try #require(try await orderd.status())
         #expect(status.services.map(\.name).sorted() == Platform.services.sorted())
-        #expect(status.services.allSatisfy { $0.ready && $0.state == "ready" && $0.restarts == 0 })
+        #expect(status.services.allSatisfy { $0.ready && $0.state == .ready && $0.restarts == 0 })
         #expect(status.embeddedBroker)
         #expect(try await orderd.cli(["status"]).status == 0)
 
