@@ -59,9 +59,10 @@ final class DeliveryBatch: Sendable {
         if let (continuation, results) = finished { continuation.resume(returning: results) }
     }
 
+    /// Fails message `index` with `error` and every later one as ``KafkaError/skipped``.
     func failRemaining(from index: Int, with error: KafkaError) {
         let count = state.withLock { $0.results.count }
-        for position in index..<count { complete(position, with: .failure(error)) }
+        for position in index..<count { complete(position, with: .failure(position == index ? error : .skipped)) }
     }
 }
 

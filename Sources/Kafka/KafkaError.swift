@@ -11,6 +11,8 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     case delivery(code: Int32, reason: String, transient: Bool)
     /// The client has been shut down; no more work is accepted.
     case shutDown
+    /// Not sent because an earlier message of the same batch could not be; send it again.
+    case skipped
     /// A topic operation failed.
     case topic(name: String, reason: String)
     /// Subscribing, assigning or committing failed.
@@ -28,6 +30,8 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
             "message not delivered (\(code)): \(reason)\(transient ? " — transient, retry later" : "")"
         case .shutDown:
             "the Kafka client is shut down"
+        case .skipped:
+            "not sent: an earlier message of the batch failed; retry in order"
         case .topic(let name, let reason):
             "topic \(name): \(reason)"
         case .consumer(let reason):
@@ -41,6 +45,7 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isTransient: Bool {
         switch self {
         case .delivery(_, _, let transient): transient
+        case .skipped: true
         case .shutDown, .invalidProperty, .clientCreation, .topic, .consumer, .embeddedCluster: false
         }
     }

@@ -150,6 +150,21 @@ public final class KafkaProducer: Sendable {
         return err
     }
 
+    /// The idempotent producer's fatal error, once librdkafka raised one (for example a
+    /// sequence gap it cannot recover from). From then on nothing can be delivered: the owner
+    /// should stop and start a new producer (a service exits and orderd restarts it).
+    public var fatalError: KafkaError? {
+        var errstr = [CChar](repeating: 0, count: 512)
+        let err = rd_kafka_fatal_error(client.handle, &errstr, errstr.count)
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return .delivery(code: err.rawValue, reason: "fatal producer error: \(String(errorBuffer: errstr))", transient: false)
+    }
+
+    /// Raises a fatal error as librdkafka would (tests only).
+    func raiseFatalErrorForTesting(_ reason: String) {
+        _ = rd_kafka_test_fatal_error(client.handle, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason)
+    }
+
     /// True when a broker answered a metadata request within `timeout`.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
         await BlockingThread.run(name: "kafka-metadata") { [client] in

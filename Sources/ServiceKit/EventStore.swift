@@ -61,6 +61,16 @@ public final class EventStore: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("platform-v2-outbox-failures") { db in
+            // A row Kafka will never accept (too large, not authorized) is set aside with its
+            // error instead of blocking every row behind it.
+            try db.execute(sql: """
+                ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+                ALTER TABLE outbox ADD COLUMN error TEXT;
+                DROP INDEX outbox_unsent;
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+                """)
+        }
         migrations(&migrator)
         try migrator.migrate(database)
     }
@@ -152,7 +162,7 @@ public final class EventStore: Sendable {
     public func unsent(limit: Int) async throws -> [OutboxRecord] {
         try await database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT id, topic, message_key, value, headers FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                db, sql: "SELECT id, topic, message_key, value, headers FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT ?",
                 arguments: [limit]
             ).map { row in
                 let headers = try JSONDecoder().decode([StoredHeader].self, from: Data((row["headers"] as String).utf8))
@@ -185,10 +195,27 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// The number of outbox rows not yet published.
+    /// The number of outbox rows not yet published (rows set aside as failed excluded).
     public func pendingCount() async throws -> Int {
         try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL") ?? 0
+        }
+    }
+
+    /// Sets a row aside that Kafka will never accept; it stays in the table with its error.
+    public func markFailed(_ id: Int64, error: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET failed_at = ?, error = ? WHERE id = ?",
+                arguments: [Timestamp.format(Date()), error, id]
+            )
+        }
+    }
+
+    /// The number of rows set aside as failed.
+    public func failedCount() async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL") ?? 0
         }
     }
 

@@ -22,6 +22,19 @@ public final class OutboxRelay: Service, Sendable {
     private let signal = WakeSignal()
     private let pendingGauge = Gauge(label: "outbox_pending")
     private let publishedCounter = Counter(label: "outbox_published_total")
+    private let failedCounter = Counter(label: "outbox_failed_total")
+
+    /// Why the relay stopped on its own.
+    public enum RelayError: Error, CustomStringConvertible {
+        /// The producer hit a fatal error; only a new process (a new producer) can go on.
+        case producerFailed(KafkaError)
+
+        public var description: String {
+            switch self {
+            case .producerFailed(let error): "outbox relay stopped: \(error); restart the service"
+            }
+        }
+    }
 
     public init(
         store: EventStore, producer: KafkaProducer, logger: Logger,
@@ -42,7 +55,7 @@ public final class OutboxRelay: Service, Sendable {
 
     public func run() async throws {
         let deadline = Deadline()
-        await withGracefulShutdownHandler {
+        let fatal = await withGracefulShutdownHandler {
             await relayUntilStopped()
         } onGracefulShutdown: {
             self.signal.finish()
@@ -55,15 +68,23 @@ public final class OutboxRelay: Service, Sendable {
                 await producer.shutdown(timeout: .zero)
             }
         }
+        if let fatal {
+            logger.critical("\(RelayError.producerFailed(fatal)); nothing is lost, the outbox keeps every unsent row")
+            await producer.shutdown(timeout: .zero)
+            throw RelayError.producerFailed(fatal)
+        }
         await drain()
         await producer.shutdown(timeout: drainTimeout)
         deadline.task?.cancel()
     }
 
-    private func relayUntilStopped() async {
+    /// Publishes until shutdown; returns the producer's fatal error if one ends it early.
+    private func relayUntilStopped() async -> KafkaError? {
         var backoff = Backoff()
         while !signal.isFinished, !Task.isCancelled {
             switch await publishBatch() {
+            case .fatal(let error):
+                return error
             case .published:
                 backoff.reset()
             case .idle:
@@ -73,6 +94,7 @@ public final class OutboxRelay: Service, Sendable {
                 await signal.wait(timeout: backoff.next())
             }
         }
+        return nil
     }
 
     private func drain() async {
@@ -82,7 +104,7 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    enum BatchResult { case published, idle, failed }
+    enum BatchResult: Equatable { case published, idle, failed, fatal(KafkaError) }
 
     /// Publishes up to `batchSize` rows and marks the delivered prefix sent. Rows after the
     /// first failure stay unsent even when they were delivered, so the retry re-sends them after
@@ -101,12 +123,15 @@ public final class OutboxRelay: Service, Sendable {
         }
         let results = await producer.send(records.map(\.message))
         var delivered: [Int64] = []
-        var failure: KafkaError?
+        var failure: (record: OutboxRecord, error: KafkaError)?
         for (record, result) in zip(records, results) {
             switch result {
             case .success: if failure == nil { delivered.append(record.id) }
-            case .failure(let error): failure = failure ?? error
+            case .failure(let error): failure = failure ?? (record, error)
             }
+        }
+        if failure != nil, let fatal = producer.fatalError {
+            return .fatal(fatal)
         }
         do {
             try await store.markSent(delivered)
@@ -116,8 +141,19 @@ public final class OutboxRelay: Service, Sendable {
         }
         publishedCounter.increment(by: delivered.count)
         if let pending = try? await store.pendingCount() { pendingGauge.record(pending) }
-        if let failure {
-            logger.warning("outbox publish failed, retrying with backoff: \(failure)")
+        if let (record, error) = failure {
+            guard error.isTransient else {
+                // Kafka will never take this row (too large, not authorized…): set it aside so
+                // the rows behind it move on. It stays in the outbox with its error.
+                try? await store.markFailed(record.id, error: error.description)
+                failedCounter.increment()
+                logger.error(
+                    "outbox row \(record.id) to \(record.message.topic) can never be published and was set aside: \(error)",
+                    metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
+                )
+                return .published
+            }
+            logger.warning("outbox publish failed, retrying with backoff: \(error)")
             return .failed
         }
         return .published

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import Kafka
+@testable import Kafka
 import OrderEvents
 @testable import ServiceKit
 import Testing
@@ -70,5 +70,49 @@ struct OutboxRelayTests {
             let expected = written.filter { ids.contains($0) }
             #expect(ids == expected)
         }
+    }
+
+    @Test("a row Kafka will never accept is set aside with its error; the rows behind it are published")
+    func poisonRowSetAside() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers, clientId: "relay-oversize", statisticsInterval: nil,
+            properties: [KafkaProperty(name: "message.max.bytes", value: "4096", source: "test")]
+        )
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { db in
+            try store.enqueue([orderCreated("before")], trace: nil, in: db)
+            try db.execute(
+                sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES ('orders.created', NULL, ?, '[]', '')",
+                arguments: [Data(repeating: 0x61, count: 10_000)]
+            )
+            try store.enqueue([orderCreated("after")], trace: nil, in: db)
+        }
+        let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
+        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+        var rounds = 0
+        while await relay.publishBatch() == .published { rounds += 1 }
+        await producer.shutdown()
+        #expect(rounds >= 2)
+        #expect(try await store.pendingCount() == 0)
+        #expect(try await store.failedCount() == 1)
+        let messages = try await readTopic("orders.created", from: cluster) { $0.count >= 2 }
+        #expect(messages.compactMap(\.keyString) == ["before", "after"])
+    }
+
+    @Test("a fatal producer error stops the relay with an error (the service exits and is restarted); rows stay")
+    func fatalProducerError() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
+        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-fatal", statisticsInterval: nil)
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { db in try store.enqueue([orderCreated("stuck")], trace: nil, in: db) }
+        let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
+        producer.raiseFatalErrorForTesting("injected by the test")
+        #expect(producer.fatalError != nil)
+        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+        await #expect(throws: OutboxRelay.RelayError.self) { try await relay.run() }
+        #expect(try await store.pendingCount() == 1)
     }
 }
