@@ -59,7 +59,7 @@ public enum OrderAPI {
 
     static func createOrder(_ request: Request, runtime: ServiceRuntime) async throws -> Response {
         guard isJSON(request.headers[.contentType]) else {
-            countReceived("invalid")
+            countReceived(.invalid)
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
         }
         let order: OrderRequest
@@ -67,7 +67,7 @@ public enum OrderAPI {
             let body = try await readBody(request)
             order = try OrderRequest.parse(body)
         } catch {
-            countReceived("invalid")
+            countReceived(.invalid)
             throw error
         }
         let orderId = order.orderId ?? UUID().uuidString.lowercased()
@@ -90,7 +90,7 @@ public enum OrderAPI {
         switch outcome {
         case .accepted(let record):
             runtime.relay.wake()
-            countReceived("accepted")
+            countReceived(.accepted)
             runtime.logger.info(
                 "order \(orderId) accepted, published \(runtime.configuration.topics.ordersCreated)",
                 metadata: ["orderId": .string(orderId), "amount": .string(record.amount.description), "items": .stringConvertible(record.items.count)]
@@ -99,18 +99,23 @@ public enum OrderAPI {
             response.headers[.location] = "/orders/\(orderId)"
             return response
         case .repeated(let record):
-            countReceived("duplicate")
+            countReceived(.duplicate)
             var response = try json(.ok, OrderView(record))
             response.headers[.location] = "/orders/\(orderId)"
             return response
         case .conflict:
-            countReceived("conflict")
+            countReceived(.conflict)
             throw APIError(.conflict, code: "order_conflict", message: "order \(orderId) already exists with a different body", field: "orderId")
         }
     }
 
-    static func countReceived(_ outcome: String) {
-        Counter(label: "orders_received_total", dimensions: [("outcome", outcome)]).increment()
+    /// The `outcome` label of `orders_received_total`.
+    enum ReceivedOutcome: String, CaseIterable {
+        case accepted, duplicate, conflict, invalid
+    }
+
+    static func countReceived(_ outcome: ReceivedOutcome, by amount: Int = 1) {
+        Counter(label: "orders_received_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: amount)
     }
 
     private enum Acceptance: Sendable {

@@ -27,8 +27,8 @@ public struct OrderService: PlatformService {
         apiPort = try environment.port("PORT", default: 4000)
         self.logger = logger
         // Every outcome is exported from the start (at 0), so a rate over it has data.
-        for outcome in ["accepted", "duplicate", "conflict", "invalid"] {
-            Counter(label: "orders_received_total", dimensions: [("outcome", outcome)]).increment(by: 0)
+        for outcome in OrderAPI.ReceivedOutcome.allCases {
+            OrderAPI.countReceived(outcome, by: 0)
         }
     }
 

@@ -10,6 +10,8 @@ public struct Supervision: Sendable {
         case start
         /// An operator asks for it to stop; sticky: no restart until `start`.
         case stop
+        /// orderd itself is shutting down: a stop, reported as such.
+        case shutdown
         /// An operator asks for a restart (or a reload changed its configuration).
         case restart
         /// Clear `failed` and the start-limit history, and start again.
@@ -70,6 +72,11 @@ public struct Supervision: Sendable {
 
     /// Applies `event` at `now`. `jitter` (0.5…1.0) scales a backoff delay.
     public mutating func handle(_ event: Event, now: Instant, jitter: Double = 1.0) -> [Action] {
+        if event == .shutdown {
+            let actions = handle(.stop, now: now, jitter: jitter)
+            if state == .stopping || state == .stopped { note = "orderd is shutting down" }
+            return actions
+        }
         switch (state, event) {
         case (.stopped, .start), (.failed, .start), (.backoff, .start):
             starts.removeAll()
@@ -200,7 +207,7 @@ public struct Supervision: Sendable {
         case (_, .exited):
             return []
 
-        case (_, .spawned), (_, .spawnFailed), (_, .readinessPassed), (_, .readinessFailed),
+        case (_, .shutdown), (_, .spawned), (_, .spawnFailed), (_, .readinessPassed), (_, .readinessFailed),
              (_, .livenessPassed), (_, .livenessFailed), (_, .startupBudgetExceeded), (_, .restart):
             return []
         }

@@ -99,7 +99,7 @@ public actor Supervisor {
         let deadline = ContinuousClock.now + budget
         for name in order.reversed() {
             guard let service = services[name] else { continue }
-            await service.send(.stop)
+            await service.send(.shutdown)
             let left = deadline - ContinuousClock.now
             if await !service.waitFor([.stopped, .failed], timeout: min(left, service.spec.supervisionPolicy.stopTimeout + .seconds(1))) {
                 logger.warning("\(name) did not stop in time; killing its process group")

@@ -115,4 +115,33 @@ struct OutboxRelayTests {
         await #expect(throws: OutboxRelay.RelayError.self) { try await relay.run() }
         #expect(try await store.pendingCount() == 1)
     }
+
+    @Test("while the broker is down rows stay in the outbox (a transient failure, retried); once it is back they are published")
+    func brokerDown() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers, clientId: "relay-down", statisticsInterval: nil,
+            properties: [KafkaProperty(name: "message.timeout.ms", value: "1500", source: "test")]
+        )
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { db in
+            try store.enqueue([orderCreated("down-1"), orderCreated("down-2")], trace: nil, in: db)
+        }
+        let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
+        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+        try cluster.setBroker(1, up: false)
+        #expect(await relay.publishBatch() == .failed)
+        #expect(try await store.pendingCount() == 2)
+        #expect(try await store.failedCount() == 0)
+        try cluster.setBroker(1, up: true)
+        var result = OutboxRelay.BatchResult.failed
+        let deadline = ContinuousClock.now + .seconds(30)
+        while result == .failed, ContinuousClock.now < deadline { result = await relay.publishBatch() }
+        #expect(result == .published)
+        #expect(try await store.pendingCount() == 0)
+        await producer.shutdown()
+        let messages = try await readTopic("orders.created", from: cluster) { Set($0.compactMap(\.keyString)).count >= 2 }
+        #expect(Set(messages.compactMap(\.keyString)) == ["down-1", "down-2"])
+    }
 }

@@ -223,6 +223,16 @@ struct SupervisionTests {
         #expect(machine.handle(.start, now: t0) == [.spawn])
     }
 
+    @Test("orderd's own shutdown stops like an operator stop but says why")
+    func shutdown() {
+        var machine = running(policy(.always))
+        #expect(machine.handle(.shutdown, now: t0) == [.terminate, .scheduleKill(after: .seconds(10))])
+        #expect(machine.note == "orderd is shutting down")
+        _ = machine.handle(.exited(.exited(0)), now: t0)
+        #expect(machine.state == .stopped)
+        #expect(machine.note == "orderd is shutting down")
+    }
+
     @Test("stopping a service in backoff cancels the restart")
     func stopInBackoff() {
         var machine = running(policy())
