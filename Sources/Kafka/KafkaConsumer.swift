@@ -13,7 +13,10 @@ import Logging
 ///   offsets were never stored) and the consumer waits for the handed-out ones to be
 ///   acknowledged, then commits synchronously, so the next owner starts exactly after them.
 /// - Threads: `rd_kafka_consumer_poll` runs on a dedicated thread, never on the cooperative pool.
-/// - ``messages`` may be iterated by one task at a time.
+/// - Batches: ``batches(maximum:)`` hands out everything already buffered at once, so the
+///   caller can handle a burst in one database transaction; ``storeOffsets(of:)`` then
+///   acknowledges the whole batch with one call.
+/// - ``messages`` or ``batches(maximum:)`` may be iterated by one task at a time.
 public final class KafkaConsumer: Sendable {
     private let client: RdKafkaClient
     private let buffer: MessageBuffer
@@ -44,7 +47,7 @@ public final class KafkaConsumer: Sendable {
         configuration: KafkaClientConfiguration,
         groupId: String,
         topics: [String],
-        bufferCapacity: Int = 256,
+        bufferCapacity: Int = 1024,
         logger: Logger,
         onAssignment: (@Sendable (Set<TopicPartition>) -> Void)? = nil
     ) throws(KafkaError) {
@@ -81,18 +84,40 @@ public final class KafkaConsumer: Sendable {
     /// The consumed messages, in partition order. Ends after ``shutdown()``.
     public var messages: Messages { Messages(buffer: buffer) }
 
+    /// The consumed messages in batches of at most `maximum`: each batch is everything buffered
+    /// when it is taken (at least one message), in partition order. Ends after ``shutdown()``.
+    public func batches(maximum: Int) -> Batches { Batches(buffer: buffer, maximum: maximum) }
+
     /// Marks `message` processed: its offset + 1 is committed with the next commit.
     /// Non-blocking and thread-safe. Storing for a partition no longer assigned is ignored
     /// (the next owner re-delivers it; the inbox absorbs the repeat).
     public func storeOffset(of message: KafkaMessage) {
-        defer { buffer.acknowledge(message.topicPartition) }
-        let list = rd_kafka_topic_partition_list_new(1)
+        storeOffsets(of: [message])
+    }
+
+    /// Marks every message of `messages` processed with one call: for each partition, the
+    /// highest offset + 1 is committed with the next commit. Call it only once the effects of
+    /// all of them are committed. Non-blocking and thread-safe.
+    public func storeOffsets(of messages: [KafkaMessage]) {
+        guard !messages.isEmpty else { return }
+        var next: [TopicPartition: Int64] = [:]
+        var handedOut: [TopicPartition: Int] = [:]
+        for message in messages {
+            next[message.topicPartition] = max(next[message.topicPartition] ?? 0, message.offset + 1)
+            handedOut[message.topicPartition, default: 0] += 1
+        }
+        defer {
+            for (partition, count) in handedOut { buffer.acknowledge(partition, count: count) }
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(next.count))
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let entry = rd_kafka_topic_partition_list_add(list, message.topic, message.partition)
-        entry?.pointee.offset = message.offset + 1
+        for (partition, offset) in next {
+            let entry = rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+            entry?.pointee.offset = offset
+        }
         let err = rd_kafka_offsets_store(client.handle, list)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.debug("offset not stored for \(message.topicPartition)@\(message.offset): \(KafkaError.text(err))")
+            logger.debug("offsets not stored for \(next.keys.map(\.description).sorted()): \(KafkaError.text(err))")
         }
     }
 
@@ -237,7 +262,25 @@ public final class KafkaConsumer: Sendable {
         public struct Iterator: AsyncIteratorProtocol {
             let buffer: MessageBuffer
             public mutating func next() async -> KafkaMessage? {
-                await buffer.next()
+                await buffer.next(maximum: 1).first
+            }
+        }
+    }
+
+    /// The consumed messages in batches, as an `AsyncSequence`. Iterate from one task at a time.
+    public struct Batches: AsyncSequence, Sendable {
+        public typealias Element = [KafkaMessage]
+        let buffer: MessageBuffer
+        let maximum: Int
+
+        public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer, maximum: maximum) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let buffer: MessageBuffer
+            let maximum: Int
+            public mutating func next() async -> [KafkaMessage]? {
+                let batch = await buffer.next(maximum: maximum)
+                return batch.isEmpty ? nil : batch
             }
         }
     }

@@ -7,14 +7,22 @@ import Foundation
 /// - It tracks messages handed out and not yet acknowledged per partition, so a revocation
 ///   can wait for them and commit their offsets before the partition moves to another member.
 ///
+/// - The task side takes everything already buffered at once (up to a bound), so a consumer can
+///   handle a burst in one transaction instead of one per message.
+///
 /// `@unchecked Sendable`: every stored property is read and written only while `condition`
 /// is locked.
 final class MessageBuffer: @unchecked Sendable {
+    /// A task suspended in ``next(maximum:)`` until a message arrives.
+    private struct Waiter {
+        var continuation: CheckedContinuation<[KafkaMessage], Never>
+    }
+
     private let condition = NSCondition()
     private let capacity: Int
     private var queue: [KafkaMessage] = []
     private var head = 0
-    private var waiter: CheckedContinuation<KafkaMessage?, Never>?
+    private var waiter: Waiter?
     private var finished = false
     private var unacknowledged: [TopicPartition: Int] = [:]
 
@@ -43,7 +51,7 @@ final class MessageBuffer: @unchecked Sendable {
             self.waiter = nil
             unacknowledged[message.topicPartition, default: 0] += 1
             condition.unlock()
-            waiter.resume(returning: message)
+            waiter.continuation.resume(returning: [message])
             return
         }
         queue.append(message)
@@ -67,7 +75,7 @@ final class MessageBuffer: @unchecked Sendable {
         return partitions.filter { (unacknowledged[$0] ?? 0) > 0 }
     }
 
-    /// No more messages will be handed out; a waiting `next()` returns nil.
+    /// No more messages will be handed out; a waiting `next(maximum:)` returns an empty batch.
     func finish() {
         condition.lock()
         finished = true
@@ -77,15 +85,18 @@ final class MessageBuffer: @unchecked Sendable {
         self.waiter = nil
         condition.broadcast()
         condition.unlock()
-        waiter?.resume(returning: nil)
+        waiter?.continuation.resume(returning: [])
     }
 
     // MARK: consumer task side
 
-    /// The next message; nil once finished, or when the waiting task is cancelled.
-    func next() async -> KafkaMessage? {
-        await withTaskCancellationHandler {
-            await nextMessage()
+    /// Every buffered message up to `maximum`, in arrival order (so in partition order); waits
+    /// while none is buffered. Empty once finished, or when the waiting task is cancelled.
+    /// Each returned message counts as handed out until ``acknowledge(_:count:)``.
+    func next(maximum: Int) async -> [KafkaMessage] {
+        precondition(maximum > 0, "a batch holds at least one message")
+        return await withTaskCancellationHandler {
+            await nextMessages(maximum: maximum)
         } onCancel: {
             cancelWaiter()
         }
@@ -96,38 +107,45 @@ final class MessageBuffer: @unchecked Sendable {
         let waiter = self.waiter
         self.waiter = nil
         condition.unlock()
-        waiter?.resume(returning: nil)
+        waiter?.continuation.resume(returning: [])
     }
 
-    private func nextMessage() async -> KafkaMessage? {
+    private func nextMessages(maximum: Int) async -> [KafkaMessage] {
         await withCheckedContinuation { continuation in
             condition.lock()
             if head < queue.count {
-                let message = queue[head]
-                head += 1
-                if head > 1024, head * 2 > queue.count {
+                let end = min(queue.count, head + maximum)
+                let batch = Array(queue[head..<end])
+                head = end
+                if head == queue.count {
+                    queue.removeAll(keepingCapacity: true)
+                    head = 0
+                } else if head > 1024, head * 2 > queue.count {
                     queue.removeFirst(head)
                     head = 0
                 }
-                unacknowledged[message.topicPartition, default: 0] += 1
+                for message in batch {
+                    unacknowledged[message.topicPartition, default: 0] += 1
+                }
                 condition.broadcast()
                 condition.unlock()
-                continuation.resume(returning: message)
+                continuation.resume(returning: batch)
             } else if finished || Task.isCancelled {
                 condition.unlock()
-                continuation.resume(returning: nil)
+                continuation.resume(returning: [])
             } else {
                 precondition(waiter == nil, "a KafkaConsumer's messages can be iterated by one task only")
-                waiter = continuation
+                waiter = Waiter(continuation: continuation)
                 condition.unlock()
             }
         }
     }
 
-    func acknowledge(_ partition: TopicPartition) {
+    /// Marks `count` handed-out messages of `partition` as done (their offsets are stored).
+    func acknowledge(_ partition: TopicPartition, count: Int = 1) {
         condition.lock()
-        if let count = unacknowledged[partition] {
-            unacknowledged[partition] = count > 1 ? count - 1 : nil
+        if let outstanding = unacknowledged[partition] {
+            unacknowledged[partition] = outstanding > count ? outstanding - count : nil
         }
         condition.broadcast()
         condition.unlock()

@@ -6,15 +6,20 @@ import Metrics
 import OrderEvents
 import ServiceLifecycle
 
-/// The consume loop: Kafka message → decode → one store transaction (inbox, change, outbox)
-/// → store the offset.
+/// The consume loop: a batch of Kafka messages → decode → one store transaction (for each
+/// event: inbox, change, outbox) → store the offsets of the whole batch.
 ///
+/// - Batches: everything the consumer has buffered (up to ``maximumBatch``) is handled in one
+///   transaction, so a burst costs one commit (one fsync) instead of one per message. Each
+///   event is still deduplicated by the inbox and applied on its own (in a savepoint): a repeat
+///   in the middle of a batch changes nothing, a rejected event is dead-lettered without
+///   failing the rest, and offsets are stored only after the commit.
 /// - Poison messages (undecodable, unknown type or version, rejected by the handler) are
 ///   recorded once and copied to `<topic>.dlq` through the outbox, with the original bytes and
 ///   headers plus `dlq-source-topic`/`-partition`/`-offset` and `dlq-error`; the partition moves on.
 /// - Transient failures (database busy, anything else the handler throws) are retried with
 ///   capped backoff and never dead-lettered. Nothing is acknowledged before it is committed.
-/// - Graceful shutdown: stops taking messages, finishes the one in flight, commits offsets and
+/// - Graceful shutdown: stops taking messages, finishes the batch in flight, commits offsets and
 ///   leaves the group.
 public final class EventConsumerService: Service, Sendable {
     private let configuration: ServiceConfiguration
@@ -24,6 +29,8 @@ public final class EventConsumerService: Service, Sendable {
     private let logger: Logger
     private let readiness: Readiness
     private let metrics: ConsumerMetrics
+    /// The most messages handled in one transaction.
+    public static let maximumBatch = 500
 
     public init(
         configuration: ServiceConfiguration, store: EventStore, handler: any EventHandler,
@@ -49,9 +56,9 @@ public final class EventConsumerService: Service, Sendable {
         )
         logger.info("consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)")
         await withGracefulShutdownHandler {
-            for await message in consumer.messages {
-                guard await process(message) else { break }
-                consumer.storeOffset(of: message)
+            for await batch in consumer.batches(maximum: Self.maximumBatch) {
+                guard await process(batch) else { break }
+                consumer.storeOffsets(of: batch)
             }
         } onGracefulShutdown: {
             consumer.stopDelivering()
@@ -86,92 +93,146 @@ public final class EventConsumerService: Service, Sendable {
     /// - Returns: false when shutdown interrupted the retries (the message is not acknowledged
     ///   and will be delivered again).
     func process(_ message: KafkaMessage) async -> Bool {
+        await process([message])
+    }
+
+    /// Processes a batch in one transaction until it is committed, retrying the whole batch
+    /// with capped backoff after a transient failure (nothing of it is then committed).
+    /// - Returns: false when shutdown interrupted the retries (no message of the batch is
+    ///   acknowledged; all are delivered again).
+    func process(_ messages: [KafkaMessage]) async -> Bool {
         let started = ContinuousClock.now
-        let envelope: EventEnvelope
-        do {
-            envelope = try EventCodec.decode(message.value)
-        } catch {
-            return await deadLetter(message, error: error.description, started: started)
-        }
-        let trace = message.header(EventHeader.traceparent).flatMap(TraceContext.init(traceparent:))
+        let items = messages.map(Self.decode)
         var backoff = Backoff()
         while true {
             do {
-                let handler = self.handler
-                let box = ReactionBox()
-                let (outcome, _) = try await store.handle(envelope, topic: message.topic, trace: trace) { db in
-                    let reaction = try handler.handle(envelope, in: db)
-                    box.reaction = reaction
-                    return reaction.events
-                }
-                finish(message, envelope: envelope, outcome: outcome, reaction: box.reaction, started: started)
+                finish(try await commit(items), started: started)
                 return true
-            } catch let rejected as EventRejected {
-                return await deadLetter(message, error: "rejected \(envelope.type.rawValue): \(rejected.reason)", started: started)
             } catch {
                 guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
                 let delay = backoff.next()
                 logger.warning(
-                    "transient failure handling \(envelope.type.rawValue), retrying in \(delay)",
-                    metadata: ["orderId": .string(envelope.orderId), "error": .string(String(describing: error)), "attempt": .stringConvertible(backoff.attempt)]
+                    "transient failure handling \(messages.count) message(s), retrying in \(delay)",
+                    metadata: [
+                        "orderIds": .string(items.compactMap(\.envelope?.orderId).prefix(5).joined(separator: ",")),
+                        "error": .string(String(describing: error)), "attempt": .stringConvertible(backoff.attempt),
+                    ]
                 )
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
     }
 
-    private func finish(_ message: KafkaMessage, envelope: EventEnvelope, outcome: EventStore.Outcome, reaction: Reaction?, started: ContinuousClock.Instant) {
-        metrics.record(topic: message.topic, outcome: outcome.rawValue, duration: ContinuousClock.now - started)
-        var metadata: Logger.Metadata = [
+    /// A consumed message, decoded or not.
+    struct Item: Sendable {
+        var message: KafkaMessage
+        var decoded: Result<EventEnvelope, EventDecodingFailure>
+        var trace: TraceContext?
+
+        var envelope: EventEnvelope? { try? decoded.get() }
+    }
+
+    struct EventDecodingFailure: Error {
+        var description: String
+    }
+
+    /// What became of one message of a committed batch.
+    enum ItemOutcome: Sendable {
+        case processed(Reaction)
+        case duplicate
+        /// Dead-lettered; `first` is false when this position was dead-lettered before.
+        case deadLettered(error: String, first: Bool)
+    }
+
+    private static func decode(_ message: KafkaMessage) -> Item {
+        let decoded = Result { try EventCodec.decode(message.value) }.mapError { EventDecodingFailure(description: "\($0)") }
+        let trace = message.header(EventHeader.traceparent).flatMap(TraceContext.init(traceparent:))
+        return Item(message: message, decoded: decoded, trace: trace)
+    }
+
+    /// One transaction for the whole batch; each event in its own savepoint, so a rejected one
+    /// rolls back alone and is dead-lettered while the others commit. Any other error rolls the
+    /// whole batch back (it is transient and retried).
+    private func commit(_ items: [Item]) async throws -> [(Item, ItemOutcome)] {
+        let store = self.store
+        let handler = self.handler
+        let service = configuration.serviceName
+        return try await store.database.write { db in
+            var outcomes: [(Item, ItemOutcome)] = []
+            outcomes.reserveCapacity(items.count)
+            for item in items {
+                let envelope: EventEnvelope
+                switch item.decoded {
+                case .failure(let failure):
+                    let first = try store.deadLetter(item.message, error: failure.description, service: service, in: db)
+                    outcomes.append((item, .deadLettered(error: failure.description, first: first)))
+                    continue
+                case .success(let decoded):
+                    envelope = decoded
+                }
+                do {
+                    var outcome = ItemOutcome.duplicate
+                    try db.inSavepoint {
+                        guard try store.recordInInbox(envelope, topic: item.message.topic, in: db) else { return .commit }
+                        let reaction = try handler.handle(envelope, in: db)
+                        try store.enqueue(reaction.events, trace: item.trace, in: db)
+                        outcome = .processed(reaction)
+                        return .commit
+                    }
+                    outcomes.append((item, outcome))
+                } catch let rejected as EventRejected {
+                    let error = "rejected \(envelope.type.rawValue): \(rejected.reason)"
+                    let first = try store.deadLetter(item.message, error: error, service: service, in: db)
+                    outcomes.append((item, .deadLettered(error: error, first: first)))
+                }
+            }
+            return outcomes
+        }
+    }
+
+    /// After the commit: metrics, one log line per event, and one wake-up of the relay.
+    private func finish(_ outcomes: [(Item, ItemOutcome)], started: ContinuousClock.Instant) {
+        let duration = ContinuousClock.now - started
+        var published = false
+        for (item, outcome) in outcomes {
+            let topic = item.message.topic
+            switch outcome {
+            case .deadLettered(let error, let first):
+                if first {
+                    metrics.deadLettered(topic: topic)
+                    published = true
+                }
+                metrics.record(topic: topic, outcome: "dead_lettered", duration: duration)
+                logger.error(
+                    "poison message sent to \(Topics.deadLetter(of: topic)): \(error)",
+                    metadata: ["source": .string("\(item.message.topicPartition)@\(item.message.offset)")]
+                )
+            case .duplicate:
+                guard let envelope = item.envelope else { continue }
+                metrics.record(topic: topic, outcome: EventStore.Outcome.duplicate.rawValue, duration: duration)
+                metrics.duplicate(topic: topic)
+                logger.info("skipped duplicate \(envelope.type.rawValue) for order \(envelope.orderId)", metadata: Self.metadata(envelope))
+            case .processed(let reaction):
+                guard let envelope = item.envelope else { continue }
+                metrics.record(topic: topic, outcome: EventStore.Outcome.processed.rawValue, duration: duration)
+                reaction.onCommit?()
+                var metadata = Self.metadata(envelope)
+                if !reaction.events.isEmpty {
+                    published = true
+                    metadata["published"] = .string(reaction.events.map { configuration.topics.topic(for: $0.type) }.joined(separator: ","))
+                }
+                logger.log(level: reaction.level, "\(reaction.summary)", metadata: metadata)
+            }
+        }
+        if published { relay.wake() }
+    }
+
+    private static func metadata(_ envelope: EventEnvelope) -> Logger.Metadata {
+        [
             "orderId": .string(envelope.orderId), "eventId": .string(envelope.eventId.uuidString),
             "correlationId": .string(envelope.correlationId),
         ]
-        switch outcome {
-        case .duplicate:
-            metrics.duplicate(topic: message.topic)
-            logger.info("skipped duplicate \(envelope.type.rawValue) for order \(envelope.orderId)", metadata: metadata)
-        case .processed:
-            guard let reaction else { return }
-            reaction.onCommit?()
-            if !reaction.events.isEmpty {
-                relay.wake()
-                metadata["published"] = .string(reaction.events.map { configuration.topics.topic(for: $0.type) }.joined(separator: ","))
-            }
-            logger.log(level: reaction.level, "\(reaction.summary)", metadata: metadata)
-        }
     }
-
-    private func deadLetter(_ message: KafkaMessage, error: String, started: ContinuousClock.Instant) async -> Bool {
-        var backoff = Backoff()
-        while true {
-            do {
-                let first = try await store.deadLetter(message, error: error, service: configuration.serviceName)
-                if first {
-                    metrics.deadLettered(topic: message.topic)
-                    relay.wake()
-                }
-                metrics.record(topic: message.topic, outcome: "dead_lettered", duration: ContinuousClock.now - started)
-                logger.error(
-                    "poison message sent to \(Topics.deadLetter(of: message.topic)): \(error)",
-                    metadata: ["source": .string("\(message.topicPartition)@\(message.offset)")]
-                )
-                return true
-            } catch {
-                guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
-                logger.warning("cannot record poison message yet, retrying: \(error)")
-                let delay = backoff.next()
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-            }
-        }
-    }
-}
-
-/// Carries the handler's reaction out of the write closure.
-///
-/// `@unchecked Sendable`: written once inside the transaction closure and read only after the
-/// awaited write returned, so the accesses are ordered by that await.
-private final class ReactionBox: @unchecked Sendable {
-    var reaction: Reaction?
 }
 
 /// The consume loop's metrics.
