@@ -15,17 +15,18 @@ import ServiceKit
 /// | `GET /orders/{id}` | 200 order, 404 `order_not_found` |
 /// | `GET /orders?status=&limit=` | 200 `{"orders":[…]}`, newest first; 400 `invalid_query` |
 ///
-/// An accepted order and its `orders.created` event are committed in one transaction, so an
-/// order is never lost even while Kafka is down: the relay publishes it when Kafka is back.
+/// An accepted order and its `orders.created` event are committed in one transaction (shared
+/// with concurrent POSTs by ``OrderIntake``) before the 202 is sent, so an accepted order is
+/// never lost, even while Kafka is down: the relay publishes it when Kafka is back.
 public enum OrderAPI {
     /// Requests larger than this are refused with 413.
     public static let maximumBodyBytes = 64 * 1024
     public static let defaultListLimit = 50
     public static let maximumListLimit = 500
 
-    public static func application(host: String, port: Int, runtime: ServiceRuntime) -> some ApplicationProtocol {
+    public static func application(host: String, port: Int, runtime: ServiceRuntime, intake: OrderIntake) -> some ApplicationProtocol {
         let router = Router()
-        routes(router, runtime: runtime)
+        routes(router, runtime: runtime, intake: intake)
         return Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "order-service"),
@@ -33,9 +34,9 @@ public enum OrderAPI {
         )
     }
 
-    public static func routes(_ router: Router<BasicRequestContext>, runtime: ServiceRuntime) {
+    public static func routes(_ router: Router<BasicRequestContext>, runtime: ServiceRuntime, intake: OrderIntake) {
         let create: @Sendable (Request, BasicRequestContext) async -> Response = { request, _ in
-            await respond { try await createOrder(request, runtime: runtime) }
+            await respond { try await createOrder(request, runtime: runtime, intake: intake) }
         }
         router.post("order", use: create)
         router.post("orders", use: create)
@@ -57,7 +58,7 @@ public enum OrderAPI {
         }
     }
 
-    static func createOrder(_ request: Request, runtime: ServiceRuntime) async throws -> Response {
+    static func createOrder(_ request: Request, runtime: ServiceRuntime, intake: OrderIntake) async throws -> Response {
         guard isJSON(request.headers[.contentType]) else {
             countReceived(.invalid)
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
@@ -72,24 +73,9 @@ public enum OrderAPI {
         }
         let orderId = order.orderId ?? UUID().uuidString.lowercased()
         let trace = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:)) ?? TraceContext.root()
-        let store = runtime.store
-        let outcome: Acceptance = try await store.database.write { db in
-            if let existing = try OrderTables.fetch(orderId, in: db) {
-                return existing.fingerprint == order.fingerprint ? .repeated(existing) : .conflict
-            }
-            let now = Date()
-            let correlationId = UUID().uuidString.lowercased()
-            try OrderTables.insert(order, orderId: orderId, correlationId: correlationId, at: Timestamp.format(now), in: db)
-            let event = EventEnvelope(
-                occurredAt: now, orderId: orderId, correlationId: correlationId,
-                payload: .orderCreated(OrderCreated(amount: order.amount, currency: order.currency, customerEmail: order.customerEmail, items: order.items))
-            )
-            try store.enqueue([event], trace: trace, in: db)
-            return .accepted(try OrderTables.fetch(orderId, in: db)!)
-        }
+        let outcome = try await intake.submit(order, orderId: orderId, trace: trace)
         switch outcome {
         case .accepted(let record):
-            runtime.relay.wake()
             countReceived(.accepted)
             runtime.logger.info(
                 "order \(orderId) accepted, published \(runtime.configuration.topics.ordersCreated)",
@@ -116,12 +102,6 @@ public enum OrderAPI {
 
     static func countReceived(_ outcome: ReceivedOutcome, by amount: Int = 1) {
         Counter(label: "orders_received_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: amount)
-    }
-
-    private enum Acceptance: Sendable {
-        case accepted(OrderRecord)
-        case repeated(OrderRecord)
-        case conflict
     }
 
     static func readBody(_ request: Request) async throws -> [UInt8] {

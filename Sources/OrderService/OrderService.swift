@@ -37,7 +37,10 @@ public struct OrderService: PlatformService {
     }
 
     public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] {
-        [OrderAPI.application(host: apiHost, port: apiPort, runtime: runtime)]
+        // The intake comes before the API: the group stops services in reverse order, so the
+        // API stops taking requests first and the intake still commits what it was given.
+        let intake = OrderIntake(store: runtime.store, relay: runtime.relay, logger: runtime.logger)
+        return [intake, OrderAPI.application(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
     }
 
     public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
