@@ -28,40 +28,103 @@ final class ClientContext: Sendable {
     }
 }
 
-/// Collects the delivery reports of one ``KafkaProducer/send(_:)`` call and resumes its
-/// continuation once every message has a result.
+/// Collects the delivery reports of one ``KafkaProducer/submit(_:)`` call.
+///
+/// Results are filled in by librdkafka's delivery-report callback on the producer's poll thread
+/// (or synchronously by the submitting thread for messages that could not be enqueued) and are
+/// handed out two ways, which may be used together: ``results()`` once every message has one,
+/// and ``nextResults()`` as they arrive. All state is behind one lock; continuations are resumed
+/// outside it.
 final class DeliveryBatch: Sendable {
+    typealias Results = [Result<DeliveryReport, KafkaError>]
+
     private struct State {
         var results: [Result<DeliveryReport, KafkaError>?]
         var remaining: Int
-        var continuation: CheckedContinuation<[Result<DeliveryReport, KafkaError>], Never>?
+        /// Callers of ``results()`` waiting for the last report.
+        var waiters: [CheckedContinuation<Results, Never>] = []
+        /// Results not yet handed out by ``nextResults()``, in arrival order.
+        var fresh: [PendingDeliveries.Settled] = []
+        /// Results ``nextResults()`` has handed out so far.
+        var handedOut = 0
+        var progressWaiter: CheckedContinuation<[PendingDeliveries.Settled], Never>?
     }
 
     private let state: Mutex<State>
+    let count: Int
 
     init(count: Int) {
+        self.count = count
         state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
     }
 
-    func onComplete(_ continuation: CheckedContinuation<[Result<DeliveryReport, KafkaError>], Never>) {
-        state.withLock { $0.continuation = continuation }
+    /// Every result, in message order, once the last one is in.
+    func results() async -> Results {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Results, Never>) in
+            let ready = state.withLock { state -> Results? in
+                guard state.remaining == 0 else {
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                return state.results.map { $0! }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 
+    /// The results that arrived since the previous call, sorted by index, waiting until there is
+    /// at least one; empty once all `count` have been handed out. One caller at a time.
+    func nextResults() async -> [PendingDeliveries.Settled] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<[PendingDeliveries.Settled], Never>) in
+            let ready = state.withLock { state -> [PendingDeliveries.Settled]? in
+                precondition(state.progressWaiter == nil, "PendingDeliveries.nextResults() called concurrently")
+                guard state.fresh.isEmpty, state.handedOut < count else { return Self.takeFresh(&state) }
+                state.progressWaiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    private static func takeFresh(_ state: inout State) -> [PendingDeliveries.Settled] {
+        var taken = state.fresh
+        state.fresh = []
+        state.handedOut += taken.count
+        taken.sort { $0.index < $1.index }
+        return taken
+    }
+
+    /// Records message `index`'s result (the first one wins) and resumes whoever it completes.
     func complete(_ index: Int, with result: Result<DeliveryReport, KafkaError>) {
-        let finished = state.withLock { state -> (CheckedContinuation<[Result<DeliveryReport, KafkaError>], Never>, [Result<DeliveryReport, KafkaError>])? in
-            guard state.results[index] == nil else { return nil }
+        struct Wakeups {
+            var waiters: [CheckedContinuation<Results, Never>] = []
+            var all: Results = []
+            var progress: CheckedContinuation<[PendingDeliveries.Settled], Never>?
+            var fresh: [PendingDeliveries.Settled] = []
+        }
+        let wakeups = state.withLock { state -> Wakeups in
+            var wakeups = Wakeups()
+            guard state.results[index] == nil else { return wakeups }
             state.results[index] = result
             state.remaining -= 1
-            guard state.remaining == 0, let continuation = state.continuation else { return nil }
-            state.continuation = nil
-            return (continuation, state.results.map { $0! })
+            state.fresh.append(PendingDeliveries.Settled(index: index, result: result))
+            if state.remaining == 0, !state.waiters.isEmpty {
+                wakeups.all = state.results.map { $0! }
+                swap(&wakeups.waiters, &state.waiters)
+            }
+            if let progress = state.progressWaiter {
+                state.progressWaiter = nil
+                wakeups.progress = progress
+                wakeups.fresh = Self.takeFresh(&state)
+            }
+            return wakeups
         }
-        if let (continuation, results) = finished { continuation.resume(returning: results) }
+        for waiter in wakeups.waiters { waiter.resume(returning: wakeups.all) }
+        wakeups.progress?.resume(returning: wakeups.fresh)
     }
 
     /// Fails message `index` with `error` and every later one as ``KafkaError/skipped``.
     func failRemaining(from index: Int, with error: KafkaError) {
-        let count = state.withLock { $0.results.count }
         for position in index..<count { complete(position, with: .failure(position == index ? error : .skipped)) }
     }
 }

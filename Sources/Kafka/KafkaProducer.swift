@@ -39,8 +39,9 @@ public struct OutgoingMessage: Sendable, Hashable {
 /// - Ordering: messages with the same key go to the same partition, and messages sent by one
 ///   task in sequence keep that sequence, even across retries (idempotence).
 /// - `send` does not block a thread: it enqueues and suspends until librdkafka's delivery report,
-///   so many sends can be in flight at once. Delivery reports are served by a dedicated poll
-///   thread, never by Swift's cooperative pool.
+///   so many sends can be in flight at once. ``submit(_:)`` enqueues without suspending and
+///   hands back the reports to await later (pipelining). Delivery reports are served by a
+///   dedicated poll thread, never by Swift's cooperative pool.
 /// - Thread-safety: all methods may be called concurrently from any task.
 /// - Shutdown: ``shutdown(timeout:)`` flushes, fails what could not be delivered in time with
 ///   ``KafkaError/delivery(code:reason:transient:)``, and stops the poll thread.
@@ -104,29 +105,43 @@ public final class KafkaProducer: Sendable {
     /// fail without being sent, so a retry of the failed suffix keeps the order. Never blocks.
     /// - Returns: one result per message, in the same order.
     public func send(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, KafkaError>] {
-        guard !messages.isEmpty else { return [] }
+        await submit(messages).results()
+    }
+
+    /// Enqueues `messages` into librdkafka now, in order, and returns without waiting for their
+    /// delivery reports, which the returned handle collects.
+    ///
+    /// - Ordering: the messages are enqueued synchronously on the calling thread before this
+    ///   returns, so messages of one key from consecutive `submit` calls of one task are queued,
+    ///   sent and (idempotence) stored in call order. Concurrent callers interleave.
+    /// - Failure: when a message cannot be enqueued (local queue full: transient; too large:
+    ///   not transient; shut down), it fails with that error and every later one of this call
+    ///   with ``KafkaError/skipped``, unsent; ``PendingDeliveries/accepted`` says how many were
+    ///   enqueued, so a caller can retry the suffix in order.
+    /// - Never blocks and never suspends; thread-safe.
+    public func submit(_ messages: [OutgoingMessage]) -> PendingDeliveries {
         let batch = DeliveryBatch(count: messages.count)
-        return await withCheckedContinuation { continuation in
-            batch.onComplete(continuation)
-            var index = 0
-            while index < messages.count {
-                guard lifecycle.isRunning else {
-                    batch.failRemaining(from: index, with: .shutDown)
-                    return
-                }
-                let box = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
-                let err = produce(messages[index], opaque: box.toOpaque())
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    box.release()
-                    // A full local queue (queue.buffering.max.*) fails this and every later
-                    // message as transient, without blocking this thread: the caller retries
-                    // the suffix later, in order.
-                    batch.failRemaining(from: index, with: KafkaError.delivery(err))
-                    return
-                }
-                index += 1
+        var index = 0
+        var rejection: KafkaError?
+        while index < messages.count {
+            guard lifecycle.isRunning else {
+                rejection = .shutDown
+                break
             }
+            let box = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
+            let err = produce(messages[index], opaque: box.toOpaque())
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                box.release()
+                // A full local queue (queue.buffering.max.*) fails this and every later message
+                // as transient, without blocking this thread: the caller retries the suffix
+                // later, in order.
+                rejection = KafkaError.delivery(err)
+                break
+            }
+            index += 1
         }
+        if let rejection { batch.failRemaining(from: index, with: rejection) }
+        return PendingDeliveries(batch: batch, accepted: index, rejection: rejection)
     }
 
     private func produce(_ message: OutgoingMessage, opaque: UnsafeMutableRawPointer) -> rd_kafka_resp_err_t {
@@ -195,3 +210,46 @@ public final class KafkaProducer: Sendable {
     }
 }
 
+/// The delivery reports of one ``KafkaProducer/submit(_:)`` call, collected as librdkafka
+/// serves them on the producer's poll thread.
+///
+/// Every message gets exactly one result: its report, its enqueue failure, or a failure from
+/// ``KafkaProducer/shutdown(timeout:)`` (which fails whatever is undelivered), so the waits below
+/// end within `message.timeout.ms` or a producer shutdown. They are not cancellable for that
+/// reason: a result is never lost to a cancelled waiter. Sendable; may be awaited from any task.
+public struct PendingDeliveries: Sendable {
+    /// One message's result, with its index in the submitted array.
+    public struct Settled: Sendable {
+        public var index: Int
+        public var result: Result<DeliveryReport, KafkaError>
+    }
+
+    private let batch: DeliveryBatch
+    /// How many messages were submitted.
+    public var count: Int { batch.count }
+    /// How many messages, from the first, librdkafka accepted; the rest failed without being sent.
+    public let accepted: Int
+    /// Why message `accepted` could not be enqueued; nil when every message was.
+    public let rejection: KafkaError?
+
+    init(batch: DeliveryBatch, accepted: Int, rejection: KafkaError?) {
+        self.batch = batch
+        self.accepted = accepted
+        self.rejection = rejection
+    }
+
+    /// Waits for every result; returns them in message order. May be called any number of times,
+    /// from any number of tasks.
+    public func results() async -> [Result<DeliveryReport, KafkaError>] {
+        await batch.results()
+    }
+
+    /// Waits until at least one result that no earlier call returned is in, and returns all such
+    /// results, sorted by index; returns an empty array once every result has been returned.
+    /// Lets a caller act on the reports that are in while others (a partition without a leader)
+    /// are still pending.
+    /// - Precondition: one call at a time per handle (a second concurrent call traps).
+    public func nextResults() async -> [Settled] {
+        await batch.nextResults()
+    }
+}

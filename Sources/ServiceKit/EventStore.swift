@@ -71,6 +71,7 @@ public final class EventStore: Sendable {
                 CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
                 """)
         }
+        migrator.registerMigration("platform-v3-pruning", migrate: Self.migratePruningIndexes)
         migrations(&migrator)
         try migrator.migrate(database)
     }
@@ -94,16 +95,22 @@ public final class EventStore: Sendable {
         body: @escaping @Sendable (Database) throws -> [EventEnvelope]
     ) async throws -> (Outcome, [EventEnvelope]) {
         try await database.write { db in
-            let now = Timestamp.format(Date())
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)",
-                arguments: [event.eventId.uuidString, topic, now]
-            )
-            guard db.changesCount == 1 else { return (.duplicate, []) }
+            guard try self.recordInInbox(event, topic: topic, in: db) else { return (.duplicate, []) }
             let outgoing = try body(db)
             try self.enqueue(outgoing, trace: trace, in: db)
             return (.processed, outgoing)
         }
+    }
+
+    /// Records `event` as processed inside the caller's transaction.
+    /// - Returns: false when its id was already in the inbox: the event is a repeat and must
+    ///   change nothing.
+    public func recordInInbox(_ event: EventEnvelope, topic: String, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)",
+            arguments: [event.eventId.uuidString, topic, Timestamp.format(Date())]
+        )
+        return db.changesCount == 1
     }
 
     /// Writes events to the outbox inside the caller's transaction. Each gets the event-type and
@@ -126,28 +133,36 @@ public final class EventStore: Sendable {
     /// - Returns: false when this position was already dead-lettered.
     public func deadLetter(_ message: KafkaMessage, error: String, service: String) async throws -> Bool {
         try await database.write { db in
-            try db.execute(
-                sql: """
-                    INSERT OR IGNORE INTO dead_letters (source_topic, source_partition, source_offset, error, created_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [message.topic, message.partition, message.offset, error, Timestamp.format(Date())]
-            )
-            guard db.changesCount == 1 else { return false }
-            let headers = message.headers + [
-                KafkaHeader(name: "dlq-source-topic", string: message.topic),
-                KafkaHeader(name: "dlq-source-partition", string: String(message.partition)),
-                KafkaHeader(name: "dlq-source-offset", string: String(message.offset)),
-                KafkaHeader(name: "dlq-error", string: error),
-                KafkaHeader(name: "dlq-service", string: service),
-                KafkaHeader(name: "dlq-failed-at", string: Timestamp.format(Date())),
-            ]
-            try self.insertOutbox(
-                topic: Topics.deadLetter(of: message.topic), key: message.key, value: message.value,
-                headers: headers, in: db
-            )
-            return true
+            try self.deadLetter(message, error: error, service: service, in: db)
         }
+    }
+
+    /// Records a poison message and queues its dead-letter copy inside the caller's
+    /// transaction, once per source position (topic, partition, offset).
+    /// - Returns: false when this position was already dead-lettered.
+    public func deadLetter(_ message: KafkaMessage, error: String, service: String, in db: Database) throws -> Bool {
+        let failedAt = Timestamp.format(Date())
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO dead_letters (source_topic, source_partition, source_offset, error, created_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [message.topic, message.partition, message.offset, error, failedAt]
+        )
+        guard db.changesCount == 1 else { return false }
+        let headers = message.headers + [
+            KafkaHeader(name: "dlq-source-topic", string: message.topic),
+            KafkaHeader(name: "dlq-source-partition", string: String(message.partition)),
+            KafkaHeader(name: "dlq-source-offset", string: String(message.offset)),
+            KafkaHeader(name: "dlq-error", string: error),
+            KafkaHeader(name: "dlq-service", string: service),
+            KafkaHeader(name: "dlq-failed-at", string: failedAt),
+        ]
+        try insertOutbox(
+            topic: Topics.deadLetter(of: message.topic), key: message.key, value: message.value,
+            headers: headers, in: db
+        )
+        return true
     }
 
     private func insertOutbox(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], in db: Database) throws {
@@ -156,67 +171,6 @@ public final class EventStore: Sendable {
             sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
             arguments: [topic, key.map { Data($0) }, Data(value), String(decoding: encodedHeaders, as: UTF8.self), Timestamp.format(Date())]
         )
-    }
-
-    /// Unsent outbox rows in insertion order.
-    public func unsent(limit: Int) async throws -> [OutboxRecord] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, topic, message_key, value, headers FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT ?",
-                arguments: [limit]
-            ).map { row in
-                let headers = try JSONDecoder().decode([StoredHeader].self, from: Data((row["headers"] as String).utf8))
-                let key: Data? = row["message_key"]
-                let value: Data = row["value"]
-                return OutboxRecord(
-                    id: row["id"],
-                    message: OutgoingMessage(
-                        topic: row["topic"], key: key.map { Array($0) }, value: Array(value),
-                        headers: headers.map { KafkaHeader(name: $0.name, value: Array($0.value)) }
-                    )
-                )
-            }
-        }
-    }
-
-    /// Marks rows published; rows sent more than `retention` ago are deleted.
-    public func markSent(_ ids: [Int64], retention: TimeInterval = 3600) async throws {
-        guard !ids.isEmpty else { return }
-        try await database.write { db in
-            let now = Date()
-            try db.execute(
-                sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: ids.count)))",
-                arguments: StatementArguments([Timestamp.format(now)] + ids.map { $0 as (any DatabaseValueConvertible) })
-            )
-            try db.execute(
-                sql: "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
-                arguments: [Timestamp.format(now.addingTimeInterval(-retention))]
-            )
-        }
-    }
-
-    /// The number of outbox rows not yet published (rows set aside as failed excluded).
-    public func pendingCount() async throws -> Int {
-        try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL") ?? 0
-        }
-    }
-
-    /// Sets a row aside that Kafka will never accept; it stays in the table with its error.
-    public func markFailed(_ id: Int64, error: String) async throws {
-        try await database.write { db in
-            try db.execute(
-                sql: "UPDATE outbox SET failed_at = ?, error = ? WHERE id = ?",
-                arguments: [Timestamp.format(Date()), error, id]
-            )
-        }
-    }
-
-    /// The number of rows set aside as failed.
-    public func failedCount() async throws -> Int {
-        try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL") ?? 0
-        }
     }
 
     /// True when the database answers a trivial query.

@@ -4,14 +4,30 @@ import Logging
 import Metrics
 import ServiceLifecycle
 
-/// Publishes outbox rows to Kafka in insertion order and marks them sent.
+/// Publishes outbox rows to Kafka in insertion order, marks them sent, and prunes the store.
 ///
+/// - Pipelining: rows are enqueued as they are read, in id order, while the delivery reports of
+///   up to `pipelineDepth × batchSize` earlier rows are still outstanding; delivered rows are
+///   marked sent in bulk as their reports come in.
 /// - At-least-once: a row is marked only after its delivery report. A crash between the two
 ///   re-publishes the row on restart; consumers drop the repeat by event id.
-/// - Order: rows are enqueued in id order in one batch, so one order's events stay in order.
-/// - Failures (broker down, timeouts) are retried with capped backoff; rows are never dropped.
-/// - Shutdown: on graceful shutdown it publishes what is pending for at most `drainTimeout`,
-///   then flushes and shuts the producer down.
+/// - Order: one relay enqueues every row of a topic and key in id order, so one order's events
+///   stay in order. A row that fails transiently (broker or partition unavailable, timeout)
+///   holds back only its own topic and key: later rows of that key, even ones already
+///   delivered, are not marked sent and are re-sent after it, in id order, after a capped
+///   backoff. Rows of other keys keep flowing. Rows are never dropped.
+/// - A row Kafka will never accept (too large, not authorized) is set aside in the outbox with
+///   its error (`outbox_failed_total`), and the rows behind it move on.
+/// - A fatal producer error ends ``run()`` with ``RelayError/producerFailed(_:)``: only a new
+///   producer (a restarted service) can go on; the outbox keeps every unsent row.
+/// - Shutdown: on graceful shutdown it goes on publishing what is pending for at most
+///   `drainTimeout`, then flushes and shuts the producer down (at most `drainTimeout` more plus
+///   the poll thread's exit), marking what was delivered meanwhile. Cancellation skips the drain.
+/// - Pruning: every `pruneInterval` it deletes, in bounded chunks through indexes, outbox rows
+///   sent more than `outboxRetention` ago and inbox entries older than `inboxRetention` (see
+///   ``EventStore/defaultInboxRetention`` for why that must exceed the longest redelivery window).
+/// - Metrics: `outbox_pending` (sampled at most once a second), `outbox_published_total`,
+///   `outbox_failed_total`.
 public final class OutboxRelay: Service, Sendable {
     private let store: EventStore
     private let producer: KafkaProducer
@@ -19,6 +35,11 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let idleInterval: Duration
     private let drainTimeout: Duration
+    private let pipelineDepth: Int
+    private let retryBackoff: Backoff
+    private let outboxRetention: Duration
+    private let inboxRetention: Duration
+    private let pruneInterval: Duration
     private let signal = WakeSignal()
     private let pendingGauge = Gauge(label: "outbox_pending")
     private let publishedCounter = Counter(label: "outbox_published_total")
@@ -36,79 +57,496 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
+    /// - Parameters:
+    ///   - batchSize: rows read (and enqueued) per outbox query.
+    ///   - idleInterval: how often the outbox is looked at without a ``wake()``.
+    ///   - drainTimeout: the graceful-shutdown budget for publishing what is pending, and again
+    ///     for the producer's final flush.
+    ///   - pipelineDepth: how many batches' worth of rows may await delivery reports at once.
+    ///   - retryBackoff: the delays between retries of a key whose row failed transiently.
+    ///   - outboxRetention: how long sent rows stay in the outbox.
+    ///   - inboxRetention: how long processed event ids stay in the inbox; must exceed the
+    ///     longest time in which an event can be delivered again (Kafka's log retention).
+    ///   - pruneInterval: how often old rows are pruned.
     public init(
         store: EventStore, producer: KafkaProducer, logger: Logger,
-        batchSize: Int = 500, idleInterval: Duration = .seconds(1), drainTimeout: Duration = .seconds(5)
+        batchSize: Int = 500, idleInterval: Duration = .seconds(1), drainTimeout: Duration = .seconds(5),
+        pipelineDepth: Int = 8, retryBackoff: Backoff = Backoff(),
+        outboxRetention: Duration = EventStore.defaultOutboxRetention,
+        inboxRetention: Duration = EventStore.defaultInboxRetention,
+        pruneInterval: Duration = .seconds(5)
     ) {
+        precondition(batchSize > 0 && pipelineDepth > 0, "batchSize and pipelineDepth must be positive")
         self.store = store
         self.producer = producer
         self.logger = logger
         self.batchSize = batchSize
         self.idleInterval = idleInterval
         self.drainTimeout = drainTimeout
+        self.pipelineDepth = pipelineDepth
+        self.retryBackoff = retryBackoff
+        self.outboxRetention = outboxRetention
+        self.inboxRetention = inboxRetention
+        self.pruneInterval = pruneInterval
     }
 
-    /// Asks the relay to look at the outbox now (after a commit that added rows).
+    /// Asks the relay to look at the outbox now (after a commit that added rows). Thread-safe,
+    /// never blocks; wake-ups that arrive while the relay is busy coalesce into one.
     public func wake() {
         signal.signal()
     }
 
     public func run() async throws {
-        let deadline = Deadline()
+        // The handler only flips the signal; the loop owns every deadline itself, so nothing is
+        // shared between the handler and the loop but the (locked) signal.
         let fatal = await withGracefulShutdownHandler {
-            await relayUntilStopped()
+            await relay()
         } onGracefulShutdown: {
             self.signal.finish()
-            // A send in flight waits for its delivery report (up to message.timeout.ms while
-            // the broker is down); past the drain budget, purging fails it so shutdown is bounded.
-            let producer = self.producer
-            let budget = self.drainTimeout
-            deadline.task = Task {
-                try? await Task.sleep(for: budget * 2)
-                await producer.shutdown(timeout: .zero)
-            }
         }
         if let fatal {
             logger.critical("\(RelayError.producerFailed(fatal)); nothing is lost, the outbox keeps every unsent row")
-            await producer.shutdown(timeout: .zero)
             throw RelayError.producerFailed(fatal)
         }
-        await drain()
-        await producer.shutdown(timeout: drainTimeout)
-        deadline.task?.cancel()
     }
 
-    /// Publishes until shutdown; returns the producer's fatal error if one ends it early.
-    private func relayUntilStopped() async -> KafkaError? {
-        var backoff = Backoff()
-        while !signal.isFinished, !Task.isCancelled {
-            switch await publishBatch() {
-            case .fatal(let error):
-                return error
-            case .published:
-                backoff.reset()
-            case .idle:
-                backoff.reset()
-                await signal.wait(timeout: idleInterval)
-            case .failed:
-                await signal.wait(timeout: backoff.next())
+    // MARK: - The pipeline
+
+    /// Ordering unit: Kafka orders the messages of one key within one topic.
+    struct OrderingKey: Hashable {
+        var topic: String
+        var key: [UInt8]?
+
+        init(_ message: OutgoingMessage) {
+            topic = message.topic
+            key = message.key
+        }
+    }
+
+    /// A key whose row failed transiently. Its rows with an id at or above `from` are not marked
+    /// sent until they are re-sent, in id order, by a retry of this key alone.
+    struct Hold {
+        /// The lowest id of this key not known to be delivered after every earlier row of it.
+        var from: Int64
+        var retryAt: ContinuousClock.Instant
+        var backoff: Backoff
+        /// The ids of the retry in flight, in order, not yet settled.
+        var retrying: ArraySlice<Int64> = []
+    }
+
+    /// Rows enqueued by one `submit`, until every result is handed out.
+    struct InFlight {
+        var records: [OutboxRecord]
+        var pending: PendingDeliveries
+        var handedOut = 0
+    }
+
+    enum Phase: Equatable {
+        case running
+        case draining(until: ContinuousClock.Instant)
+    }
+
+    private enum Event: Sendable {
+        case delivered(batch: Int, [PendingDeliveries.Settled])
+        case woke
+    }
+
+    /// Everything the loop knows. Owned and mutated by the loop's task alone (the task group's
+    /// children only await delivery results or a wake-up and hand them back), so it needs no lock.
+    struct Pipeline {
+        /// The highest id read from the outbox so far; the next read starts above it.
+        var cursor: Int64 = 0
+        var moreToRead = true
+        var readPausedUntil = ContinuousClock.Instant.now
+        var readBackoff = Backoff()
+        var batches: [Int: InFlight] = [:]
+        var nextBatch = 0
+        /// Accepted messages whose result has not been handled yet.
+        var awaiting = 0
+        var keysInFlight: [OrderingKey: Int] = [:]
+        var holds: [OrderingKey: Hold] = [:]
+        var toMark: [Int64] = []
+        var toSetAside: [(record: OutboxRecord, error: KafkaError)] = []
+        var storeBackoff = Backoff()
+        var storePausedUntil = ContinuousClock.Instant.now
+        var transientFailures = 0
+        var lastTransientError: KafkaError?
+        var nextGauge = ContinuousClock.Instant.now
+        var nextPrune = ContinuousClock.Instant.now
+        /// The producer was shut down under the relay: nothing more can be enqueued.
+        var producerClosed = false
+        /// The producer's fatal error, once seen; from then on no result is applied (every row
+        /// not yet marked is published again by the next process, in order).
+        var fatal: KafkaError?
+
+        var caughtUp: Bool { !moreToRead && batches.isEmpty && holds.isEmpty && toMark.isEmpty }
+    }
+
+    /// Publishes until shutdown, then drains and shuts the producer down; returns the producer's
+    /// fatal error if one ended it early.
+    private func relay() async -> KafkaError? {
+        await withTaskGroup(of: Event.self) { group in
+            var state = Pipeline()
+            var phase = Phase.running
+            var wakerArmed = false
+            var cancelled = false
+            loop: while state.fatal == nil, !state.producerClosed {
+                var now = ContinuousClock.now
+                if phase == .running, signal.isFinished || Task.isCancelled {
+                    cancelled = Task.isCancelled
+                    phase = .draining(until: now + (cancelled ? .zero : drainTimeout))
+                    state.moreToRead = true
+                }
+                await flushStoreWrites(&state)
+                if now >= state.nextGauge || now >= state.nextPrune { await maintain(&state, now: now) }
+                await retryHeldKeys(&state, group: &group)
+                while state.fatal == nil, !state.producerClosed, state.moreToRead, now >= state.readPausedUntil,
+                      state.awaiting < pipelineDepth * batchSize {
+                    await readAndSubmit(&state, group: &group)
+                    now = ContinuousClock.now
+                }
+                if state.fatal != nil || state.producerClosed { break loop }
+                if case .draining(let until) = phase, now >= until || state.caughtUp { break loop }
+                if !wakerArmed {
+                    wakerArmed = true
+                    let wakeAt = nextWakeUp(state, phase: phase, now: now)
+                    let draining = phase != .running
+                    group.addTask { [signal] in
+                        if draining {
+                            try? await Task.sleep(until: wakeAt, clock: .continuous)
+                        } else {
+                            await signal.wait(timeout: max(wakeAt - ContinuousClock.now, .milliseconds(1)))
+                        }
+                        return .woke
+                    }
+                }
+                switch await group.next() {
+                case .woke?:
+                    wakerArmed = false
+                    state.moreToRead = true
+                case .delivered(let batch, let settled)?:
+                    settle(batch: batch, settled, in: &state, group: &group)
+                case nil:
+                    break loop
+                }
+            }
+            // Closing: stop the waker, then let the producer flush (bounded) and fail whatever it
+            // could not deliver, so every outstanding result arrives; mark what was delivered.
+            group.cancelAll()
+            await producer.shutdown(timeout: state.fatal == nil && !cancelled ? drainTimeout : .zero)
+            while let event = await group.next() {
+                if case .delivered(let batch, let settled) = event {
+                    settle(batch: batch, settled, in: &state, group: &group)
+                }
+            }
+            await flushStoreWrites(&state, force: true)
+            if let pending = try? await store.pendingCount() { pendingGauge.record(pending) }
+            return state.fatal
+        }
+    }
+
+    /// When the loop must look again without an event: the idle poll, the next retry, the next
+    /// maintenance, the end of a read pause or of the drain.
+    private func nextWakeUp(_ state: Pipeline, phase: Phase, now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        // Only what no delivery result will wake the loop for counts here; anything else would
+        // make it spin while results are outstanding.
+        var wakeAt = min(now + idleInterval, state.nextGauge, state.nextPrune)
+        if state.moreToRead, state.awaiting < pipelineDepth * batchSize { wakeAt = min(wakeAt, state.readPausedUntil) }
+        if !state.toMark.isEmpty || !state.toSetAside.isEmpty { wakeAt = min(wakeAt, state.storePausedUntil) }
+        for (key, hold) in state.holds where hold.retrying.isEmpty && state.keysInFlight[key] == nil {
+            wakeAt = min(wakeAt, hold.retryAt)
+        }
+        if case .draining(let until) = phase {
+            // Draining ignores the (finished) signal: look often so a retry that becomes due or
+            // the deadline is not missed by much.
+            wakeAt = min(wakeAt, until, now + .milliseconds(50))
+        }
+        return wakeAt
+    }
+
+    /// Reads the next rows above the cursor and enqueues those whose key is not held.
+    private func readAndSubmit(_ state: inout Pipeline, group: inout TaskGroup<Event>) async {
+        let records: [OutboxRecord]
+        do {
+            records = try await store.unsent(after: state.cursor, limit: batchSize)
+        } catch {
+            logger.warning("outbox read failed, retrying: \(error)")
+            state.readPausedUntil = .now + state.readBackoff.next()
+            return
+        }
+        state.moreToRead = records.count == batchSize
+        guard let last = records.last else { return }
+        state.cursor = last.id
+        // Rows of a held key are left unsent; its retry picks them up in order.
+        let sendable = state.holds.isEmpty ? records : records.filter { state.holds[OrderingKey($0.message)] == nil }
+        guard !sendable.isEmpty else { return }
+        let pending = producer.submit(sendable.map(\.message))
+        track(Array(sendable.prefix(pending.accepted)), pending, in: &state, group: &group)
+        guard let rejection = pending.rejection else {
+            state.readBackoff.reset()
+            return
+        }
+        let rejected = sendable[pending.accepted]
+        if let fatal = producer.fatalError {
+            state.fatal = fatal
+            return
+        }
+        // Nothing from the rejected row on was enqueued, and every row enqueued so far has a
+        // lower id: moving the cursor back re-reads exactly the rejected suffix, in order.
+        state.moreToRead = true
+        switch rejection {
+        case .shutDown:
+            state.cursor = rejected.id - 1
+            state.producerClosed = true
+        case let error where error.isTransient:
+            // A full local queue: back off reading; outstanding reports drain the queue.
+            state.cursor = rejected.id - 1
+            state.readPausedUntil = .now + state.readBackoff.next()
+        case let error:
+            state.cursor = rejected.id
+            state.toSetAside.append((rejected, error))
+        }
+    }
+
+    private func track(
+        _ records: [OutboxRecord], _ pending: PendingDeliveries, in state: inout Pipeline, group: inout TaskGroup<Event>
+    ) {
+        guard !records.isEmpty else { return }
+        let id = state.nextBatch
+        state.nextBatch += 1
+        state.batches[id] = InFlight(records: records, pending: pending)
+        state.awaiting += records.count
+        for record in records { state.keysInFlight[OrderingKey(record.message), default: 0] += 1 }
+        group.addTask { .delivered(batch: id, await pending.nextResults()) }
+    }
+
+    /// Applies delivery results of one batch, in index order, and waits for the rest of them. A
+    /// failure that turns out to be the producer's fatal error stops applying results at all.
+    private func settle(
+        batch id: Int, _ settled: [PendingDeliveries.Settled], in state: inout Pipeline, group: inout TaskGroup<Event>
+    ) {
+        guard var batch = state.batches[id] else { return }
+        batch.handedOut += settled.count
+        if batch.handedOut < batch.pending.count {
+            state.batches[id] = batch
+            let pending = batch.pending
+            group.addTask { .delivered(batch: id, await pending.nextResults()) }
+        } else {
+            state.batches[id] = nil
+        }
+        if state.fatal == nil, settled.contains(where: { if case .failure = $0.result { true } else { false } }) {
+            state.fatal = producer.fatalError
+        }
+        let now = ContinuousClock.now
+        for result in settled where result.index < batch.records.count {
+            let record = batch.records[result.index]
+            let key = OrderingKey(record.message)
+            state.awaiting -= 1
+            if let count = state.keysInFlight[key], count > 1 {
+                state.keysInFlight[key] = count - 1
+            } else {
+                state.keysInFlight[key] = nil
+            }
+            if state.fatal == nil { apply(result.result, to: record, key: key, in: &state, now: now) }
+        }
+    }
+
+    /// The ordering rules for one result.
+    private func apply(
+        _ result: Result<DeliveryReport, KafkaError>, to record: OutboxRecord, key: OrderingKey,
+        in state: inout Pipeline, now: ContinuousClock.Instant
+    ) {
+        guard var hold = state.holds[key] else {
+            switch result {
+            case .success:
+                state.toMark.append(record.id)
+            case .failure(let error) where error.isTransient:
+                var backoff = retryBackoff
+                state.holds[key] = Hold(from: record.id, retryAt: now + backoff.next(), backoff: backoff)
+                noteTransient(error, in: &state)
+            case .failure(let error):
+                state.toSetAside.append((record, error))
+            }
+            return
+        }
+        defer { state.holds[key] = hold }
+        if hold.retrying.first == record.id {
+            // The next row of this key's retry, every earlier one of which was delivered.
+            hold.retrying.removeFirst()
+            switch result {
+            case .success:
+                state.toMark.append(record.id)
+                hold.from = record.id + 1
+            case .failure(let error) where error.isTransient:
+                // The rest of this retry is not marked (they no longer match `retrying`).
+                hold.from = record.id
+                hold.retrying = []
+                hold.retryAt = now + hold.backoff.next()
+                noteTransient(error, in: &state)
+            case .failure(let error):
+                state.toSetAside.append((record, error))
+                hold.from = record.id + 1
+            }
+            // A completed retry looks again at once: more rows of the key may have been read.
+            if hold.retrying.isEmpty, hold.from > record.id { hold.retryAt = now }
+        } else if record.id < hold.from {
+            // Enqueued before the row that failed: its own result stands.
+            switch result {
+            case .success:
+                state.toMark.append(record.id)
+            case .failure(let error) where error.isTransient:
+                hold.from = record.id
+                noteTransient(error, in: &state)
+            case .failure(let error):
+                state.toSetAside.append((record, error))
             }
         }
-        return nil
+        // Otherwise the row comes after the failed one: delivered or not, it is re-sent after it.
     }
 
-    private func drain() async {
-        let deadline = ContinuousClock.now + drainTimeout
-        while ContinuousClock.now < deadline {
-            guard case .published = await publishBatch() else { return }
+    private func noteTransient(_ error: KafkaError, in state: inout Pipeline) {
+        state.transientFailures += 1
+        state.lastTransientError = error
+    }
+
+    /// Re-sends, in id order, the held-back rows of each key whose backoff is over and which has
+    /// nothing in flight (so the retry cannot overtake an earlier row of the key).
+    private func retryHeldKeys(_ state: inout Pipeline, group: inout TaskGroup<Event>) async {
+        guard !state.holds.isEmpty, !state.producerClosed else { return }
+        let now = ContinuousClock.now
+        let due = state.holds.filter { key, hold in
+            hold.retrying.isEmpty && hold.retryAt <= now && state.keysInFlight[key] == nil
+        }
+        for (key, var hold) in due {
+            guard hold.from <= state.cursor else {
+                state.holds[key] = nil
+                continue
+            }
+            let records: [OutboxRecord]
+            do {
+                records = try await store.unsent(
+                    topic: key.topic, key: key.key, ids: hold.from...state.cursor, limit: batchSize
+                )
+            } catch {
+                logger.warning("outbox read failed, retrying: \(error)")
+                hold.retryAt = now + hold.backoff.next()
+                state.holds[key] = hold
+                continue
+            }
+            guard let first = records.first else {
+                // Every row of the key up to the cursor is sent: later rows flow normally again.
+                state.holds[key] = nil
+                continue
+            }
+            hold.from = first.id
+            let pending = producer.submit(records.map(\.message))
+            let accepted = Array(records.prefix(pending.accepted))
+            hold.retrying = ArraySlice(accepted.map(\.id))
+            if let rejection = pending.rejection {
+                let rejected = records[pending.accepted]
+                if let fatal = producer.fatalError {
+                    state.fatal = fatal
+                    return
+                }
+                switch rejection {
+                case .shutDown:
+                    state.producerClosed = true
+                case let error where error.isTransient:
+                    if accepted.isEmpty { hold.retryAt = now + hold.backoff.next() }
+                    noteTransient(error, in: &state)
+                case let error:
+                    state.toSetAside.append((rejected, error))
+                    if accepted.isEmpty { hold.retryAt = now }
+                }
+            }
+            state.holds[key] = hold
+            track(accepted, pending, in: &state, group: &group)
+            if state.producerClosed { return }
         }
     }
+
+    /// Marks delivered rows sent (one statement for everything settled since the last call)
+    /// and sets permanently failing rows aside. On a database error the ids are kept and
+    /// written later: the cursor is past them, so they would otherwise wait for a restart.
+    private func flushStoreWrites(_ state: inout Pipeline, force: Bool = false) async {
+        guard !state.toMark.isEmpty || !state.toSetAside.isEmpty else { return }
+        guard force || ContinuousClock.now >= state.storePausedUntil else { return }
+        do {
+            if !state.toMark.isEmpty {
+                try await store.markSent(state.toMark)
+                publishedCounter.increment(by: state.toMark.count)
+                state.toMark.removeAll(keepingCapacity: true)
+            }
+            while let (record, error) = state.toSetAside.first {
+                // Kafka will never take this row (too large, not authorized…): set it aside so
+                // the rows behind it move on. It stays in the outbox with its error.
+                try await store.markFailed(record.id, error: error.description)
+                state.toSetAside.removeFirst()
+                failedCounter.increment()
+                logger.error(
+                    "outbox row \(record.id) to \(record.message.topic) can never be published and was set aside: \(error)",
+                    metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
+                )
+            }
+            state.storeBackoff.reset()
+        } catch {
+            logger.warning("outbox mark failed, retrying (\(state.toMark.count) rows): \(error)")
+            state.storePausedUntil = .now + state.storeBackoff.next()
+        }
+    }
+
+    /// The once-a-second gauge, the summary of transient failures, and pruning.
+    private func maintain(_ state: inout Pipeline, now: ContinuousClock.Instant) async {
+        if now >= state.nextGauge {
+            state.nextGauge = now + .seconds(1)
+            if let pending = try? await store.pendingCount() { pendingGauge.record(pending) }
+            if state.transientFailures > 0, let error = state.lastTransientError {
+                logger.warning(
+                    """
+                    outbox publish failed transiently \(state.transientFailures) times; \(state.holds.count) keys held back \
+                    and retried with backoff: \(error)
+                    """
+                )
+                state.transientFailures = 0
+            }
+        }
+        if now >= state.nextPrune {
+            state.nextPrune = now + pruneInterval
+            await prune()
+        }
+    }
+
+    static let pruneChunksPerRound = 20
+
+    /// Deletes a bounded number of old sent outbox rows and inbox entries: chunks of
+    /// ``EventStore/pruneChunk``, each its own short transaction so handlers interleave, at most
+    /// `pruneChunksPerRound` per table per round — far more than sustained load adds per
+    /// `pruneInterval` (20 × 5,000 per 5 s = 20,000 rows/s), while a large first backlog is
+    /// worked off over several rounds.
+    func prune(now: Date = Date()) async {
+        let outboxCutoff = now.addingTimeInterval(-outboxRetention.timeInterval)
+        let inboxCutoff = now.addingTimeInterval(-inboxRetention.timeInterval)
+        do {
+            for _ in 0..<Self.pruneChunksPerRound {
+                guard try await store.pruneOutbox(sentBefore: outboxCutoff) == EventStore.pruneChunk else { break }
+            }
+            for _ in 0..<Self.pruneChunksPerRound {
+                guard try await store.pruneInbox(processedBefore: inboxCutoff) == EventStore.pruneChunk else { break }
+            }
+        } catch {
+            logger.warning("outbox/inbox pruning failed, trying again later: \(error)")
+        }
+    }
+
+    // MARK: - One synchronous round
 
     enum BatchResult: Equatable { case published, idle, failed, fatal(KafkaError) }
 
-    /// Publishes up to `batchSize` rows and marks the delivered prefix sent. Rows after the
-    /// first failure stay unsent even when they were delivered, so the retry re-sends them after
-    /// the failed one and one order's events keep their order (the repeat is deduplicated).
+    /// One unpipelined round, for tests and tools: publishes up to `batchSize` rows from the
+    /// oldest unsent one and marks the delivered prefix sent. Rows after the first failure stay
+    /// unsent even when they were delivered, so the retry re-sends them after the failed one and
+    /// one order's events keep their order (the repeat is deduplicated). Not to be run
+    /// concurrently with ``run()``.
     func publishBatch() async -> BatchResult {
         let records: [OutboxRecord]
         do {
@@ -140,11 +578,8 @@ public final class OutboxRelay: Service, Sendable {
             return .failed
         }
         publishedCounter.increment(by: delivered.count)
-        if let pending = try? await store.pendingCount() { pendingGauge.record(pending) }
         if let (record, error) = failure {
             guard error.isTransient else {
-                // Kafka will never take this row (too large, not authorized…): set it aside so
-                // the rows behind it move on. It stays in the outbox with its error.
                 try? await store.markFailed(record.id, error: error.description)
                 failedCounter.increment()
                 logger.error(
@@ -160,9 +595,9 @@ public final class OutboxRelay: Service, Sendable {
     }
 }
 
-/// The task that bounds the relay's shutdown, set from the graceful-shutdown handler.
-private final class Deadline: @unchecked Sendable {
-    // Written once by the graceful-shutdown handler and read after `withGracefulShutdownHandler`
-    // returned, which happens after that handler ran: the accesses are ordered.
-    var task: Task<Void, Never>?
+extension Duration {
+    fileprivate var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
 }

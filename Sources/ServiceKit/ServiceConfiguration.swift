@@ -40,6 +40,12 @@ public struct ServiceConfiguration: Sendable {
     public var topicReplicationFactor: Int
     /// The pid of the supervising orderd, when started by it: the service exits with it.
     public var supervisorPid: Int32?
+    /// How long sent outbox rows are kept before pruning (`OUTBOX_RETENTION_SECONDS`).
+    public var outboxRetention: Duration
+    /// How long processed event ids are remembered (`INBOX_RETENTION_SECONDS`); a repeat that
+    /// arrives later than this is applied again, so keep it at least as long as the topics'
+    /// `retention.ms` (Apache Kafka's default: 7 days).
+    public var inboxRetention: Duration
 
     public init(identity: ServiceIdentity, environment: Environment) throws(ConfigurationError) {
         serviceName = environment.string("SERVICE_NAME", default: identity.name)
@@ -64,6 +70,12 @@ public struct ServiceConfiguration: Sendable {
         self.logLevel = logLevel
         topicPartitions = try environment.integer("TOPIC_PARTITIONS", default: 3, in: 1...1000)
         topicReplicationFactor = try environment.integer("TOPIC_REPLICATION_FACTOR", default: -1, in: -1...32)
+        outboxRetention = .seconds(try environment.integer(
+            "OUTBOX_RETENTION_SECONDS", default: Int(EventStore.defaultOutboxRetention.components.seconds), in: 0...(366 * 86_400)
+        ))
+        inboxRetention = .seconds(try environment.integer(
+            "INBOX_RETENTION_SECONDS", default: Int(EventStore.defaultInboxRetention.components.seconds), in: 60...(3660 * 86_400)
+        ))
         if let pid = environment.optionalString("ORDERD_PID") {
             guard let value = Int32(pid), value > 1 else {
                 throw ConfigurationError(variable: "ORDERD_PID", problem: "\"\(pid)\" is not a process id")

@@ -65,4 +65,104 @@ struct EventStoreTests {
         #expect(child.spanId != trace.spanId)
         #expect(try EventCodec.decode(record.message.value).type == .paymentCompleted)
     }
+
+    @Test("pruning deletes sent outbox rows and inbox entries older than their cutoffs; unsent, failed and recent rows stay")
+    func pruning() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let now = Date()
+        try await seedForPruning(store, now: now)
+        #expect(try await store.pruneOutbox(sentBefore: now.addingTimeInterval(-600)) == 1)
+        #expect(try await store.pruneInbox(processedBefore: now.addingTimeInterval(-7 * 24 * 3600)) == 1)
+        try await expectPrunedSeed(store)
+        #expect(try await store.pruneOutbox(sentBefore: now.addingTimeInterval(-600)) == 0)
+    }
+
+    @Test("pruning works in bounded chunks, oldest first")
+    func pruningChunks() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let now = Date()
+        try await store.database.write { db in
+            for minutes in 1...5 {
+                let at = Timestamp.format(now.addingTimeInterval(-Double(minutes) * 3600))
+                try db.execute(
+                    sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at, sent_at) VALUES ('t', ?, x'00', '[]', ?, ?)",
+                    arguments: [Data("sent-\(minutes)".utf8), at, at]
+                )
+                try db.execute(
+                    sql: "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, 't', ?)",
+                    arguments: ["event-\(minutes)", Timestamp.format(now.addingTimeInterval(-Double(minutes) * 8 * 24 * 3600))]
+                )
+            }
+        }
+        let cutoff = now.addingTimeInterval(-60)
+        #expect(try await store.pruneOutbox(sentBefore: cutoff, limit: 2) == 2)
+        // The two oldest went first.
+        let left = try await store.database.read { db in
+            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(left == ["sent-1", "sent-2", "sent-3"])
+        #expect(try await store.pruneOutbox(sentBefore: cutoff, limit: 2) == 2)
+        #expect(try await store.pruneOutbox(sentBefore: cutoff, limit: 2) == 1)
+        let inboxCutoff = now.addingTimeInterval(-7 * 24 * 3600)
+        #expect(try await store.pruneInbox(processedBefore: inboxCutoff, limit: 3) == 3)
+        #expect(try await store.pruneInbox(processedBefore: inboxCutoff, limit: 3) == 2)
+    }
+
+    @Test("pruning and marking find their rows through indexes, never by scanning a table")
+    func pruningUsesIndexes() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let plans = try await store.database.read { db in
+            try [
+                "SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < '2024' ORDER BY sent_at LIMIT 5000",
+                "SELECT event_id FROM inbox WHERE processed_at < '2024' ORDER BY processed_at LIMIT 5000",
+                "SELECT id FROM outbox WHERE id > 10 AND sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT 500",
+            ].map { sql in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+        }
+        #expect(plans[0].contains("USING INDEX outbox_sent") || plans[0].contains("USING COVERING INDEX outbox_sent"), "\(plans[0])")
+        #expect(plans[1].contains("INDEX inbox_processed"), "\(plans[1])")
+        #expect(plans[2].contains("outbox_unsent") || plans[2].contains("INTEGER PRIMARY KEY"), "\(plans[2])")
+        for plan in plans { #expect(!plan.contains("SCAN outbox") && !plan.contains("SCAN inbox"), "\(plan)") }
+    }
+}
+
+/// Outbox rows (keyed by what they are) and inbox entries on both sides of the default
+/// retentions (10 minutes sent, 7 days processed).
+func seedForPruning(_ store: EventStore, now: Date) async throws {
+    let hourAgo = Timestamp.format(now.addingTimeInterval(-3600))
+    let minuteAgo = Timestamp.format(now.addingTimeInterval(-60))
+    try await store.database.write { db in
+        for (key, sentAt, failedAt) in [
+            ("old-sent", hourAgo, nil), ("recent-sent", minuteAgo, nil), ("old-unsent", nil, nil), ("old-failed", nil, hourAgo),
+        ] as [(String, String?, String?)] {
+            try db.execute(
+                sql: """
+                    INSERT INTO outbox (topic, message_key, value, headers, created_at, sent_at, failed_at)
+                    VALUES ('orders.created', ?, x'00', '[]', ?, ?, ?)
+                    """,
+                arguments: [Data(key.utf8), hourAgo, sentAt, failedAt]
+            )
+        }
+        for (id, age) in [("old", 8.0 * 24 * 3600), ("recent", 24.0 * 3600)] {
+            try db.execute(
+                sql: "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, 'orders.created', ?)",
+                arguments: [id, Timestamp.format(now.addingTimeInterval(-age))]
+            )
+        }
+    }
+}
+
+func expectPrunedSeed(_ store: EventStore) async throws {
+    let (outbox, inbox) = try await store.database.read { db in
+        (
+            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map { String(decoding: $0, as: UTF8.self) },
+            try String.fetchAll(db, sql: "SELECT event_id FROM inbox ORDER BY event_id")
+        )
+    }
+    #expect(outbox == ["recent-sent", "old-unsent", "old-failed"])
+    #expect(inbox == ["recent"])
 }

@@ -1,0 +1,177 @@
+import Foundation
+import GRDB
+import Kafka
+import OrderEvents
+
+// The outbox side of the store, as read and maintained by ``OutboxRelay``, and the pruning that
+// keeps the outbox and the inbox bounded.
+extension EventStore {
+    /// How long a sent outbox row is kept: long enough to look at what was just published, short
+    /// enough that the table stays small under sustained load (rows are only needed until sent).
+    public static let defaultOutboxRetention: Duration = .seconds(10 * 60)
+
+    /// How long an inbox entry (a processed event id) is kept: 7 days, Apache Kafka's default
+    /// log retention (`log.retention.hours=168`).
+    ///
+    /// The inbox is what makes a redelivery harmless, so it must remember an id for as long as
+    /// the event can be delivered again. A message can be re-read for as long as the log keeps
+    /// it: a consumer that was down re-reads from its last committed offset, a reset group or a
+    /// new replica re-reads from the start, and a producer's retry or an outbox re-publish after
+    /// a crash lands within seconds. The longest of these is the log's retention, so the inbox
+    /// keeps ids at least that long. A cluster with a longer `retention.ms` on the consumed
+    /// topics needs a longer inbox retention.
+    public static let defaultInboxRetention: Duration = .seconds(7 * 24 * 3600)
+
+    /// Rows deleted per pruning statement: each statement holds the write lock only briefly, so
+    /// handlers and the relay are never stalled behind a large delete.
+    public static let pruneChunk = 5_000
+
+    /// The indexes pruning needs to find old rows without a table scan (migration
+    /// "platform-v3-pruning").
+    static func migratePruningIndexes(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+            CREATE INDEX inbox_processed ON inbox(processed_at);
+            """)
+    }
+
+    /// Unsent outbox rows in insertion order (rows set aside as failed excluded).
+    public func unsent(limit: Int) async throws -> [OutboxRecord] {
+        try await unsent(after: 0, limit: limit)
+    }
+
+    /// Unsent outbox rows with an id above `cursor`, in insertion order. Reads through the
+    /// partial index of unsent rows: the cost grows with the rows returned, not with the table.
+    public func unsent(after cursor: Int64, limit: Int) async throws -> [OutboxRecord] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, topic, message_key, value, headers FROM outbox
+                    WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT ?
+                    """,
+                arguments: [cursor, limit]
+            ).map(Self.record)
+        }
+    }
+
+    /// Unsent rows of one topic and key with an id in `ids`, in insertion order: the rows the
+    /// relay re-sends after a transient failure of that key. Walks the unsent rows in that id
+    /// range (the backlog), never the sent ones.
+    public func unsent(
+        topic: String, key: [UInt8]?, ids: ClosedRange<Int64>, limit: Int
+    ) async throws -> [OutboxRecord] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, topic, message_key, value, headers FROM outbox
+                    WHERE id BETWEEN ? AND ? AND sent_at IS NULL AND failed_at IS NULL
+                      AND topic = ? AND message_key IS ?
+                    ORDER BY id LIMIT ?
+                    """,
+                arguments: [ids.lowerBound, ids.upperBound, topic, key.map { Data($0) }, limit]
+            ).map(Self.record)
+        }
+    }
+
+    private static func record(_ row: Row) throws -> OutboxRecord {
+        let headers = try JSONDecoder().decode([OutboxHeader].self, from: Data((row["headers"] as String).utf8))
+        let key: Data? = row["message_key"]
+        let value: Data = row["value"]
+        return OutboxRecord(
+            id: row["id"],
+            message: OutgoingMessage(
+                topic: row["topic"], key: key.map { Array($0) }, value: Array(value),
+                headers: headers.map { KafkaHeader(name: $0.name, value: Array($0.value)) }
+            )
+        )
+    }
+
+    /// Marks rows published, in one transaction. Deletes nothing: old sent rows go by
+    /// ``pruneOutbox(sentBefore:limit:)``.
+    public func markSent(_ ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await database.write { db in
+            let now = Timestamp.format(Date())
+            // Well below SQLite's bound on statement parameters.
+            for start in stride(from: 0, to: ids.count, by: 1_000) {
+                let chunk = ids[start..<min(start + 1_000, ids.count)]
+                try db.execute(
+                    sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                    arguments: StatementArguments([now] + chunk.map { $0 as (any DatabaseValueConvertible) })
+                )
+            }
+        }
+    }
+
+    /// The number of outbox rows not yet published (rows set aside as failed excluded). Counts
+    /// through the partial index of unsent rows, so it costs the backlog, not the table.
+    public func pendingCount() async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL") ?? 0
+        }
+    }
+
+    /// Sets a row aside that Kafka will never accept; it stays in the table with its error.
+    public func markFailed(_ id: Int64, error: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET failed_at = ?, error = ? WHERE id = ?",
+                arguments: [Timestamp.format(Date()), error, id]
+            )
+        }
+    }
+
+    /// The number of rows set aside as failed.
+    public func failedCount() async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL") ?? 0
+        }
+    }
+
+    /// Deletes at most `limit` outbox rows sent before `cutoff`, oldest first, found through the
+    /// index on `sent_at` (no scan). Unsent and failed rows are never deleted.
+    /// - Returns: how many rows were deleted; `limit` means more may be left.
+    @discardableResult
+    public func pruneOutbox(sentBefore cutoff: Date, limit: Int = EventStore.pruneChunk) async throws -> Int {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM outbox WHERE id IN (
+                        SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?
+                    )
+                    """,
+                arguments: [Timestamp.format(cutoff), limit]
+            )
+            return db.changesCount
+        }
+    }
+
+    /// Deletes at most `limit` inbox entries processed before `cutoff`, oldest first, found
+    /// through the index on `processed_at` (no scan). Call it with a cutoff older than the longest
+    /// redelivery window (see ``defaultInboxRetention``): an event redelivered after its entry is
+    /// gone would be applied again.
+    /// - Returns: how many entries were deleted; `limit` means more may be left.
+    @discardableResult
+    public func pruneInbox(processedBefore cutoff: Date, limit: Int = EventStore.pruneChunk) async throws -> Int {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM inbox WHERE event_id IN (
+                        SELECT event_id FROM inbox WHERE processed_at < ? ORDER BY processed_at LIMIT ?
+                    )
+                    """,
+                arguments: [Timestamp.format(cutoff), limit]
+            )
+            return db.changesCount
+        }
+    }
+}
+
+/// A header as stored in the outbox's `headers` column (JSON; `value` as base64). The same shape
+/// as the one `EventStore` writes.
+private struct OutboxHeader: Codable {
+    var name: String
+    var value: Data
+}
