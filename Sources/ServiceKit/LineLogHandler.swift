@@ -1,21 +1,28 @@
-import Foundation
 import Logging
-import OrderEvents
 
 /// One log line per event, message first so an operator reads what happened before the
 /// details: `2026-11-26T01:16:08.123Z info payment-service: processed payment … orderId=o1`.
 ///
-/// Each line is written with a single `write(2)`, so lines from concurrent tasks never
-/// interleave, and a supervisor reading the pipe always gets whole lines.
+/// - One event, one line: control characters in the message, in metadata keys and in values
+///   (a newline in an order id, say) are escaped (`\n`, `\r`, `\t`, `\u{1B}`, `\u{2028}`), so
+///   input cannot forge a line. Values that are empty or hold a space, `"` or `=` are quoted,
+///   with `"` written `\"`. Metadata is sorted by key.
+/// - Cheap and never blocking: the line is rendered on the calling thread and handed to a
+///   ``LogSink`` (by default ``LogSink/standardOutput``), which writes it from its own thread.
+///   Lines from concurrent tasks never interleave, and each task's lines keep their order.
+///   When the output does not keep up, lines are dropped and counted rather than waited for.
+/// - Lines still buffered when the process exits are lost unless ``flush(timeout:)`` is called.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
+    private let sink: LogSink
 
-    public init(label: String, logLevel: Logger.Level) {
+    public init(label: String, logLevel: Logger.Level, sink: LogSink = .standardOutput) {
         self.label = label
         self.logLevel = logLevel
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -23,28 +30,23 @@ public struct LineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        var line = "\(Timestamp.format(Date())) \(event.level) \(label): \(event.message)"
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            line += " \(key)=\(Self.quoted("\(value)"))"
-        }
-        line += "\n"
-        // write(2) rather than FileHandle, which traps when the reader is gone (EPIPE).
-        var bytes = Array(line.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
+    /// Blocks until the lines logged to standard output so far are written, or `timeout` passes;
+    /// call it right before the process exits. Returns `false` on timeout (a reader not reading).
+    @discardableResult
+    public static func flush(timeout: Duration) -> Bool {
+        LogSink.standardOutput.flush(timeout: timeout)
     }
 
-    private static func quoted(_ value: String) -> String {
-        value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) || value.isEmpty
-            ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }
+        if let extra = event.metadata, !extra.isEmpty {
+            if merged.isEmpty { merged = extra } else { merged.merge(extra) { $1 } }
+        }
+        let line = LogLine.render(
+            millisecondsSinceEpoch: LogLine.now(), level: event.level, label: label,
+            message: event.message.description, metadata: merged
+        )
+        sink.append(line, label: label)
     }
 }

@@ -61,14 +61,21 @@ public enum ServiceHost {
             service = try S(configuration: configuration, environment: env, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
             try await run(service, configuration: configuration, environment: env, registry: registry, logger: bootLogger)
-            exit(0)
+            exitFlushingLogs(0)
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
-            exit(configurationErrorStatus)
+            exitFlushingLogs(configurationErrorStatus)
         } catch {
             bootLogger.critical("\(S.identity.name) stopped: \(error)")
-            exit(1)
+            exitFlushingLogs(1)
         }
+    }
+
+    /// Log lines are written by a background thread: give it a moment to write the last ones
+    /// (bounded, since standard output may be a pipe nobody reads any more).
+    static func exitFlushingLogs(_ status: Int32) -> Never {
+        _ = LineLogHandler.flush(timeout: .milliseconds(500))
+        exit(status)
     }
 
     static func run<S: PlatformService>(
@@ -93,7 +100,10 @@ public enum ServiceHost {
         try await service.prepare(store: store)
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let readiness = Readiness()
-        let relay = OutboxRelay(store: store, producer: producer, logger: logger)
+        let relay = OutboxRelay(
+            store: store, producer: producer, logger: logger,
+            outboxRetention: configuration.outboxRetention, inboxRetention: configuration.inboxRetention
+        )
         let runtime = ServiceRuntime(
             configuration: configuration, environment: environment, store: store, relay: relay,
             readiness: readiness, logger: logger
@@ -136,13 +146,13 @@ public enum ServiceHost {
         }
         if getppid() != pid {
             logger.critical("orderd (pid \(pid)) is gone; exiting")
-            exit(1)
+            exitFlushingLogs(1)
         }
         let thread = Thread {
             while getppid() == pid { Thread.sleep(forTimeInterval: 0.1) }
             logger.critical("orderd (pid \(pid)) died; stopping within \(orphanGrace) s")
             Thread.sleep(forTimeInterval: orphanGrace)
-            exit(1)
+            exitFlushingLogs(1)
         }
         thread.name = "supervisor-watch"
         thread.start()

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,16 +7,19 @@ import Glibc
 /// Forwards a child's output to orderd's standard output line by line, each line prefixed with
 /// the service name.
 ///
-/// - Whole lines only: a line is written with one `write(2)` under a process-wide lock, so
-///   lines of different services never mix, and a partial line waits for its end.
-/// - Bounded memory: a line longer than `maximumLineBytes` is cut and continued on the next
-///   line; when orderd's output is slow, the child blocks on its pipe instead of orderd
-///   buffering without limit.
+/// - Whole lines only: a partial line waits for its end. All complete lines of one read are
+///   written with one `write(2)`, holding the output lock of ``LogSink/standardOutput``, which
+///   orderd's own log lines are written under too, so lines of different services and orderd's
+///   never mix, even when the kernel splits a write because the reader is slow.
+/// - Bounded memory: a line longer than `maximumLineBytes` is cut into pieces of that size, each
+///   but the last ending with ` …`, however the child's writes were split; when orderd's output is
+///   slow, the child blocks on its pipe instead of orderd buffering without limit.
 /// - A dedicated thread per child does the blocking reads; it ends at EOF (the child and every
 ///   process holding the pipe exited) and flushes a last partial line.
 public enum OutputForwarder {
     public static let maximumLineBytes = 16 * 1024
-    private static let outputLock = NSLock()
+    /// As much as a pipe holds by default, so a chatty child is drained in one read.
+    static let readBufferBytes = 64 * 1024
 
     public static func start(fd: Int32, service: String, destination: Int32 = STDOUT_FILENO) {
         let thread = Thread {
@@ -28,42 +32,101 @@ public enum OutputForwarder {
     /// Forwards until EOF on the calling thread (blocking); closes `fd`.
     public static func forward(fd: Int32, prefix: [UInt8], destination: Int32) {
         defer { close(fd) }
-        var pending: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 8192)
+        var framer = LineFramer(prefix: prefix, maximumLineBytes: maximumLineBytes)
+        var chunk = [UInt8](repeating: 0, count: readBufferBytes)
+        var output: [UInt8] = []
+        output.reserveCapacity(readBufferBytes + 4096)
         while true {
-            let count = read(fd, &chunk, chunk.count)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else { break }
-            pending.append(contentsOf: chunk[0..<count])
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                emit(prefix, pending[start..<newline], destination: destination)
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-            while pending.count >= maximumLineBytes {
-                emit(prefix, pending[0..<maximumLineBytes], destination: destination, continued: true)
-                pending.removeFirst(maximumLineBytes)
-            }
+            // A read of empty lines grows by a prefix per byte; don't keep such a buffer around.
+            output.removeAll(keepingCapacity: output.capacity <= 4 * readBufferBytes)
+            framer.frame(chunk[0..<count], into: &output)
+            writeAll(output, to: destination)
         }
-        if !pending.isEmpty { emit(prefix, pending[...], destination: destination) }
+        output.removeAll(keepingCapacity: true)
+        framer.finish(into: &output)
+        writeAll(output, to: destination)
     }
 
-    private static func emit(_ prefix: [UInt8], _ line: ArraySlice<UInt8>, destination: Int32, continued: Bool = false) {
-        var bytes = prefix
-        bytes.append(contentsOf: line)
-        if continued { bytes.append(contentsOf: Array(" …".utf8)) }
-        bytes.append(UInt8(ascii: "\n"))
-        outputLock.lock()
-        defer { outputLock.unlock() }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(destination, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
+    /// Writes whole lines; on an error (orderd's output gone) the rest is dropped, as the child's
+    /// own lines would be if it wrote there itself.
+    private static func writeAll(_ bytes: [UInt8], to destination: Int32) {
+        guard !bytes.isEmpty else { return }
+        LogSink.standardOutput.withExclusiveOutput {
+            bytes.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let written = write(destination, buffer.baseAddress! + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return
+                    }
+                    offset += written
+                }
             }
-            offset += written
         }
+    }
+}
+
+/// Turns a byte stream into prefixed, newline-terminated lines of at most `maximumLineBytes`
+/// bytes each (plus prefix and marker), keeping at most that many bytes of a partial line.
+struct LineFramer {
+    private let prefix: [UInt8]
+    private let maximumLineBytes: Int
+    /// The start of the current line: never more than `maximumLineBytes` between calls.
+    private var partial: [UInt8] = []
+    private static let newline = UInt8(ascii: "\n")
+    private static let continuation = Array(" …".utf8)
+
+    init(prefix: [UInt8], maximumLineBytes: Int) {
+        self.prefix = prefix
+        self.maximumLineBytes = maximumLineBytes
+    }
+
+    /// Appends every line that `chunk` completes, and the pieces of an over-long one, to `output`.
+    mutating func frame(_ chunk: ArraySlice<UInt8>, into output: inout [UInt8]) {
+        var rest = chunk
+        while let newline = rest.firstIndex(of: Self.newline) {
+            if partial.isEmpty {
+                appendLine(rest[..<newline], into: &output)
+            } else {
+                partial.append(contentsOf: rest[..<newline])
+                appendLine(partial[...], into: &output)
+                partial.removeAll(keepingCapacity: true)
+            }
+            rest = rest[(newline + 1)...]
+        }
+        partial.append(contentsOf: rest)
+        // Only more than a piece is cut here: exactly a piece may still end with the next read.
+        var cut = 0
+        while partial.count - cut > maximumLineBytes {
+            appendPiece(partial[cut..<(cut + maximumLineBytes)], continued: true, into: &output)
+            cut += maximumLineBytes
+        }
+        partial.removeFirst(cut)
+    }
+
+    /// Appends the last partial line, if any (the stream ended without a newline).
+    mutating func finish(into output: inout [UInt8]) {
+        if !partial.isEmpty { appendLine(partial[...], into: &output) }
+        partial.removeAll()
+    }
+
+    private func appendLine(_ line: ArraySlice<UInt8>, into output: inout [UInt8]) {
+        var start = line.startIndex
+        while line.endIndex - start > maximumLineBytes {
+            appendPiece(line[start..<(start + maximumLineBytes)], continued: true, into: &output)
+            start += maximumLineBytes
+        }
+        appendPiece(line[start...], continued: false, into: &output)
+    }
+
+    private func appendPiece(_ piece: ArraySlice<UInt8>, continued: Bool, into output: inout [UInt8]) {
+        output.append(contentsOf: prefix)
+        output.append(contentsOf: piece)
+        if continued { output.append(contentsOf: Self.continuation) }
+        output.append(Self.newline)
     }
 }
