@@ -48,4 +48,18 @@ struct TimestampTests {
         }
         #expect(mismatches.count == 0, "mismatches at \(Array(mismatches.prefix(5)))")
     }
+
+    @Test("the hand-written calendar agrees with Foundation's ISO 8601 formatter from 1900 to 2200")
+    func agreesWithFoundation() {
+        var mismatches: [String] = []
+        var seconds: Int64 = -2_208_988_800  // 1900-01-01
+        while seconds < 7_258_118_400 {  // 2200-01-01
+            let date = Date(timeIntervalSince1970: Double(seconds))
+            let expected = String(date.formatted(Date.ISO8601FormatStyle()).dropLast()) + ".000Z"
+            let text = Timestamp.format(date)
+            if text != expected { mismatches.append("\(text) ≠ \(expected)") }
+            seconds += 86_400 * 13 + 3_671  // every 13 days and a bit, so every time of day comes up
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
 }
