@@ -1,6 +1,8 @@
 #ifndef CRDKAFKA_SHIM_H
 #define CRDKAFKA_SHIM_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -21,6 +23,18 @@ static inline rd_kafka_resp_err_t crdkafka_produce(rd_kafka_t *rk,
                              RD_KAFKA_V_HEADERS(headers),
                              RD_KAFKA_V_OPAQUE(opaque),
                              RD_KAFKA_V_END);
+}
+
+/// librdkafka's own table of configuration properties (`rd_kafka_conf_properties_show`), with
+/// the scope of each (C consumer, P producer, * both), as one string. The caller frees it.
+static inline char *crdkafka_properties_table(void) {
+    char *buffer = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream(&buffer, &size);
+    if (stream == NULL) return NULL;
+    rd_kafka_conf_properties_show(stream);
+    fclose(stream);
+    return buffer;
 }
 
 #endif

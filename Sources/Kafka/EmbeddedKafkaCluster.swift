@@ -30,6 +30,19 @@ public final class EmbeddedKafkaCluster: Sendable {
         }
     }
 
+    /// Client properties that suit the mock cluster and only it, for every client of an embedded
+    /// broker (orderd passes them to its services as `KAFKA_*`).
+    ///
+    /// The mock answers a fetch that finds no data only after the full `fetch.wait.max.ms`
+    /// (librdkafka's default 500 ms), even when data arrives meanwhile, so each hop would cost up
+    /// to that wait; a real broker answers as soon as `fetch.min.bytes` arrive, and there a short
+    /// wait only adds fetch requests. `fetch.error.backoff.ms` (default 500 ms) is the pause after
+    /// a fetch error such as a partition the mock has not created yet.
+    public static let lowLatencyProperties: [KafkaProperty] = [
+        KafkaProperty(name: "fetch.wait.max.ms", value: "5", source: "embedded broker"),
+        KafkaProperty(name: "fetch.error.backoff.ms", value: "10", source: "embedded broker"),
+    ]
+
     /// Starts `brokers` brokers and creates `topics`.
     public init(brokers: Int = 1, topics: [TopicSpecification] = []) throws(KafkaError) {
         let conf = rd_kafka_conf_new()
@@ -66,6 +79,19 @@ public final class EmbeddedKafkaCluster: Sendable {
         let err = up ? rd_kafka_mock_broker_set_up(cluster.mock, id) : rd_kafka_mock_broker_set_down(cluster.mock, id)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw .embeddedCluster(reason: "broker \(id): \(KafkaError.text(err))")
+        }
+    }
+}
+
+extension EmbeddedKafkaCluster {
+    /// Fault injection: makes `broker` the leader of one partition, or leaves the partition
+    /// without a leader when `broker` is nil. Produce requests for a leaderless partition wait
+    /// for a leader and fail with a transient timeout after `message.timeout.ms`, while the
+    /// topic's other partitions keep working, as when one broker of a real cluster is lost.
+    public func setPartitionLeader(topic: String, partition: Int32, broker: Int32?) throws(KafkaError) {
+        let err = rd_kafka_mock_partition_set_leader(cluster.mock, topic, partition, broker ?? -1)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw .embeddedCluster(reason: "leader of \(topic)[\(partition)]: \(KafkaError.text(err))")
         }
     }
 }

@@ -23,11 +23,14 @@ final class RdKafkaClient: @unchecked Sendable {
         var properties = [
             KafkaProperty(name: "bootstrap.servers", value: configuration.bootstrapServers, source: "KAFKA_BROKERS"),
             KafkaProperty(name: "client.id", value: configuration.clientId, source: "SERVICE_NAME"),
+            // Requests are small and latency-bound (one order's event per hop): Nagle's algorithm
+            // would hold a request back until the previous one is acknowledged.
+            KafkaProperty(name: "socket.nagle.disable", value: "true", source: "default"),
         ] + defaults
         if let interval = configuration.statisticsInterval {
             properties.append(KafkaProperty(name: "statistics.interval.ms", value: String(interval.milliseconds), source: "default"))
         }
-        properties += configuration.properties
+        properties += configuration.properties.filter { PropertyScope.applies($0, toConsumer: type == RD_KAFKA_CONSUMER) }
         do {
             try KafkaClientConfiguration.apply(properties, to: conf)
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Kafka
 import Logging
 
 /// Supervises every configured service: ordered start (waiting for `after` dependencies to be
@@ -27,30 +28,35 @@ public actor Supervisor {
         self.logger = logger
         (changeStream, changes) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         for spec in configuration.services {
-            services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, logger: logger, changes: changes)
+            services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker, logger: logger, changes: changes)
         }
         order = configuration.services.map(\.name)
     }
 
     private func add(_ spec: ServiceSpec) {
-        services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, logger: logger, changes: changes)
+        services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker, logger: logger, changes: changes)
         order = configuration.services.map(\.name).filter { services[$0] != nil }
     }
 
     private static func makeService(
-        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, logger: Logger,
+        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool, logger: Logger,
         changes: AsyncStream<Void>.Continuation
     ) -> SupervisedService {
         SupervisedService(
-            spec: spec, environment: childEnvironment(spec, configuration: configuration, brokers: brokers),
+            spec: spec,
+            environment: childEnvironment(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker),
             logger: logger, onChange: { changes.yield() }
         )
     }
 
     /// The child's environment, built explicitly: orderd's own minus what belongs to orderd's
     /// manager (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*), plus the platform's variables, plus the
-    /// service's configured environment last.
-    static func childEnvironment(_ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String) -> [String: String] {
+    /// service's configured environment last. With the embedded broker, the settings that suit
+    /// only the mock cluster (``EmbeddedKafkaCluster/lowLatencyProperties``) come first, so
+    /// orderd's environment and the configuration still override them.
+    static func childEnvironment(
+        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool = false
+    ) -> [String: String] {
         let privateToOrderd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
         var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
         environment["ORDERD_PID"] = String(getpid())
@@ -58,6 +64,12 @@ public actor Supervisor {
         environment["METRICS_PORT"] = String(spec.metricsPort)
         environment["DATA_DIR"] = (configuration.daemon.dataDirectory as NSString).appendingPathComponent(spec.name)
         environment["KAFKA_BROKERS"] = brokers
+        if embeddedBroker {
+            for property in EmbeddedKafkaCluster.lowLatencyProperties {
+                let variable = KafkaSettings.environmentVariable(forProperty: property.name)
+                if environment[variable] == nil { environment[variable] = property.value }
+            }
+        }
         environment.merge(configuration.kafka.environment) { $1 }
         environment.merge(spec.environment) { $1 }
         return environment

@@ -1,4 +1,4 @@
-import Kafka
+@testable import Kafka
 import Testing
 
 @Suite("librdkafka properties from the environment")
@@ -71,5 +71,20 @@ struct KafkaConfigurationTests {
         }
         await producer.shutdown()
         #expect(partitions == [0, 1, 2])
+    }
+
+    @Test("each client gets only the pass-through properties of its kind, as librdkafka lists them")
+    func scopes() {
+        #expect(PropertyScope.of("fetch.wait.max.ms") == .consumer)
+        #expect(PropertyScope.of("session.timeout.ms") == .consumer)
+        #expect(PropertyScope.of("linger.ms") == .producer)
+        #expect(PropertyScope.of("enable.idempotence") == .producer)
+        #expect(PropertyScope.of("security.protocol") == .both)
+        #expect(PropertyScope.of("no.such.property") == nil)
+        let fetch = KafkaProperty(name: "fetch.wait.max.ms", value: "5", source: "KAFKA_FETCH_WAIT_MAX_MS")
+        #expect(!PropertyScope.applies(fetch, toConsumer: false))
+        #expect(PropertyScope.applies(fetch, toConsumer: true))
+        let typo = KafkaProperty(name: "fetch.wait.max", value: "5", source: "KAFKA_FETCH_WAIT_MAX")
+        #expect(PropertyScope.applies(typo, toConsumer: false), "an unknown name still reaches librdkafka, which rejects it")
     }
 }
