@@ -1,0 +1,83 @@
+import Kafka
+import Logging
+import OrderEvents
+import Synchronization
+
+/// Watches `notifications.sent` — the last event of every order's flow — and records each of this
+/// run's orders in the ledger as it is seen.
+///
+/// It uses its own consumer group (`order-bench-<runId>`) from the earliest offset: waiting for
+/// the assignment and then starting at "latest" could skip notifications written in between,
+/// whereas reading from the start and keeping only this run's prefix cannot miss any.
+final class NotificationObserver: Sendable {
+    private let consumer: KafkaConsumer
+    private let prefix: String
+    private let ledger: OrderLedger
+    private let logger: Logger
+    private let assigned: AssignmentSignal
+
+    /// Subscribes; call ``waitForAssignment(timeout:)`` before sending orders and ``observe()``
+    /// in a task of its own.
+    init(
+        brokers: String, properties: [KafkaProperty], settings: BenchSettings, ledger: OrderLedger, logger: Logger
+    ) throws(KafkaError) {
+        let assigned = AssignmentSignal()
+        self.assigned = assigned
+        self.prefix = settings.orderIdPrefix
+        self.ledger = ledger
+        self.logger = logger
+        self.consumer = try KafkaConsumer(
+            configuration: KafkaClientConfiguration(
+                bootstrapServers: brokers, clientId: "order-bench-\(settings.runId)", statisticsInterval: nil, properties: properties
+            ),
+            groupId: settings.consumerGroup,
+            topics: [Topics.defaults.notificationsSent],
+            bufferCapacity: 4096,
+            logger: logger,
+            onAssignment: { _ in assigned.signal() }
+        )
+    }
+
+    /// Returns once the group handed this consumer its partitions.
+    /// - Throws: ``BenchError/kafka(_:)`` when that takes longer than `timeout`.
+    func waitForAssignment(timeout: Duration) async throws(BenchError) {
+        let deadline = ContinuousClock.now + timeout
+        while !assigned.isSignalled {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                throw .kafka("the consumer of \(Topics.defaults.notificationsSent) got no partition assignment within \(timeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Records notifications until ``stop()``.
+    func observe() async {
+        for await message in consumer.messages {
+            let seenAt = ContinuousClock.now
+            // Acknowledged at once: the bench keeps nothing, and a revocation must not wait for it.
+            consumer.storeOffset(of: message)
+            guard let key = message.keyString, key.hasPrefix(prefix) else { continue }
+            do {
+                let envelope = try EventCodec.decode(message.value)
+                guard case .notificationSent(let notification) = envelope.payload,
+                    let number = Int(envelope.orderId.dropFirst(prefix.count))
+                else { continue }
+                ledger.notified(number, outcome: notification.outcome, at: seenAt)
+            } catch {
+                logger.warning("undecodable event on \(message.topic)[\(message.partition)]@\(message.offset): \(error)")
+            }
+        }
+    }
+
+    /// Ends ``observe()`` and leaves the group.
+    func stop() async {
+        await consumer.shutdown()
+    }
+}
+
+/// A one-way flag set from librdkafka's rebalance callback (a plain thread).
+private final class AssignmentSignal: Sendable {
+    private let flag = Mutex(false)
+    func signal() { flag.withLock { $0 = true } }
+    var isSignalled: Bool { flag.withLock { $0 } }
+}
