@@ -54,25 +54,27 @@ public struct InventoryService: PlatformService {
         logger.info("stock ready: \(seed.count) SKUs configured, \(added) newly seeded")
     }
 
+    // Configured once and never mutated: safe to share.
+    private static let itemsEncoder = JSONEncoder()
+
     public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
         guard case .paymentCompleted(let payment) = event.payload else {
             throw EventRejected("inventory-service does not consume \(event.type.rawValue) events")
         }
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM reservations WHERE order_id = ?", arguments: [event.orderId]) == true {
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM reservations WHERE order_id = ?"), arguments: [event.orderId]) == true {
             return Reaction(summary: "stock for order \(event.orderId) already reserved; ignored a second PaymentCompleted", level: .warning)
         }
         var available: [String: Int] = [:]
         for sku in Set(payment.items.map(\.sku)) {
-            available[sku] = try Int.fetchOne(db, sql: "SELECT available FROM stock WHERE sku = ?", arguments: [sku])
+            available[sku] = try Int.fetchOne(db.cachedStatement(sql: "SELECT available FROM stock WHERE sku = ?"), arguments: [sku])
         }
         switch StockLedger.plan(payment.items, available: available) {
         case .reserve(let quantities):
             for (sku, quantity) in quantities {
-                try db.execute(sql: "UPDATE stock SET available = available - ? WHERE sku = ?", arguments: [quantity, sku])
+                try db.cachedStatement(sql: "UPDATE stock SET available = available - ? WHERE sku = ?").execute(arguments: [quantity, sku])
             }
-            try db.execute(
-                sql: "INSERT INTO reservations (order_id, items, created_at) VALUES (?, ?, ?)",
-                arguments: [event.orderId, String(decoding: try JSONEncoder().encode(payment.items), as: UTF8.self), Timestamp.format(Date())]
+            try db.cachedStatement(sql: "INSERT INTO reservations (order_id, items, created_at) VALUES (?, ?, ?)").execute(
+                arguments: [event.orderId, String(decoding: try Self.itemsEncoder.encode(payment.items), as: UTF8.self), Timestamp.format(Date())]
             )
             let reserved = InventoryReserved(items: payment.items, customerEmail: payment.customerEmail)
             let what = payment.items.isEmpty ? "no items to reserve" : "\(payment.items.count) line(s)"

@@ -52,13 +52,12 @@ public struct NotificationService: PlatformService {
             throw EventRejected("notification-service does not consume \(event.type.rawValue) events")
         }
         let notificationId = UUID().uuidString.lowercased()
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO notifications (order_id, notification_id, outcome, reason, recipient, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date())]
-        )
+                """
+        ).execute(arguments: [event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date())])
         guard db.changesCount == 1 else {
             return Reaction(summary: "a notification for order \(event.orderId) was already sent; not sending another", level: .notice)
         }

@@ -62,12 +62,15 @@ enum OrderTables {
     }
 
     static func insert(_ request: OrderRequest, orderId: String, correlationId: String, at now: String, in db: Database) throws {
-        let items = String(decoding: try JSONEncoder().encode(request.items), as: UTF8.self)
-        try db.execute(
+        let items = String(decoding: try itemsEncoder.encode(request.items), as: UTF8.self)
+        // Cached statements: these run for every order and event, and compiling SQL each time
+        // was a tenth of order-service's CPU.
+        try db.cachedStatement(
             sql: """
                 INSERT INTO orders (order_id, status, amount_minor, currency, customer_email, items, fingerprint, correlation_id, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [orderId, OrderStatus.pending.rawValue, request.amount.minorUnits, request.currency,
                         request.customerEmail, items, request.fingerprint, correlationId, now, now]
         )
@@ -75,20 +78,32 @@ enum OrderTables {
     }
 
     static func appendHistory(_ orderId: String, _ status: OrderStatus, at: String, in db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO order_history (order_id, position, status, at)
                 VALUES (?, (SELECT COUNT(*) FROM order_history WHERE order_id = ?), ?, ?)
-                """,
-            arguments: [orderId, orderId, status.rawValue, at]
-        )
+                """
+        ).execute(arguments: [orderId, orderId, status.rawValue, at])
     }
 
     static func fetch(_ orderId: String, in db: Database) throws -> OrderRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM orders WHERE order_id = ?", arguments: [orderId]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE order_id = ?"), arguments: [orderId]) else {
             return nil
         }
         return try record(row, in: db)
+    }
+
+    /// What the consumer needs to move an order on: its status and when it was accepted.
+    static func progress(_ orderId: String, in db: Database) throws -> (status: OrderStatus, createdAt: String)? {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT status, created_at FROM orders WHERE order_id = ?"), arguments: [orderId]
+        ) else { return nil }
+        return (OrderStatus(rawValue: row[0]) ?? .pending, row[1])
+    }
+
+    /// The fingerprint of the stored order's body, nil when no order has this id.
+    static func fingerprint(_ orderId: String, in db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT fingerprint FROM orders WHERE order_id = ?"), arguments: [orderId])
     }
 
     static func list(status: OrderStatus?, limit: Int, in db: Database) throws -> [OrderRecord] {
@@ -103,7 +118,7 @@ enum OrderTables {
     static func record(_ row: Row, in db: Database) throws -> OrderRecord {
         let orderId: String = row["order_id"]
         let history = try Row.fetchAll(
-            db, sql: "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position", arguments: [orderId]
+            db.cachedStatement(sql: "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position"), arguments: [orderId]
         ).map { OrderRecord.HistoryEntry(status: OrderStatus(rawValue: $0["status"]) ?? .pending, at: $0["at"]) }
         let items: String = row["items"]
         return OrderRecord(
@@ -113,7 +128,7 @@ enum OrderTables {
             amount: Amount(uncheckedMinorUnits: row["amount_minor"]),
             currency: row["currency"],
             customerEmail: row["customer_email"],
-            items: try JSONDecoder().decode([LineItem].self, from: Data(items.utf8)),
+            items: try itemsDecoder.decode([LineItem].self, from: Data(items.utf8)),
             refunded: row["refunded"],
             createdAt: row["created_at"],
             history: history,
@@ -123,10 +138,12 @@ enum OrderTables {
     }
 
     static func setStatus(_ orderId: String, _ status: OrderStatus, reason: CancellationReason?, at now: String, in db: Database) throws {
-        try db.execute(
-            sql: "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?",
-            arguments: [status.rawValue, reason?.rawValue, now, orderId]
-        )
+        try db.cachedStatement(sql: "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?")
+            .execute(arguments: [status.rawValue, reason?.rawValue, now, orderId])
         try appendHistory(orderId, status, at: now, in: db)
     }
+
+    // Configured once and never mutated, so safe to share between the writer and readers.
+    private static let itemsEncoder = JSONEncoder()
+    private static let itemsDecoder = JSONDecoder()
 }

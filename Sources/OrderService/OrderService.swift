@@ -47,7 +47,7 @@ public struct OrderService: PlatformService {
         guard let fact = OrderFact(event.payload) else {
             throw EventRejected("order-service does not consume \(event.type.rawValue) events")
         }
-        guard let order = try OrderTables.fetch(event.orderId, in: db) else {
+        guard let order = try OrderTables.progress(event.orderId, in: db) else {
             throw EventRejected("no order \(event.orderId) is known to order-service")
         }
         var steps: [String] = []
@@ -103,7 +103,7 @@ public struct OrderService: PlatformService {
             return .transition(next)
         case .acknowledge:
             if fact == .refunded {
-                try db.execute(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?", arguments: [orderId])
+                try db.cachedStatement(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?").execute(arguments: [orderId])
             }
             return .acknowledged
         case .postpone:
@@ -123,26 +123,28 @@ public struct OrderService: PlatformService {
     /// Applies the first parked fact that now applies. Returns the new status when one moved
     /// the order, nil when nothing more can move it.
     private func replayParked(_ orderId: String, status: OrderStatus, at now: Date, in db: Database) throws -> (OrderStatus, [String])? {
-        let parked = try Row.fetchAll(db, sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq", arguments: [orderId])
+        let parked = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq"), arguments: [orderId]
+        )
         var steps: [String] = []
         for row in parked {
             let seq: Int64 = row["seq"]
             let bytes: Data = row["event"]
             guard let event = try? EventCodec.decode(Array(bytes)), let fact = OrderFact(event.payload) else {
-                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
                 continue
             }
             switch try apply(fact, to: status, orderId: orderId, at: now, in: db) {
             case .deferred:
                 continue
             case .transition(let next):
-                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
                 return (next, steps + ["\(status.rawValue) → \(next.rawValue) (parked \(event.type.rawValue))"])
             case .acknowledged:
-                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
                 steps.append("\(fact) noted")
             case .refused:
-                try db.execute(sql: "DELETE FROM parked_events WHERE seq = ?", arguments: [seq])
+                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
                 logger.warning("refused parked \(event.type.rawValue) for a \(status.rawValue) order \(orderId)")
             }
         }

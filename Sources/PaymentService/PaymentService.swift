@@ -55,7 +55,7 @@ public struct PaymentService: PlatformService {
 
     private func charge(_ event: EventEnvelope, _ order: OrderCreated, in db: Database) throws -> Reaction {
         guard order.amount.minorUnits > 0 else { throw EventRejected("amount must be greater than 0") }
-        if try String.fetchOne(db, sql: "SELECT status FROM payments WHERE order_id = ?", arguments: [event.orderId]) != nil {
+        if try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM payments WHERE order_id = ?"), arguments: [event.orderId]) != nil {
             return Reaction(summary: "payment for order \(event.orderId) already decided; ignored a second OrderCreated", level: .warning)
         }
         let paymentId = UUID().uuidString.lowercased()
@@ -85,10 +85,9 @@ public struct PaymentService: PlatformService {
     }
 
     private func record(_ orderId: String, paymentId: String, status: String, order: OrderCreated, at now: String, in db: Database) throws {
-        try db.execute(
-            sql: "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [orderId, paymentId, status, order.amount.minorUnits, order.currency, now]
-        )
+        try db.cachedStatement(
+            sql: "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [orderId, paymentId, status, order.amount.minorUnits, order.currency, now])
     }
 
     private func refund(_ event: EventEnvelope, in db: Database) throws -> Reaction {
