@@ -53,9 +53,6 @@ struct PlatformConfiguration: Sendable {
                 metrics_port = \(servicePorts[service]!)
 
                 """
-            if service == "order-service" {
-                text += "after = [\"payment-service\", \"inventory-service\", \"notification-service\"]\n"
-            }
             text += """
 
                 [services.\(service).environment]

@@ -45,9 +45,10 @@ final class HostedPlatform: Sendable {
         }
         let notify = try NotifySocket.bind(path: "\(directory)/notify.sock")
 
-        // A clean environment for the platform: no inherited Kafka settings (orderd must host the
-        // embedded broker) and our notify socket instead of any systemd one.
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KAFKA_") && $0.key != "ORDERD_BIN_DIR" }
+        // No KAFKA_BROKERS (orderd must host the embedded broker) and our notify socket instead of
+        // any systemd one. Other KAFKA_* properties reach every service through orderd, so a
+        // setting can be tried as `KAFKA_LINGER_MS=0 order-bench …`.
+        var environment = ProcessInfo.processInfo.environment.filter { $0.key != "KAFKA_BROKERS" && $0.key != "ORDERD_BIN_DIR" }
         environment["NOTIFY_SOCKET"] = notify.path
         let spawnedAt = ContinuousClock.now
         let orderd = try SpawnedProcess.spawn(
