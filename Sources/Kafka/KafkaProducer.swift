@@ -54,7 +54,11 @@ public final class KafkaProducer: Sendable {
     public static let defaults: [KafkaProperty] = [
         KafkaProperty(name: "enable.idempotence", value: "true", source: "default"),
         KafkaProperty(name: "acks", value: "all", source: "default"),
-        KafkaProperty(name: "linger.ms", value: "5", source: "default"),
+        // No lingering: the outbox relay already hands librdkafka whole batches (everything
+        // committed since its last read), and each hop of an order would wait out linger.ms
+        // (5 ms by default) before its event leaves. Under load, messages still batch while
+        // earlier requests are in flight.
+        KafkaProperty(name: "linger.ms", value: "0", source: "default"),
         KafkaProperty(name: "compression.type", value: "lz4", source: "default"),
         // A delivery report within 30 s (librdkafka's default is 5 min): the outbox keeps the
         // row and retries, and shutdown is not held up by a dead broker.

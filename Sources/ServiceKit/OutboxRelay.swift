@@ -11,8 +11,9 @@ import ServiceLifecycle
 ///   marked sent in bulk as their reports come in.
 /// - At-least-once: a row is marked only after its delivery report. A crash between the two
 ///   re-publishes the row on restart; consumers drop the repeat by event id.
-/// - Order: one relay enqueues every row of a topic and key in id order, so one order's events
-///   stay in order. A row that fails transiently (broker or partition unavailable, timeout)
+/// - Order: one relay enqueues every row of a topic and key in id order, and at most one row
+///   of a topic and key is in flight at a time (the next waits for its report), so a row that
+///   times out can never be overtaken by a later one of the same order. A row that fails transiently (broker or partition unavailable, timeout)
 ///   holds back only its own topic and key: later rows of that key, even ones already
 ///   delivered, are not marked sent and are re-sent after it, in id order, after a capped
 ///   backoff. Rows of other keys keep flowing. Rows are never dropped.
@@ -20,9 +21,9 @@ import ServiceLifecycle
 ///   its error (`outbox_failed_total`), and the rows behind it move on.
 /// - A fatal producer error ends ``run()`` with ``RelayError/producerFailed(_:)``: only a new
 ///   producer (a restarted service) can go on; the outbox keeps every unsent row.
-/// - Shutdown: on graceful shutdown it goes on publishing what is pending for at most
-///   `drainTimeout`, then flushes and shuts the producer down (at most `drainTimeout` more plus
-///   the poll thread's exit), marking what was delivered meanwhile. Cancellation skips the drain.
+/// - Shutdown: on graceful shutdown it goes on publishing what is pending, then flushes and shuts
+///   the producer down, within `drainTimeout` for both together (plus the poll thread's exit),
+///   marking what was delivered meanwhile. Cancellation skips the drain.
 /// - Pruning: every `pruneInterval` it deletes, in bounded chunks through indexes, outbox rows
 ///   sent more than `outboxRetention` ago and inbox entries older than `inboxRetention` (see
 ///   ``EventStore/defaultInboxRetention`` for why that must exceed the longest redelivery window).
@@ -233,7 +234,12 @@ public final class OutboxRelay: Service, Sendable {
             // Closing: stop the waker, then let the producer flush (bounded) and fail whatever it
             // could not deliver, so every outstanding result arrives; mark what was delivered.
             group.cancelAll()
-            await producer.shutdown(timeout: state.fatal == nil && !cancelled ? drainTimeout : .zero)
+            // One budget for draining and flushing together: whatever the drain left of it.
+            var flushBudget = Duration.zero
+            if state.fatal == nil, !cancelled, case .draining(let until) = phase {
+                flushBudget = max(.zero, until - ContinuousClock.now)
+            }
+            await producer.shutdown(timeout: flushBudget)
             while let event = await group.next() {
                 if case .delivered(let batch, let settled) = event {
                     settle(batch: batch, settled, in: &state, group: &group)
@@ -277,8 +283,23 @@ public final class OutboxRelay: Service, Sendable {
         state.moreToRead = records.count == batchSize
         guard let last = records.last else { return }
         state.cursor = last.id
-        // Rows of a held key are left unsent; its retry picks them up in order.
-        let sendable = state.holds.isEmpty ? records : records.filter { state.holds[OrderingKey($0.message)] == nil }
+        // One row per key in flight: librdkafka can still deliver a later message of a partition
+        // after an earlier one timed out (INTRODUCTION.md, "Message timeout considerations"), so a
+        // later row of a key waits for the earlier one's report instead of racing it. Events of one
+        // order rarely share a topic, so this costs almost nothing. Rows of a held key are left
+        // unsent; its retry picks them up in order.
+        var sendable: [OutboxRecord] = []
+        sendable.reserveCapacity(records.count)
+        var keys = Set<OrderingKey>()
+        for record in records {
+            let key = OrderingKey(record.message)
+            guard state.holds[key] == nil else { continue }
+            guard state.keysInFlight[key] == nil, keys.insert(key).inserted else {
+                state.holds[key] = Hold(from: record.id, retryAt: .now, backoff: retryBackoff)
+                continue
+            }
+            sendable.append(record)
+        }
         guard !sendable.isEmpty else { return }
         let pending = producer.submit(sendable.map(\.message))
         track(Array(sendable.prefix(pending.accepted)), pending, in: &state, group: &group)
@@ -424,9 +445,8 @@ public final class OutboxRelay: Service, Sendable {
             }
             let records: [OutboxRecord]
             do {
-                records = try await store.unsent(
-                    topic: key.topic, key: key.key, ids: hold.from...state.cursor, limit: batchSize
-                )
+                // One row at a time, for the reason given in `readAndSubmit`.
+                records = try await store.unsent(topic: key.topic, key: key.key, ids: hold.from...state.cursor, limit: 1)
             } catch {
                 logger.warning("outbox read failed, retrying: \(error)")
                 hold.retryAt = now + hold.backoff.next()
