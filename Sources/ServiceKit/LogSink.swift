@@ -174,31 +174,19 @@ private final class LogSinkCore: Sendable {
         }
     }
 
-    /// Writes a batch of whole lines, accounting each write(2) so that room frees up as it goes.
+    /// Writes a batch of whole lines, accounting each write(2) so that room frees up as it goes. A
+    /// full non-blocking descriptor is waited for (see ``FileDescriptorWriter``), never cut.
     private func writeBatch(_ batch: [UInt8]) {
-        batch.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                    state.withLock { $0.wrote(written) }
-                    continue
-                }
-                let error = written < 0 ? errno : 0
-                if error == EINTR { continue }
-                if error == EAGAIN || error == EWOULDBLOCK {
-                    // A non-blocking descriptor (shared with a parent that set O_NONBLOCK): wait, don't spin.
-                    var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&descriptor, 1, -1)
-                    continue
-                }
-                let lostLines = bytes[offset...].reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
-                let outputGone = error == EPIPE || error == EBADF
-                let dropped = state.withLock { $0.lost(bytes: bytes.count - offset, lines: lostLines, outputGone: outputGone) }
-                Counter(label: "log_lines_dropped_total").increment(by: dropped)
-                return
+        do {
+            try FileDescriptorWriter.writeAll(batch, to: fileDescriptor) { written in
+                state.withLock { $0.wrote(written) }
             }
+        } catch {
+            let rest = batch[error.written...]
+            let lostLines = rest.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+            let outputGone = error.errno == EPIPE || error.errno == EBADF
+            let dropped = state.withLock { $0.lost(bytes: rest.count, lines: lostLines, outputGone: outputGone) }
+            Counter(label: "log_lines_dropped_total").increment(by: dropped)
         }
     }
 

@@ -50,22 +50,13 @@ public enum OutputForwarder {
         writeAll(output, to: destination)
     }
 
-    /// Writes whole lines; on an error (orderd's output gone) the rest is dropped, as the child's
-    /// own lines would be if it wrote there itself.
+    /// Writes whole lines: a non-blocking destination that is full is waited for (`EAGAIN` polls
+    /// for room), so a line is never cut there. On another error (orderd's output gone) the rest
+    /// is dropped, as the child's own lines would be if it wrote there itself.
     private static func writeAll(_ bytes: [UInt8], to destination: Int32) {
         guard !bytes.isEmpty else { return }
         LogSink.standardOutput.withExclusiveOutput {
-            bytes.withUnsafeBytes { buffer in
-                var offset = 0
-                while offset < buffer.count {
-                    let written = write(destination, buffer.baseAddress! + offset, buffer.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return
-                    }
-                    offset += written
-                }
-            }
+            try? FileDescriptorWriter.writeAll(bytes, to: destination)
         }
     }
 }
