@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import OrderEvents
 import ServiceKit
 import ServiceLifecycle
@@ -14,10 +15,15 @@ import Synchronization
 ///   power cut, exactly as with a transaction per request.
 /// - Isolation: each order is written in its own savepoint. A repeat or a conflicting body is
 ///   answered on its own, also when the first copy is in the same batch (the later one sees
-///   the earlier one's row); an unexpected error fails only that order.
+///   the earlier one's row); an unexpected error confined to the savepoint fails only that
+///   order. An error after which SQLite may have rolled back the whole transaction (disk full,
+///   I/O error, out of memory, busy, abort, corruption, or no transaction left open) fails the
+///   whole batch: every submitter gets the error, so no order is answered 202 for a row that
+///   was rolled back.
 /// - Order: orders are written in arrival order, so their `orders.created` events keep it.
 /// - Latency: there is no timer. A submission arriving while no commit runs is written at
-///   once; those arriving during a commit form the next batch.
+///   once; those arriving during a commit form the next batch. The swift-metrics recorder
+///   `order_intake_batch_orders` records the orders of every commit.
 /// - Shutdown: runs as a `Service` after the HTTP server in the group, so it stops only once
 ///   the server stopped taking requests; what was submitted by then is still committed, and a
 ///   later submission fails with ``IntakeError/shuttingDown``.
@@ -52,13 +58,25 @@ public final class OrderIntake: Service, Sendable {
     private struct State {
         var waiting: [Submission] = []
         var finished = false
+        /// The loop of ``run()`` parked in ``waitForWork()``: resumed by the next submission, by
+        /// shutdown or by cancellation, so it never polls.
+        var waiter: CheckedContinuation<Void, Never>?
+        /// Submissions taken so far and the largest batch committed, for tests.
+        var statistics = Statistics()
+    }
+
+    /// What the intake did so far: for tests, which must see that batching happened.
+    struct Statistics: Sendable, Equatable {
+        var submitted = 0
+        var commits = 0
+        var largestBatch = 0
     }
 
     private let store: EventStore
     private let relay: OutboxRelay
     private let logger: Logger
     private let state = Mutex(State())
-    private let signal = WakeSignal()
+    private let batchOrders = Recorder(label: "order_intake_batch_orders")
 
     public init(store: EventStore, relay: OutboxRelay, logger: Logger) {
         self.store = store
@@ -68,23 +86,37 @@ public final class OrderIntake: Service, Sendable {
 
     /// Stores `order` under `orderId` with its `orders.created` event (continuing `trace`), or
     /// answers a repeat or conflict. Returns after the commit.
+    ///
+    /// Cancellation does not withdraw a submission: once submitted, the order is committed with
+    /// its batch even if the calling task is cancelled (the client disconnected), and this call
+    /// still returns only after that commit. So a client that got no answer and retries with the
+    /// same `orderId` gets 200 with the stored order; one that sent no `orderId` gets a second
+    /// order, since a new id is drawn for every request.
     /// - Throws: ``IntakeError/shuttingDown`` after shutdown; the database's error when the
-    ///   transaction could not commit (nothing of the order is stored then).
+    ///   transaction could not commit (nothing of the order is stored then), or when an error
+    ///   in the batch may have rolled the whole transaction back (nothing of the batch is stored).
     public func submit(_ order: OrderRequest, orderId: String, trace: TraceContext) async throws -> Acceptance {
         try await withCheckedThrowingContinuation { continuation in
             let submission = Submission(order: order, orderId: orderId, trace: trace, continuation: continuation)
-            let accepted = state.withLock { state -> Bool in
-                guard !state.finished else { return false }
+            let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard !state.finished else { return (false, nil) }
                 state.waiting.append(submission)
-                return true
+                state.statistics.submitted += 1
+                defer { state.waiter = nil }
+                return (true, state.waiter)
             }
             guard accepted else {
                 continuation.resume(throwing: IntakeError.shuttingDown)
                 return
             }
-            signal.signal()
+            waiter?.resume()
         }
     }
+
+    /// Submissions waiting for the next batch (not those of a commit in flight).
+    var queuedSubmissions: Int { state.withLock { $0.waiting.count } }
+
+    var statistics: Statistics { state.withLock { $0.statistics } }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -92,8 +124,12 @@ public final class OrderIntake: Service, Sendable {
                 await commit(batch)
             }
         } onGracefulShutdown: {
-            self.state.withLock { $0.finished = true }
-            self.signal.finish()
+            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.finished = true
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
         }
         // Cancellation (not graceful shutdown) can end the loop with submissions waiting.
         let left = state.withLock { state -> [Submission] in
@@ -115,9 +151,30 @@ public final class OrderIntake: Service, Sendable {
             }
             if !batch.isEmpty { return batch }
             if finished { return nil }
-            await signal.wait(timeout: .seconds(1))
+            await waitForWork()
         }
         return nil
+    }
+
+    /// Returns once a submission is waiting, the intake is finished, or the task is cancelled.
+    private func waitForWork() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked under the lock that submit, shutdown and onCancel take: none is missed.
+                let resumeNow = state.withLock { state -> Bool in
+                    if !state.waiting.isEmpty || state.finished || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
     }
 
     private func commit(_ batch: [Submission]) async {
@@ -125,14 +182,26 @@ public final class OrderIntake: Service, Sendable {
         let results: [Result<Acceptance, any Error>]
         do {
             results = try await store.database.write { db in
-                batch.map { submission in
-                    Result { try Self.write(submission, store: store, in: db) }
+                try batch.map { submission in
+                    do {
+                        return .success(try Self.write(submission, store: store, in: db))
+                    } catch where Self.mayHaveRolledBackTransaction(error, in: db) {
+                        // Orders before this one may be gone with the transaction: fail them all.
+                        throw error
+                    } catch {
+                        return .failure(error)
+                    }
                 }
             }
         } catch {
             logger.error("could not store \(batch.count) order(s); each was answered 503: \(error)")
             for submission in batch { submission.continuation.resume(throwing: error) }
             return
+        }
+        batchOrders.record(batch.count)
+        state.withLock { state in
+            state.statistics.commits += 1
+            state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
         }
         if results.contains(where: { if case .success(.accepted) = $0 { true } else { false } }) {
             relay.wake()
@@ -167,6 +236,21 @@ public final class OrderIntake: Service, Sendable {
             return .commit
         }
         return acceptance
+    }
+
+    /// Result codes after which SQLite may roll back the whole transaction, not just the failed
+    /// statement (https://www.sqlite.org/lang_transaction.html, "Response To Errors Within A
+    /// Transaction"), or after which it already did (`SQLITE_ABORT`) or cannot be trusted.
+    static let transactionEndingCodes: [ResultCode] = [
+        .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOMEM, .SQLITE_BUSY, .SQLITE_ABORT, .SQLITE_CORRUPT,
+    ]
+
+    /// True when `error` may have ended the batch's transaction, so that the savepoint's rollback
+    /// did not confine it to one order: then no order of the batch may be answered as stored.
+    static func mayHaveRolledBackTransaction(_ error: any Error, in db: Database) -> Bool {
+        if !db.isInsideTransaction { return true }
+        guard let error = error as? DatabaseError else { return false }
+        return transactionEndingCodes.contains(error.resultCode)
     }
 
     /// The row just inserted could not be read back in the same transaction (a schema bug).

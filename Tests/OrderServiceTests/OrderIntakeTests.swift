@@ -1,0 +1,205 @@
+import Dispatch
+import Foundation
+import GRDB
+import Kafka
+import Logging
+import OrderEvents
+@testable import OrderService
+import ServiceKit
+import Synchronization
+import Testing
+
+/// The group commit against a real store: answers per order within a shared transaction, and a
+/// transaction-ending error failing the whole batch. Batching is made certain, not hoped for:
+/// submissions are queued while the database's write lock is held, or before the intake runs.
+@Suite("OrderIntake group commit", .timeLimit(.minutes(2)))
+struct OrderIntakeTests {
+    typealias Acceptance = OrderIntake.Acceptance
+
+    @Test("concurrent submissions share one commit; each gets its own answer: accepted, repeated or conflict")
+    func batchedAnswers() async throws {
+        let harness = try IntakeHarness()
+        try await harness.running { intake in
+            let gate = WriteGate()
+            defer { gate.open() }
+            let holder = gate.hold(harness.store)
+            try await waitUntil("the write lock is held") { gate.isHeld }
+
+            // Batch 1: one order, taken by the intake, its commit waiting for the lock.
+            let first = harness.submit(orderId: "first", amount: "1")
+            try await waitUntil("the first batch is in flight") { intake.statistics.submitted == 1 && intake.queuedSubmissions == 0 }
+            // Batch 2 piles up behind it: the original of "dup" first, then everything else at once.
+            let original = harness.submit(orderId: "dup", amount: "10")
+            try await waitUntil("the original is queued") { intake.queuedSubmissions == 1 }
+            let distinct = (0..<20).map { harness.submit(orderId: "o-\($0)", amount: "\($0 + 2)") }
+            let repeated = harness.submit(orderId: "dup", amount: "10")
+            let conflicting = harness.submit(orderId: "dup", amount: "11")
+            try await waitUntil("all 23 are queued") { intake.queuedSubmissions == 23 }
+
+            gate.open()
+            try await holder.value
+
+            #expect(try await first.value.acceptedId == "first")
+            #expect(try await original.value.acceptedId == "dup")
+            for (number, task) in distinct.enumerated() {
+                #expect(try await task.value.acceptedId == "o-\(number)")
+            }
+            let repeatedAnswer = try await repeated.value
+            #expect(repeatedAnswer.repeatedId == "dup", "got \(repeatedAnswer)")
+            let conflictAnswer = try await conflicting.value
+            #expect(conflictAnswer.isConflict, "got \(conflictAnswer)")
+
+            // Two commits: the lone first order, then the 23 queued behind it in one transaction.
+            let statistics = intake.statistics
+            #expect(statistics.commits == 2)
+            #expect(statistics.largestBatch > 1)
+            #expect(statistics.largestBatch == 23)
+
+            let stored = try await harness.storedCounts()
+            #expect(stored.orders == 22)
+            #expect(stored.outbox == 22)
+            let dup = try await harness.store.database.read { db in try OrderTables.fetch("dup", in: db) }
+            #expect(dup?.amount == Amount(exactly: "10"))
+        }
+    }
+
+    @Test("SQLITE_FULL in the middle of a batch fails every order of it and stores none, not only the one that hit it")
+    func databaseFullFailsTheWholeBatch() async throws {
+        let harness = try IntakeHarness()
+        // No page may be added: the first orders still fit in the empty tables' pages, later ones
+        // (60 orders of 20 items, far more than a page each table) need new pages and hit SQLITE_FULL.
+        try await harness.store.database.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+        }
+        // Queued before the intake runs, so its first batch takes all of them.
+        let items = (0..<20).map { LineItem(sku: "SKU-\($0)-" + String(repeating: "x", count: 40), quantity: $0 + 1) }
+        let submissions = (0..<60).map { harness.submit(orderId: "full-\($0)", amount: "\($0 + 1)", items: items) }
+        try await waitUntil("all 60 are queued") { harness.intake.queuedSubmissions == 60 }
+
+        try await harness.running { intake in
+            for (number, task) in submissions.enumerated() {
+                switch await task.result {
+                case .success(let answer):
+                    Issue.record("order \(number) was answered \(answer) although its batch was rolled back")
+                case .failure(let error):
+                    #expect((error as? DatabaseError)?.resultCode == .SQLITE_FULL, "order \(number): \(error)")
+                }
+            }
+            #expect(intake.statistics.commits == 0)
+
+            try await harness.store.database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA max_page_count = 1073741823")
+            }
+            let stored = try await harness.storedCounts()
+            #expect(stored.orders == 0)
+            #expect(stored.outbox == 0)
+
+            // The intake goes on: with room again, the next order is stored.
+            #expect(try await harness.submit(orderId: "after", amount: "5").value.acceptedId == "after")
+        }
+    }
+}
+
+/// An intake over a fresh store in a temporary directory, with a relay whose producer never
+/// connects (nothing here publishes).
+private final class IntakeHarness: Sendable {
+    let directory: String
+    let store: EventStore
+    let producer: KafkaProducer
+    let intake: OrderIntake
+
+    init() throws {
+        var logger = Logger(label: "order-intake-tests")
+        logger.logLevel = .critical
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-intake-\(UUID().uuidString)").path
+        store = try EventStore(directory: directory, name: "order-service", topics: Topics.defaults, migrations: OrderService.migrate)
+        producer = try KafkaProducer(
+            configuration: KafkaClientConfiguration(bootstrapServers: "127.0.0.1:9", clientId: "t", statisticsInterval: nil),
+            logger: logger
+        )
+        intake = OrderIntake(store: store, relay: OutboxRelay(store: store, producer: producer, logger: logger), logger: logger)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs the intake while `body` runs, then cancels it.
+    func running(_ body: @escaping @Sendable (OrderIntake) async throws -> Void) async throws {
+        let intake = self.intake
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await intake.run() }
+            do {
+                try await body(intake)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+        await producer.shutdown(timeout: .seconds(1))
+    }
+
+    func submit(orderId: String, amount: String, items: [LineItem] = []) -> Task<Acceptance, any Error> {
+        let request = OrderRequest(orderId: orderId, amount: Amount(exactly: amount)!, customerEmail: "a@example.com", items: items)
+        return Task { [intake] in try await intake.submit(request, orderId: orderId, trace: TraceContext.root()) }
+    }
+
+    func storedCounts() async throws -> (orders: Int, outbox: Int) {
+        try await store.database.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1)
+        }
+    }
+
+    typealias Acceptance = OrderIntake.Acceptance
+}
+
+/// Holds the database's write lock until ``open()``: a commit started meanwhile waits, and the
+/// submissions arriving during it pile up for the next batch.
+private final class WriteGate: Sendable {
+    private let held = Mutex(false)
+    private let release = DispatchSemaphore(value: 0)
+    private let opened = Mutex(false)
+
+    /// A write transaction that waits for ``open()`` (at most a minute, so a failed test cannot
+    /// hang the run) on GRDB's writer queue, not on the cooperative pool.
+    func hold(_ store: EventStore) -> Task<Void, any Error> {
+        Task {
+            try await store.database.write { _ in
+                self.held.withLock { $0 = true }
+                _ = self.release.wait(timeout: .now() + .seconds(60))
+            }
+        }
+    }
+
+    var isHeld: Bool { held.withLock { $0 } }
+
+    /// Lets the held transaction finish; later calls do nothing.
+    func open() {
+        let first = opened.withLock { opened in
+            defer { opened = true }
+            return !opened
+        }
+        if first { release.signal() }
+    }
+}
+
+private struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` until it holds, failing after `timeout`.
+private func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out after \(timeout) waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+extension OrderIntake.Acceptance {
+    var acceptedId: String? { if case .accepted(let record) = self { record.orderId } else { nil } }
+    var repeatedId: String? { if case .repeated(let record) = self { record.orderId } else { nil } }
+    var isConflict: Bool { if case .conflict = self { true } else { false } }
+}
