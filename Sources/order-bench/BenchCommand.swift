@@ -43,9 +43,10 @@ struct BenchCommand: AsyncParsableCommand {
 
             VERIFICATION (exit status 0 only when all of it holds, else 1)
               After the load, the bench waits (at most --drain-timeout) for a notification for every \
-            accepted order; then no order may be lost (accepted, never notified) or notified twice, \
-            and GET /orders?status=PENDING|PAID|RESERVED must list none of this run's orders. An \
-            answer other than 202, a connection error or a --request-timeout counts as failed.
+            accepted order; then no order may be lost (accepted, never notified) or notified twice \
+            (two notifications.sent events with different eventIds; the same event delivered again is \
+            counted as redelivered and allowed), and GET /orders?status=PENDING|PAID|RESERVED must list \
+            none of this run's orders. An answer other than 202, a connection error or a --request-timeout counts as failed.
 
             OUTPUT
               A progress line on stderr every second (runs longer than 3 s): elapsed, sent, \
@@ -56,7 +57,10 @@ struct BenchCommand: AsyncParsableCommand {
             loop), connections, durationSeconds, warmupSeconds, acceptedPerSecond (measured accepts ÷ \
             duration), e2eOrdersPerSecond (accepted ÷ first send → last notification), httpLatencyMs \
             and e2eLatencyMs ({count, p50, p90, p99, p999, max}), counts ({sent, accepted, completed, \
-            cancelled, failed, lost, duplicates, nonTerminal, unexpected, failures: {reason: count}}), \
+            cancelled, failed, lost, duplicates (distinct notification eventIds beyond one per order; fails \
+            the run), redelivered (the same notification eventId delivered again: the relay publishes at \
+            least once and consumers dedupe by eventId, so this is informational), nonTerminal, \
+            unexpected, failures: {reason: count}}), \
             baseline (null or {topic, messageBytes, messages, messagesPerSecond, hopLatencyMs}), \
             ratios (null or {throughput, latencyP50}), startupToReadySeconds (null for --api), \
             processes ([{name, pids, cpuSeconds, peakRssBytes}]), passed, problems ([string]), \

@@ -147,7 +147,9 @@ struct BenchRun: Sendable {
         var problems: [String] = []
         if summary.accepted == 0 { problems.append("no order was accepted") }
         if summary.lost > 0 { problems.append("\(summary.lost) accepted orders got no notification within --drain-timeout") }
-        if summary.duplicates > 0 { problems.append("\(summary.duplicates) duplicated notifications") }
+        if summary.duplicates > 0 {
+            problems.append("\(summary.duplicates) duplicated notifications (an order notified under more than one eventId)")
+        }
         if !nonTerminal.isEmpty {
             problems.append("\(nonTerminal.count) orders not terminal: \(nonTerminal.prefix(5).joined(separator: ", "))")
         }
@@ -172,7 +174,8 @@ struct BenchRun: Sendable {
             e2eLatencyMs: e2e,
             counts: BenchReport.Counts(
                 sent: summary.sent, accepted: summary.accepted, completed: summary.completed, cancelled: summary.cancelled,
-                failed: summary.failed, lost: summary.lost, duplicates: summary.duplicates, nonTerminal: nonTerminal.count,
+                failed: summary.failed, lost: summary.lost, duplicates: summary.duplicates, redelivered: summary.redelivered,
+                nonTerminal: nonTerminal.count,
                 unexpected: summary.unexpected, failures: summary.failures
             ),
             baseline: baseline,

@@ -62,7 +62,7 @@ final class NotificationObserver: Sendable {
                 guard case .notificationSent(let notification) = envelope.payload,
                     let number = Int(envelope.orderId.dropFirst(prefix.count))
                 else { continue }
-                ledger.notified(number, outcome: notification.outcome, at: seenAt)
+                ledger.notified(number, eventId: envelope.eventId, outcome: notification.outcome, at: seenAt)
             } catch {
                 logger.warning("undecodable event on \(message.topic)[\(message.partition)]@\(message.offset): \(error)")
             }

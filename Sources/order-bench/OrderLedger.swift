@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import OrderEvents
 import Synchronization
@@ -27,7 +28,12 @@ final class OrderLedger: Sendable {
         var failed = 0
         var failures: [String: Int] = [:]
         var lost = 0
+        /// Distinct notification events beyond the first, summed over orders: the notification
+        /// effect happened more than once (a broken dedup), which fails the run.
         var duplicates = 0
+        /// Deliveries of a notification event already seen (same eventId), summed over orders: a
+        /// relay's at-least-once re-publish, absorbed downstream by eventId; informational.
+        var redelivered = 0
         /// Notifications for orders whose request failed (the API took it but the answer was lost)
         /// or that the bench never sent.
         var unexpected = 0
@@ -42,7 +48,10 @@ final class OrderLedger: Sendable {
         var measured: Bool
         var accepted = false
         var failed = false
+        /// Every notification message seen, repeats included.
         var notifications = 0
+        /// The distinct eventIds among them: nearly always one, so a list.
+        var notificationIds: [UUID] = []
         var outcome: NotifiedOutcome?
     }
 
@@ -96,14 +105,16 @@ final class OrderLedger: Sendable {
         }
     }
 
-    /// The order's notifications.sent event was observed.
-    func notified(_ number: Int, outcome: NotifiedOutcome, at instant: ContinuousClock.Instant) {
+    /// The order's notifications.sent event `eventId` was observed (again, when the relay
+    /// re-published it: publishing is at-least-once, consumers dedupe by eventId).
+    func notified(_ number: Int, eventId: UUID, outcome: NotifiedOutcome, at instant: ContinuousClock.Instant) {
         state.withLock { state in
             guard var entry = state.entries[number] else {
                 state.strayNotifications += 1
                 return
             }
             entry.notifications += 1
+            if !entry.notificationIds.contains(eventId) { entry.notificationIds.append(eventId) }
             entry.outcome = entry.outcome ?? outcome
             state.entries[number] = entry
             guard entry.notifications == 1 else { return }
@@ -145,7 +156,8 @@ final class OrderLedger: Sendable {
             summary.failures = state.failures
             summary.unexpected = state.strayNotifications
             for entry in state.entries.values {
-                summary.duplicates += max(0, entry.notifications - 1)
+                summary.duplicates += max(0, entry.notificationIds.count - 1)
+                summary.redelivered += entry.notifications - entry.notificationIds.count
                 if entry.failed {
                     summary.failed += 1
                     if entry.notifications > 0 { summary.unexpected += 1 }

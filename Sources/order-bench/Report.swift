@@ -12,8 +12,12 @@ struct BenchReport: Codable, Sendable {
         var failed: Int
         /// Accepted without a notification by the end of the drain.
         var lost: Int
-        /// Notifications beyond the first, summed over orders.
+        /// Distinct notification events (eventIds) beyond the first, summed over orders: a
+        /// notification effect that happened twice. Fails the run.
         var duplicates: Int
+        /// Repeat deliveries of a notification event already seen (same eventId), summed over
+        /// orders: an at-least-once re-publish that consumers dedupe. Informational.
+        var redelivered: Int
         /// This run's orders that GET /orders still lists as PENDING, PAID or RESERVED.
         var nonTerminal: Int
         /// Notifications for orders whose request failed, or that were never sent.
@@ -109,7 +113,8 @@ struct BenchReport: Codable, Sendable {
         row("cancelled", "\(counts.cancelled)")
         row("failed", "\(counts.failed)" + Self.failureDetail(counts.failures))
         row("lost", "\(counts.lost)")
-        row("duplicated notifications", "\(counts.duplicates)")
+        row("duplicated notifications", "\(counts.duplicates) (distinct eventIds beyond one per order)")
+        row("redelivered notifications", "\(counts.redelivered) (same eventId again; deduplicated, not a failure)")
         row("non-terminal", "\(counts.nonTerminal)")
         if counts.unexpected > 0 { row("unexpected notifications", "\(counts.unexpected)") }
         if let baseline {
