@@ -51,49 +51,45 @@ public enum EventCodec {
         let whole: Whole
         do {
             whole = try decoder.decode(Whole.self, from: Data(bytes))
+        } catch let error as EventDecodingError {
+            throw error
         } catch {
             throw .malformed(Self.describe(error))
         }
         let head = whole.head
-        guard let type = EventType(rawValue: head.type) else { throw .unknownType(head.type) }
-        guard supportedVersions.contains(head.version) else {
-            throw .unsupportedVersion(type: head.type, version: head.version)
-        }
-        guard !head.orderId.isEmpty else { throw .malformed("orderId is empty") }
-        let payload: EventPayload
-        switch whole.payload {
-        case .success(let decoded)?:
-            payload = decoded
-        case .failure(let error)?:
-            throw .invalidPayload(type: head.type, reason: Self.describe(error))
-        case nil:
-            throw .malformed("payload of \(type.rawValue) was not read")
-        }
         return EventEnvelope(
             eventId: head.eventId,
             version: head.version,
             occurredAt: head.occurredAt,
             orderId: head.orderId,
             correlationId: head.correlationId,
-            payload: payload
+            payload: whole.payload
         )
     }
 
-    /// The envelope and, when its type and version are known, its payload (or why the payload
-    /// does not match the type's schema).
+    /// A validated envelope with its payload. Decoding it is the one place the checks run, in
+    /// the documented order: it throws an ``EventDecodingError`` for an unknown type, an
+    /// unsupported version, an empty orderId or a payload that does not match the type's schema,
+    /// and a `DecodingError` (which ``decode(_:)`` reports as malformed) for a bad envelope.
     private struct Whole: Decodable {
         var head: Head
-        var payload: Result<EventPayload, any Error>?
+        var payload: EventPayload
 
         enum Keys: String, CodingKey { case payload }
 
         init(from decoder: any Decoder) throws {
             head = try Head(from: decoder)
-            guard let type = EventType(rawValue: head.type), supportedVersions.contains(head.version), !head.orderId.isEmpty else {
-                return
+            guard let type = EventType(rawValue: head.type) else { throw EventDecodingError.unknownType(head.type) }
+            guard supportedVersions.contains(head.version) else {
+                throw EventDecodingError.unsupportedVersion(type: head.type, version: head.version)
             }
+            guard !head.orderId.isEmpty else { throw EventDecodingError.malformed("orderId is empty") }
             let container = try decoder.container(keyedBy: Keys.self)
-            payload = Result { try EventCodec.decodePayload(type, from: container) }
+            do {
+                payload = try EventCodec.decodePayload(type, from: container)
+            } catch {
+                throw EventDecodingError.invalidPayload(type: head.type, reason: EventCodec.describe(error))
+            }
         }
     }
 

@@ -126,14 +126,10 @@ public final class EventConsumerService: Service, Sendable {
     /// A consumed message, decoded or not.
     struct Item: Sendable {
         var message: KafkaMessage
-        var decoded: Result<EventEnvelope, EventDecodingFailure>
+        var decoded: Result<EventEnvelope, EventDecodingError>
         var trace: TraceContext?
 
         var envelope: EventEnvelope? { try? decoded.get() }
-    }
-
-    struct EventDecodingFailure: Error {
-        var description: String
     }
 
     /// What became of one message of a committed batch.
@@ -145,7 +141,7 @@ public final class EventConsumerService: Service, Sendable {
     }
 
     private static func decode(_ message: KafkaMessage) -> Item {
-        let decoded = Result { try EventCodec.decode(message.value) }.mapError { EventDecodingFailure(description: "\($0)") }
+        let decoded = Result { () throws(EventDecodingError) in try EventCodec.decode(message.value) }
         let trace = message.header(EventHeader.traceparent).flatMap(TraceContext.init(traceparent:))
         return Item(message: message, decoded: decoded, trace: trace)
     }

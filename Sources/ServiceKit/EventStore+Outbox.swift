@@ -76,14 +76,14 @@ extension EventStore {
     }
 
     private static func record(_ row: Row) throws -> OutboxRecord {
-        let headers = try JSONDecoder().decode([OutboxHeader].self, from: Data((row["headers"] as String).utf8))
+        let headers = try StoredHeader.decode(row["headers"])
         let key: Data? = row["message_key"]
         let value: Data = row["value"]
         return OutboxRecord(
             id: row["id"],
             message: OutgoingMessage(
                 topic: row["topic"], key: key.map { Array($0) }, value: Array(value),
-                headers: headers.map { KafkaHeader(name: $0.name, value: Array($0.value)) }
+                headers: headers
             )
         )
     }
@@ -167,11 +167,4 @@ extension EventStore {
             return db.changesCount
         }
     }
-}
-
-/// A header as stored in the outbox's `headers` column (JSON; `value` as base64). The same shape
-/// as the one `EventStore` writes.
-private struct OutboxHeader: Codable {
-    var name: String
-    var value: Data
 }

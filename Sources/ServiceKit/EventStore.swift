@@ -106,10 +106,10 @@ public final class EventStore: Sendable {
     /// - Returns: false when its id was already in the inbox: the event is a repeat and must
     ///   change nothing.
     public func recordInInbox(_ event: EventEnvelope, topic: String, in db: Database) throws -> Bool {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)",
-            arguments: [event.eventId.uuidString, topic, Timestamp.format(Date())]
-        )
+        // Cached statements here and below: they run for every event, and compiling the SQL each
+        // time was a large share of a service's CPU.
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)")
+            .execute(arguments: [event.eventId.uuidString, topic, Timestamp.format(Date())])
         return db.changesCount == 1
     }
 
@@ -166,21 +166,34 @@ public final class EventStore: Sendable {
     }
 
     private func insertOutbox(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], in db: Database) throws {
-        let encodedHeaders = try JSONEncoder().encode(headers.map { StoredHeader(name: $0.name, value: Data($0.value)) })
-        try db.execute(
-            sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
-            arguments: [topic, key.map { Data($0) }, Data(value), String(decoding: encodedHeaders, as: UTF8.self), Timestamp.format(Date())]
-        )
+        try db.cachedStatement(sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [topic, key.map { Data($0) }, Data(value), try StoredHeader.encode(headers), Timestamp.format(Date())])
     }
 
     /// True when the database answers a trivial query.
     public func isOpen() async -> Bool {
         (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
+}
 
-    private struct StoredHeader: Codable {
-        var name: String
-        var value: Data
+/// A Kafka header as stored in the outbox's `headers` column: a JSON array of these, `value` as
+/// base64 (Foundation's `Data` encoding), so any bytes survive. The one definition of that stored
+/// format, written by ``EventStore`` and read back by the relay's queries.
+struct StoredHeader: Codable {
+    var name: String
+    var value: Data
+
+    /// The `headers` column for `headers`.
+    static func encode(_ headers: [KafkaHeader]) throws -> String {
+        let stored = headers.map { StoredHeader(name: $0.name, value: Data($0.value)) }
+        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+    }
+
+    /// The headers stored in a `headers` column.
+    static func decode(_ column: String) throws -> [KafkaHeader] {
+        try JSONDecoder().decode([StoredHeader].self, from: Data(column.utf8)).map {
+            KafkaHeader(name: $0.name, value: Array($0.value))
+        }
     }
 }
 

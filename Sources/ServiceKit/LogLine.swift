@@ -12,8 +12,9 @@ import Darwin
 /// It runs for every event on the logging thread, so it builds straight into one byte array and
 /// avoids Foundation's date formatting (see ``Timestamp/append(millisecondsSinceEpoch:to:)``).
 enum LogLine {
-    /// The line for an event, newline included. Control characters in `message`, keys and values
-    /// are escaped, so the result contains exactly one newline: the last byte.
+    /// The line for an event, newline included. Control characters and backslashes in `message`,
+    /// keys and values are escaped, so the result contains exactly one newline (the last byte) and
+    /// every `\` in it starts an escape.
     static func render(
         millisecondsSinceEpoch: Int64, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
     ) -> [UInt8] {
@@ -52,7 +53,8 @@ enum LogLine {
     }
 
     /// A metadata value as before: quoted when empty or when it holds a space, `"` or `=`, with
-    /// `"` then written `\"`; control characters escaped in every case.
+    /// `"` then written `\"`; control characters and `\` escaped in every case, so a value cannot
+    /// end its quotes early and forge a key (`x\" role=admin` is written `"x\\\" role=admin"`).
     static func appendValue(_ value: Logger.MetadataValue, to line: inout [UInt8]) {
         let text: String
         if case .string(let string) = value { text = string } else { text = value.description }
@@ -66,7 +68,8 @@ enum LogLine {
 
     /// Appends `text` with every character that could end or rewrite a line escaped: U+0000–U+001F,
     /// U+007F, the C1 controls U+0080–U+009F (U+0085 is a newline to some readers), U+2028 and
-    /// U+2029. `\n`, `\r` and `\t` keep their usual spelling; the rest become `\u{XX}`.
+    /// U+2029. `\n`, `\r` and `\t` keep their usual spelling; the rest become `\u{XX}`. A backslash
+    /// becomes `\\`, so the text `\n` (written `\\n`) is never mistaken for an escaped newline.
     static func appendEscaped(_ text: String, to line: inout [UInt8]) {
         withUTF8(text) { appendEscaped($0, escapingQuotes: false, to: &line) }
     }
@@ -77,7 +80,8 @@ enum LogLine {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            guard byte < 0x20 || byte == 0x7F || byte == 0xC2 || byte == 0xE2 || (byte == .quote && escapingQuotes) else {
+            guard byte < 0x20 || byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == .backslash || (byte == .quote && escapingQuotes)
+            else {
                 index += 1
                 continue
             }
@@ -91,9 +95,9 @@ enum LogLine {
             } else if byte == 0xE2, next == 0x80, third == 0xA8 || third == 0xA9 {
                 escape = (0x2028 + UInt32(third - 0xA8), 3)
             } else {
-                escape = nil  // a quote to escape, or the lead byte of a harmless character
+                escape = nil  // a backslash or quote to escape, or the lead byte of a harmless character
             }
-            guard escape != nil || byte == .quote else {
+            guard escape != nil || byte == .quote || byte == .backslash else {
                 index += 1
                 continue
             }
@@ -103,7 +107,7 @@ enum LogLine {
                 index += escape.length
             } else {
                 line.append(.backslash)
-                line.append(.quote)
+                line.append(byte)
                 index += 1
             }
             copied = index

@@ -61,21 +61,15 @@ public enum ServiceHost {
             service = try S(configuration: configuration, environment: env, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
             try await run(service, configuration: configuration, environment: env, registry: registry, logger: bootLogger)
-            exitFlushingLogs(0)
+            // exit(3), here and in watchSupervisor, runs LogSink's atexit flush, which writes the buffered log lines.
+            exit(0)
         } catch let error as ConfigurationError {
             FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
-            exitFlushingLogs(configurationErrorStatus)
+            exit(configurationErrorStatus)
         } catch {
             bootLogger.critical("\(S.identity.name) stopped: \(error)")
-            exitFlushingLogs(1)
+            exit(1)
         }
-    }
-
-    /// Log lines are written by a background thread: give it a moment to write the last ones
-    /// (bounded, since standard output may be a pipe nobody reads any more).
-    static func exitFlushingLogs(_ status: Int32) -> Never {
-        _ = LineLogHandler.flush(timeout: .milliseconds(500))
-        exit(status)
     }
 
     static func run<S: PlatformService>(
@@ -146,13 +140,13 @@ public enum ServiceHost {
         }
         if getppid() != pid {
             logger.critical("orderd (pid \(pid)) is gone; exiting")
-            exitFlushingLogs(1)
+            exit(1)
         }
         let thread = Thread {
             while getppid() == pid { Thread.sleep(forTimeInterval: 0.1) }
             logger.critical("orderd (pid \(pid)) died; stopping within \(orphanGrace) s")
             Thread.sleep(forTimeInterval: orphanGrace)
-            exitFlushingLogs(1)
+            exit(1)
         }
         thread.name = "supervisor-watch"
         thread.start()

@@ -31,6 +31,21 @@ struct LineLogHandlerTests {
         #expect(lines[0].dropFirst(25) == expected[...])
     }
 
+    @Test("a backslash is escaped as \\\\: a value cannot end its quotes and forge a key, literal \\n text differs from a newline")
+    func backslashes() {
+        func render(_ message: String, _ metadata: Logger.Metadata) -> String {
+            let line = LogLine.render(millisecondsSinceEpoch: 0, level: .info, label: "test", message: message, metadata: metadata)
+            return String(decoding: line.dropFirst(25), as: UTF8.self)
+        }
+        // Unescaped, `x\" role=admin` inside quotes would read as `x\` followed by a key `role`.
+        #expect(render("m", ["user": #"x\" role=admin"#]) == #"info test: m user="x\\\" role=admin"\#n"#)
+        // The text backslash-n and a newline come out differently.
+        #expect(render(#"a\nb"#, [:]) == #"info test: a\\nb\#n"#)
+        #expect(render("a\nb", [:]) == #"info test: a\nb\#n"#)
+        // In keys, unquoted values and a value ending in a backslash too.
+        #expect(render("m", [#"k\"#: #"v\"#, "q": #"a b\"#]) == #"info test: m k\\=v\\ q="a b\\"\#n"#)
+    }
+
     @Test("the line format: timestamp, level, label, message, metadata sorted by key, values quoted as before")
     func format() throws {
         let output = try OutputPipe()
