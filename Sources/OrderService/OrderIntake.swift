@@ -215,13 +215,17 @@ public final class OrderIntake: Service, Sendable {
         var acceptance = Acceptance.conflict
         try db.inSavepoint {
             let order = submission.order
-            if let existing = try OrderTables.fetch(submission.orderId, in: db) {
-                acceptance = existing.fingerprint == order.fingerprint ? .repeated(existing) : .conflict
+            // Only a repeat needs the whole stored order: a new one is answered from what is written.
+            if let fingerprint = try OrderTables.fingerprint(submission.orderId, in: db) {
+                if fingerprint == order.fingerprint, let existing = try OrderTables.fetch(submission.orderId, in: db) {
+                    acceptance = .repeated(existing)
+                }
                 return .commit
             }
             let now = Date()
+            let createdAt = Timestamp.format(now)
             let correlationId = UUID().uuidString.lowercased()
-            try OrderTables.insert(order, orderId: submission.orderId, correlationId: correlationId, at: Timestamp.format(now), in: db)
+            try OrderTables.insert(order, orderId: submission.orderId, correlationId: correlationId, at: createdAt, in: db)
             let event = EventEnvelope(
                 occurredAt: now, orderId: submission.orderId, correlationId: correlationId,
                 payload: .orderCreated(
@@ -229,10 +233,12 @@ public final class OrderIntake: Service, Sendable {
                 )
             )
             try store.enqueue([event], trace: submission.trace, in: db)
-            guard let stored = try OrderTables.fetch(submission.orderId, in: db) else {
-                throw OrderNotReadBack(orderId: submission.orderId)
-            }
-            acceptance = .accepted(stored)
+            acceptance = .accepted(OrderRecord(
+                orderId: submission.orderId, status: .pending, reason: nil, amount: order.amount, currency: order.currency,
+                customerEmail: order.customerEmail, items: order.items, refunded: false, createdAt: createdAt,
+                history: [OrderRecord.HistoryEntry(status: .pending, at: createdAt)], fingerprint: order.fingerprint,
+                correlationId: correlationId
+            ))
             return .commit
         }
         return acceptance
@@ -251,11 +257,5 @@ public final class OrderIntake: Service, Sendable {
         if !db.isInsideTransaction { return true }
         guard let error = error as? DatabaseError else { return false }
         return transactionEndingCodes.contains(error.resultCode)
-    }
-
-    /// The row just inserted could not be read back in the same transaction (a schema bug).
-    struct OrderNotReadBack: Error, CustomStringConvertible {
-        var orderId: String
-        var description: String { "order \(orderId) was inserted but could not be read back" }
     }
 }

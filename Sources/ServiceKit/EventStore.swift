@@ -186,15 +186,19 @@ struct StoredHeader: Codable {
     /// The `headers` column for `headers`.
     static func encode(_ headers: [KafkaHeader]) throws -> String {
         let stored = headers.map { StoredHeader(name: $0.name, value: Data($0.value)) }
-        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+        return String(decoding: try encoder.encode(stored), as: UTF8.self)
     }
 
     /// The headers stored in a `headers` column.
     static func decode(_ column: String) throws -> [KafkaHeader] {
-        try JSONDecoder().decode([StoredHeader].self, from: Data(column.utf8)).map {
+        try decoder.decode([StoredHeader].self, from: Data(column.utf8)).map {
             KafkaHeader(name: $0.name, value: Array($0.value))
         }
     }
+
+    // Configured once and never mutated: safe to share between connections.
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
 }
 
 /// One outbox row, ready to publish.
