@@ -1,5 +1,6 @@
 import Foundation
 import ServiceKit
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,8 +56,29 @@ public enum OutputForwarder {
     /// is dropped, as the child's own lines would be if it wrote there itself.
     private static func writeAll(_ bytes: [UInt8], to destination: Int32) {
         guard !bytes.isEmpty else { return }
-        LogSink.standardOutput.withExclusiveOutput {
-            try? FileDescriptorWriter.writeAll(bytes, to: destination)
+        let write = { _ = try? FileDescriptorWriter.writeAll(bytes, to: destination) }
+        // The lock belongs to the destination: a forwarder waiting on a full pipe must not hold
+        // up one that writes elsewhere.
+        if destination == STDOUT_FILENO {
+            LogSink.standardOutput.withExclusiveOutput(write)
+        } else {
+            DestinationLock.for(destination).mutex.withLock { _ in write() }
+        }
+    }
+}
+
+/// The output lock of a destination other than standard output (whose lock is the log sink's).
+private final class DestinationLock: Sendable {
+    let mutex = Mutex(())
+
+    private static let locks = Mutex<[Int32: DestinationLock]>([:])
+
+    static func `for`(_ descriptor: Int32) -> DestinationLock {
+        locks.withLock { locks in
+            if let lock = locks[descriptor] { return lock }
+            let lock = DestinationLock()
+            locks[descriptor] = lock
+            return lock
         }
     }
 }
