@@ -156,13 +156,18 @@ public enum OrderAPI {
     }
 
     static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
         var buffer = ByteBuffer(bytes: try encoder.encode(value))
         buffer.writeString("\n")
         return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
     }
 }
+
+// Configured once and never mutated: safe to share between requests.
+private let encoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    return encoder
+}()
 
 extension HTTPField.Name {
     static let traceparent = HTTPField.Name("traceparent")!

@@ -6,6 +6,9 @@ import OrderEvents
 /// Validation is strict so that a client's mistake is reported, never guessed at: unknown
 /// fields are refused, `amount` must be a JSON number > 0 with at most two decimals (kept
 /// exactly), and every error names the field.
+// Configured once and never mutated: safe to share between requests.
+private let decoder = JSONDecoder()
+
 public struct OrderRequest: Sendable, Hashable {
     public var orderId: String?
     public var amount: Amount
@@ -39,7 +42,7 @@ public struct OrderRequest: Sendable, Hashable {
             throw APIError(.badRequest, code: "invalid_body", message: "the body must be a JSON object")
         }
         do {
-            return try JSONDecoder().decode(OrderRequest.self, from: Data(body))
+            return try decoder.decode(OrderRequest.self, from: Data(body))
         } catch let error as APIError {
             throw error
         } catch let DecodingError.typeMismatch(_, context) {

@@ -74,7 +74,7 @@ public struct ServiceConfiguration: Sendable {
             "OUTBOX_RETENTION_SECONDS", default: Int(EventStore.defaultOutboxRetention.components.seconds), in: 0...(366 * 86_400)
         ))
         inboxRetention = .seconds(try environment.integer(
-            "INBOX_RETENTION_SECONDS", default: Int(EventStore.defaultInboxRetention.components.seconds), in: 60...(3660 * 86_400)
+            "INBOX_RETENTION_SECONDS", default: Int(EventStore.defaultInboxRetention.components.seconds), in: 86_400...(3660 * 86_400)
         ))
         if let pid = environment.optionalString("ORDERD_PID") {
             guard let value = Int32(pid), value > 1 else {

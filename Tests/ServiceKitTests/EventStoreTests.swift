@@ -128,6 +128,23 @@ struct EventStoreTests {
         #expect(plans[2].contains("outbox_unsent") || plans[2].contains("INTEGER PRIMARY KEY"), "\(plans[2])")
         for plan in plans { #expect(!plan.contains("SCAN outbox") && !plan.contains("SCAN inbox"), "\(plan)") }
     }
+
+    @Test("marking rows sent skips its own fsync but leaves every later commit fully synced")
+    func markSentRestoresFullSync() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let event = orderCreated("sync-1")
+        _ = try await store.handle(event, topic: "orders.created", trace: nil) { _ in [event.caused(.orderCreated(OrderCreated(
+            amount: Amount(exactly: "1")!, currency: "USD", customerEmail: nil, items: []
+        )))] }
+        let rows = try await store.unsent(limit: 10)
+        try #require(rows.count == 1)
+        try await store.markSent(rows.map(\.id))
+        #expect(try await store.pendingCount() == 0)
+        // 2 = FULL: the writer connection is back to syncing every commit.
+        let mode = try await store.database.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(mode == 2)
+    }
 }
 
 /// Outbox rows (keyed by what they are) and inbox entries on both sides of the default
