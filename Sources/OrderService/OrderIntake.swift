@@ -58,9 +58,6 @@ public final class OrderIntake: Service, Sendable {
     private struct State {
         var waiting: [Submission] = []
         var finished = false
-        /// The loop of ``run()`` parked in ``waitForWork()``: resumed by the next submission, by
-        /// shutdown or by cancellation, so it never polls.
-        var waiter: CheckedContinuation<Void, Never>?
         /// Submissions taken so far and the largest batch committed, for tests.
         var statistics = Statistics()
     }
@@ -76,6 +73,8 @@ public final class OrderIntake: Service, Sendable {
     private let relay: OutboxRelay
     private let logger: Logger
     private let state = Mutex(State())
+    /// Wakes the loop of ``run()`` for the next submission or shutdown, so it never polls.
+    private let signal = WakeSignal()
     private let batchOrders = Recorder(label: "order_intake_batch_orders")
 
     public init(store: EventStore, relay: OutboxRelay, logger: Logger) {
@@ -98,18 +97,17 @@ public final class OrderIntake: Service, Sendable {
     public func submit(_ order: OrderRequest, orderId: String, trace: TraceContext) async throws -> Acceptance {
         try await withCheckedThrowingContinuation { continuation in
             let submission = Submission(order: order, orderId: orderId, trace: trace, continuation: continuation)
-            let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                guard !state.finished else { return (false, nil) }
+            let accepted = state.withLock { state -> Bool in
+                guard !state.finished else { return false }
                 state.waiting.append(submission)
                 state.statistics.submitted += 1
-                defer { state.waiter = nil }
-                return (true, state.waiter)
+                return true
             }
             guard accepted else {
                 continuation.resume(throwing: IntakeError.shuttingDown)
                 return
             }
-            waiter?.resume()
+            signal.signal()
         }
     }
 
@@ -124,12 +122,8 @@ public final class OrderIntake: Service, Sendable {
                 await commit(batch)
             }
         } onGracefulShutdown: {
-            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                state.finished = true
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+            self.state.withLock { $0.finished = true }
+            self.signal.finish()
         }
         // Cancellation (not graceful shutdown) can end the loop with submissions waiting.
         let left = state.withLock { state -> [Submission] in
@@ -151,30 +145,9 @@ public final class OrderIntake: Service, Sendable {
             }
             if !batch.isEmpty { return batch }
             if finished { return nil }
-            await waitForWork()
+            await signal.wait()
         }
         return nil
-    }
-
-    /// Returns once a submission is waiting, the intake is finished, or the task is cancelled.
-    private func waitForWork() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Checked under the lock that submit, shutdown and onCancel take: none is missed.
-                let resumeNow = state.withLock { state -> Bool in
-                    if !state.waiting.isEmpty || state.finished || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
-        }
     }
 
     private func commit(_ batch: [Submission]) async {

@@ -43,6 +43,12 @@ public final class WakeSignal: Sendable {
         }
     }
 
+    /// Returns when signalled (also by a ``signal()`` since the last wait), finished, or
+    /// cancelled; never on its own.
+    public func wait() async {
+        await waitForSignal()
+    }
+
     private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
