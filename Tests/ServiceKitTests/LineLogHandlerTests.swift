@@ -1,3 +1,4 @@
+import CProcessControl
 import Foundation
 import Logging
 import OrderEvents
@@ -211,7 +212,7 @@ private final class OutputPipe {
 
     init() throws {
         var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { throw POSIXError(.EMFILE) }
+        guard cprocesscontrol_pipe_cloexec(&ends, 0) == 0 else { throw POSIXError(.EMFILE) }
         (readEnd, writeEnd) = (ends[0], ends[1])
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
     }
