@@ -154,17 +154,14 @@ extension EventStore {
     /// - Returns: how many rows were deleted; `limit` means more may be left.
     @discardableResult
     public func pruneOutbox(sentBefore cutoff: Date, limit: Int = EventStore.pruneChunk) async throws -> Int {
-        try await database.write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM outbox WHERE id IN (
-                        SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?
-                    )
-                    """,
-                arguments: [Timestamp.format(cutoff), limit]
+        try await deleteChunk(
+            """
+            DELETE FROM outbox WHERE id IN (
+                SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?
             )
-            return db.changesCount
-        }
+            """,
+            before: cutoff, limit: limit
+        )
     }
 
     /// Deletes at most `limit` inbox entries processed before `cutoff`, oldest first, found
@@ -174,15 +171,20 @@ extension EventStore {
     /// - Returns: how many entries were deleted; `limit` means more may be left.
     @discardableResult
     public func pruneInbox(processedBefore cutoff: Date, limit: Int = EventStore.pruneChunk) async throws -> Int {
-        try await database.write { db in
-            try db.execute(
-                sql: """
-                    DELETE FROM inbox WHERE event_id IN (
-                        SELECT event_id FROM inbox WHERE processed_at < ? ORDER BY processed_at LIMIT ?
-                    )
-                    """,
-                arguments: [Timestamp.format(cutoff), limit]
+        try await deleteChunk(
+            """
+            DELETE FROM inbox WHERE event_id IN (
+                SELECT event_id FROM inbox WHERE processed_at < ? ORDER BY processed_at LIMIT ?
             )
+            """,
+            before: cutoff, limit: limit
+        )
+    }
+
+    /// Runs one pruning `DELETE` whose arguments are a cutoff time and a row limit.
+    private func deleteChunk(_ sql: String, before cutoff: Date, limit: Int) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: sql, arguments: [Timestamp.format(cutoff), limit])
             return db.changesCount
         }
     }

@@ -129,14 +129,6 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// Records a poison message and queues its dead-letter copy, once per source position.
-    /// - Returns: false when this position was already dead-lettered.
-    public func deadLetter(_ message: KafkaMessage, error: String, service: String) async throws -> Bool {
-        try await database.write { db in
-            try self.deadLetter(message, error: error, service: service, in: db)
-        }
-    }
-
     /// Records a poison message and queues its dead-letter copy inside the caller's
     /// transaction, once per source position (topic, partition, offset).
     /// - Returns: false when this position was already dead-lettered.
