@@ -11,13 +11,17 @@ struct NonTerminalCheck: Sendable {
     var prefix: String
     var group: any EventLoopGroup
     var timeout: Duration
+    /// How long order-service may take to apply the last notifications: the bench sees each
+    /// `notifications.sent` at about the moment order-service does, not after its commit.
+    var settleTimeout: Duration = .seconds(10)
 
     private struct Listing: Decodable {
         struct Order: Decodable { var orderId: String }
         var orders: [Order]
     }
 
-    /// - Returns: the ids of this run's orders in a non-terminal status.
+    /// - Returns: the ids of this run's orders still in a non-terminal status once none is left
+    ///   or `settleTimeout` passed, whichever comes first.
     func run() async throws(BenchError) -> [String] {
         let connection: HTTPConnection
         do {
@@ -25,12 +29,17 @@ struct NonTerminalCheck: Sendable {
         } catch {
             throw .http("cannot list non-terminal orders: \(error)")
         }
-        let result: Result<[String], BenchError>
-        do {
-            result = .success(try await list(on: connection))
-        } catch {
-            result = .failure(error)
-        }
+        let deadline = ContinuousClock.now + settleTimeout
+        var result: Result<[String], BenchError>
+        repeat {
+            do {
+                result = .success(try await list(on: connection))
+            } catch {
+                result = .failure(error)
+            }
+            guard case .success(let left) = result, !left.isEmpty, ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        } while true
         await connection.close()
         return try result.get()
     }
