@@ -58,8 +58,11 @@ public struct ReadinessProbe: Service {
             if ready != wasReady {
                 if ready {
                     logger.info("ready")
-                } else {
+                } else if wasReady == true {
                     logger.warning("not ready: \(readiness.failures.joined(separator: "; "))")
+                } else {
+                    // Every start passes through here (the consumer has not joined yet): not a warning.
+                    logger.info("waiting to be ready: \(readiness.failures.joined(separator: "; "))")
                 }
                 wasReady = ready
             }
