@@ -5,6 +5,7 @@ import Foundation
 ///
 /// On the wire (events) it is a decimal string such as `"42.00"`; `description` gives the
 /// same text. Two amounts are equal when their minor units are equal (`42` == `42.0`).
+/// The validating initialisers and the decoder accept only amounts from zero to ``maximum``.
 public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     /// The amount in minor units (hundredths).
     public let minorUnits: Int64
@@ -12,6 +13,9 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
     /// The largest accepted amount: 10^15 minor units, far below `Int64.max` so sums never overflow.
     public static let maximum = Amount(uncheckedMinorUnits: 1_000_000_000_000_000)
 
+    /// Wraps minor units as they are, without any check: for values that were validated when
+    /// they entered the system (a database column, a constant). A negative or over-``maximum``
+    /// value is not rejected here, and its ``description`` is not a valid wire amount.
     public init(uncheckedMinorUnits: Int64) {
         self.minorUnits = uncheckedMinorUnits
     }
@@ -34,18 +38,27 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
         self.minorUnits = NSDecimalNumber(decimal: rounded).int64Value
     }
 
+    /// The exact value as a Foundation `Decimal` (minor units / 100, no rounding).
     public var decimal: Decimal {
         Decimal(minorUnits) / 100
     }
 
+    /// The wire form: whole units, a dot and exactly two fraction digits (`"42.00"`, `"0.05"`),
+    /// no sign, no grouping. The format is part of the event schema and stays stable;
+    /// ``init(exactly:)-(String)`` reads it back to the same amount.
     public var description: String {
         let units = minorUnits / 100
         let cents = minorUnits % 100
         return "\(units).\(cents < 10 ? "0" : "")\(cents)"
     }
 
+    /// Orders amounts by value (their minor units).
     public static func < (lhs: Amount, rhs: Amount) -> Bool { lhs.minorUnits < rhs.minorUnits }
 
+    /// Decodes the wire form: a JSON string that ``init(exactly:)-(String)`` accepts.
+    /// A JSON number throws `DecodingError.typeMismatch` (amounts never travel as binary
+    /// floating point); a string with a sign, more than two decimals or above ``maximum``
+    /// throws `DecodingError.dataCorrupted`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
@@ -58,6 +71,7 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
         self = amount
     }
 
+    /// Encodes ``description`` as a JSON string.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)

@@ -12,6 +12,8 @@ public enum EventDecodingError: Error, Sendable, Hashable, CustomStringConvertib
     /// The envelope is fine but its payload does not match the type's schema.
     case invalidPayload(type: String, reason: String)
 
+    /// One English line naming the failure and the offending field or value, for logs and the
+    /// dead-letter record; meant for people, not to be parsed.
     public var description: String {
         switch self {
         case .malformed(let reason): "malformed event: \(reason)"
@@ -24,14 +26,26 @@ public enum EventDecodingError: Error, Sendable, Hashable, CustomStringConvertib
 
 /// Encodes and decodes the versioned JSON form of ``EventEnvelope``.
 ///
+/// The wire form is one JSON object: `eventId` (UUID string), `type` (an ``EventType`` raw
+/// value), `version`, `occurredAt` (``Timestamp`` text, UTC milliseconds), `orderId`,
+/// `correlationId` and `payload` (the type's fields; an absent optional field is left out).
+/// Field names and formats are fixed per version: a change that old readers would reject needs
+/// a new ``currentVersion``. Unknown fields are ignored on decoding, so adding an optional field
+/// is compatible within a version.
+///
 /// Decoding checks the envelope, then the type, then the version, then the payload, and
 /// reports the first failure as an ``EventDecodingError``. It is a pure function: safe to call
 /// from any thread.
 public enum EventCodec {
     /// The schema version this build writes, and the only one it reads.
     public static let currentVersion = 1
+    /// The versions ``decode(_:)`` accepts; any other is ``EventDecodingError/unsupportedVersion(type:version:)``.
     public static let supportedVersions: ClosedRange<Int> = 1...1
 
+    /// The envelope's JSON bytes, UTF-8, keys sorted and slashes unescaped, so equal envelopes
+    /// encode to equal bytes. It writes `envelope.version` as it is (it does not check it).
+    /// Throws only the `EncodingError` of `JSONEncoder`, which no payload can trigger: none holds
+    /// a floating-point value.
     public static func encode(_ envelope: EventEnvelope) throws -> [UInt8] {
         let wire = Wire(
             eventId: envelope.eventId,
@@ -45,6 +59,12 @@ public enum EventCodec {
         return Array(try encoder.encode(wire))
     }
 
+    /// Parses and validates one message; the first failing check is thrown, in this order: the
+    /// envelope's fields (``EventDecodingError/malformed(_:)``), the type
+    /// (``EventDecodingError/unknownType(_:)``), the version
+    /// (``EventDecodingError/unsupportedVersion(type:version:)``), a non-empty `orderId`
+    /// (``EventDecodingError/malformed(_:)``), the payload (``EventDecodingError/invalidPayload(type:reason:)``).
+    /// Thread-safe; it never throws any other error.
     public static func decode(_ bytes: [UInt8]) throws(EventDecodingError) -> EventEnvelope {
         // One parse: the envelope's fields first, then the payload of the type they name, in
         // the same decoder (every consumed message goes through here).

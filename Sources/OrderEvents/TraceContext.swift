@@ -3,8 +3,11 @@
 /// Every event an order causes keeps the trace id of the request that created the order and
 /// gets a new parent (span) id, so a tracing backend can stitch the flow together.
 public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
+    /// 32 lowercase hex digits, not all zero, in a parsed or generated context.
     public var traceId: String
+    /// 16 lowercase hex digits, not all zero, in a parsed or generated context.
     public var spanId: String
+    /// The W3C `sampled` flag (bit 0 of the trace flags).
     public var sampled: Bool
 
     /// A new root trace.
@@ -12,6 +15,7 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         TraceContext(traceId: randomHex(bytes: 16), spanId: randomHex(bytes: 8), sampled: true)
     }
 
+    /// A context from its parts as given; nothing is checked here (``init(traceparent:)`` validates).
     public init(traceId: String, spanId: String, sampled: Bool) {
         self.traceId = traceId
         self.spanId = spanId
@@ -40,6 +44,8 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         TraceContext(traceId: traceId, spanId: Self.randomHex(bytes: 8), sampled: sampled)
     }
 
+    /// The `traceparent` header value, version 00: `00-<traceId>-<spanId>-01` (or `-00` when not
+    /// sampled). ``init(traceparent:)`` reads it back to the same context.
     public var description: String {
         "00-\(traceId)-\(spanId)-\(sampled ? "01" : "00")"
     }
