@@ -1,19 +1,26 @@
 # Order Platform — the two commands of the quick start:
 #   make run    orderd runs the whole platform (embedded in-memory Kafka unless KAFKA_BROKERS is set)
-#   make test   every test suite (including end-to-end runs of the real binaries), then the
-#               deployment files, the systemd unit, and the monitoring stack against a live platform
+#   make test   every test suite (including end-to-end runs of the real binaries, and a real Prometheus
+#               evaluating the shipped alerts and dashboards against them), then the deployment files,
+#               the systemd unit, and the Prometheus configuration and rules with promtool
 SWIFT ?= swift
 DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config systemd
+# promtool and prometheus, which scripts/check-monitoring and MonitoringTests need (missing = failure);
+# without its recommended prometheus-node-exporter, whose service would take port 9100
+MONITORING_PACKAGES := prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build test run clean
 
-deps: ## install the Debian libraries the build links against, when missing
+deps: ## install the Debian libraries the build links against and the monitoring tools, when missing
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@dpkg -s $(MONITORING_PACKAGES) >/dev/null 2>&1 || { echo "installing Debian packages: $(MONITORING_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $(MONITORING_PACKAGES); }
 
 build: deps
 	$(SWIFT) build
