@@ -80,10 +80,13 @@ struct Dashboard: Sendable {
 
     /// Reads a dashboard file (the bare model or the `{"dashboard": …}` API form); throws on invalid JSON.
     static func load(_ path: String) throws -> Dashboard {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard let document = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw PlatformError("\(path): not a JSON object")
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw PlatformError("\(path): not valid JSON (\(error))")
         }
+        guard let document = parsed as? [String: Any] else { throw PlatformError("\(path): not a JSON object") }
         let model = document["dashboard"] as? [String: Any] ?? document
         var dashboard = Dashboard(file: (path as NSString).lastPathComponent)
         dashboard.walk(model["panels"])

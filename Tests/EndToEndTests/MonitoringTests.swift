@@ -61,7 +61,9 @@ struct MonitoringTests {
         try await waitForRuleEvaluation(by: prometheus)
 
         try await checkRules(prometheus, shipped: shipped, at: at)
-        let dashboards = expand("\(Self.repository)/etc/grafana/dashboards/*.json")
+        let directory = "\(Self.repository)/etc/grafana/dashboards"
+        let dashboards = (FileManager.default.subpaths(atPath: directory) ?? []).filter { $0.hasSuffix(".json") }
+            .sorted().map { "\(directory)/\($0)" }
         #expect(!dashboards.isEmpty, "no dashboard under etc/grafana/dashboards")
         for file in dashboards {
             try await checkDashboard(try Dashboard.load(file), prometheus, at: at)
@@ -131,6 +133,7 @@ struct MonitoringTests {
     /// Every rule loaded, healthy and accepted as a query; every metric it selects exported by the
     /// platform (kafka-exporter's excepted); no alert firing except one on kafka-exporter.
     func checkRules(_ prometheus: PrometheusHarness, shipped: ShippedPrometheusConfig, at: Double) async throws {
+        #expect(shipped.ruleCount > 0, "the shipped rule files \(shipped.ruleFiles) hold no rule")
         let rules = try await prometheus.ruleGroups().flatMap(\.rules)
         #expect(rules.count == shipped.ruleCount, "Prometheus loaded \(rules.count) of \(shipped.ruleCount) rules")
         for rule in rules {
