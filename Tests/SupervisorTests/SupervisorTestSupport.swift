@@ -105,17 +105,21 @@ final class SupervisionHarness: Sendable {
         supervisor = Supervisor(configuration: configuration, brokers: "127.0.0.1:1", embeddedBroker: false, logger: logger)
     }
 
-    /// Starts every service, runs `body`, and stops everything whatever `body` does.
+    /// Starts every service (``Supervisor/startAll()`` runs beside `body`, as in orderd's
+    /// supervision loop), runs `body`, and stops everything whatever `body` does.
     static func run(_ services: [FixtureService], _ body: (SupervisionHarness) async throws -> Void) async throws {
         let harness = try SupervisionHarness(services)
-        await harness.supervisor.startAll()
+        async let starting: Void = harness.supervisor.startAll()
         do {
             try await body(harness)
         } catch {
             await harness.shutdown()
+            await starting
             throw error
         }
         await harness.shutdown()
+        // stopAll ends a start still waiting for a dependency.
+        await starting
     }
 
     /// `stopAll`, then SIGKILL for anything a bug may have left behind, then the directory goes.
