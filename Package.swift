@@ -145,7 +145,12 @@ let package = Package(
         .testTarget(name: "InventoryServiceTests", dependencies: ["InventoryService"]),
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition"], resources: [.copy("Golden")]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: [
+                "Supervisor", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -89,10 +89,7 @@ final class SupervisionHarness: Sendable {
                 \(service.settings.joined(separator: "\n"))
 
                 [services.\(service.name).probes]
-                interval = "100ms"
-                timeout = "500ms"
-                startup_budget = "5s"
-                \(service.probes.joined(separator: "\n"))
+                \(Self.probeSettings(service.probes).joined(separator: "\n"))
 
                 [services.\(service.name).environment]
                 \(environment.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
@@ -103,6 +100,14 @@ final class SupervisionHarness: Sendable {
         var logger = Logger(label: "orderd-test")
         logger.logLevel = .info
         supervisor = Supervisor(configuration: configuration, brokers: "127.0.0.1:1", embeddedBroker: false, logger: logger)
+    }
+
+    /// Short probe timings, each unless `overrides` (`key = value` lines) sets it, then `overrides`.
+    static func probeSettings(_ overrides: [String]) -> [String] {
+        let defaults = [#"interval = "100ms""#, #"timeout = "500ms""#, #"startup_budget = "5s""#]
+        let overridden = Set(overrides.map { $0.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) })
+        return defaults.filter { !overridden.contains($0.split(separator: "=")[0].trimmingCharacters(in: .whitespaces)) }
+            + overrides
     }
 
     /// Starts every service (``Supervisor/startAll()`` runs beside `body`, as in orderd's
