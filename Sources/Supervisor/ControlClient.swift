@@ -8,6 +8,7 @@ public struct ControlClient: Sendable {
     /// The Unix socket of the running orderd.
     public let socketPath: String
 
+    /// A client of the orderd listening on `socketPath`; connects only when called.
     public init(socketPath: String) {
         self.socketPath = socketPath
     }
@@ -19,6 +20,7 @@ public struct ControlClient: Sendable {
         /// orderd answered but refused the request (its message), or answered something unreadable.
         case refused(String)
 
+        /// What the CLI prints.
         public var description: String {
             switch self {
             case .unreachable(let path, let reason): "orderd is not reachable on \(path): \(reason)"

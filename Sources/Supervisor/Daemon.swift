@@ -18,6 +18,11 @@ public enum Daemon {
     /// Exit status for a configuration error (sysexits' EX_CONFIG).
     public static let configurationErrorStatus: Int32 = 78
 
+    /// Runs orderd until SIGTERM or SIGINT (a graceful, bounded stop of every service) or a fatal
+    /// error, and returns the process exit status: 0 after a graceful stop,
+    /// ``configurationErrorStatus`` when the configuration does not load, 1 when the control
+    /// socket is taken or unusable, the embedded broker cannot start, or a service of the group
+    /// fails.
     public static func run(configPath: String, environment: [String: String]) async -> Int32 {
         let configuration: SupervisorConfiguration
         do {

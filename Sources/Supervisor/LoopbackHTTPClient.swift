@@ -24,6 +24,7 @@ public struct LoopbackHTTPClient: Sendable {
         /// A Unix stream socket, such as orderd's control socket.
         case unixSocket(path: String)
 
+        /// `http://host:port` or `unix:path`, as error messages name it.
         public var description: String {
             switch self {
             case .tcp(let host, let port): "http://\(host):\(port)"
@@ -34,8 +35,11 @@ public struct LoopbackHTTPClient: Sendable {
 
     /// A complete response: status, headers and the whole (decoded) body.
     public struct Response: Sendable {
+        /// The final status (interim 1xx answers are skipped).
         public var status: HTTPResponseStatus
+        /// The response headers as received.
         public var headers: HTTPHeaders
+        /// The whole body with transfer coding removed; empty when there is none.
         public var body: ByteBuffer
 
         /// True for a 2xx status.
@@ -55,6 +59,7 @@ public struct LoopbackHTTPClient: Sendable {
         /// What came back is not HTTP/1.1, or the exchange failed on the way.
         case exchangeFailed(Endpoint, reason: String)
 
+        /// Names the endpoint and says what happened.
         public var description: String {
             switch self {
             case .connectFailed(let endpoint, let reason): "cannot connect to \(endpoint): \(reason)"
@@ -66,12 +71,14 @@ public struct LoopbackHTTPClient: Sendable {
         }
     }
 
+    /// Where every request of this client goes.
     public var endpoint: Endpoint
     /// The bound on one whole request, connecting included.
     public var timeout: Duration
     /// Longer bodies fail the request with ``Failure/bodyTooLarge(_:limit:)``.
     public var maximumBodyBytes: Int
 
+    /// A client for `endpoint`; it connects only when a request is made.
     public init(_ endpoint: Endpoint, timeout: Duration, maximumBodyBytes: Int = 4 * 1024 * 1024) {
         self.endpoint = endpoint
         self.timeout = timeout

@@ -10,6 +10,7 @@ public struct Prober: Sendable {
     /// The bound on one probe or scrape, connecting included.
     public var timeout: Duration
 
+    /// A prober whose every request ends within `timeout`.
     public init(timeout: Duration) {
         self.timeout = timeout
     }

@@ -207,7 +207,9 @@ actor SupervisedService {
 
 /// One row of `orderd status` (and of `--json`, whose keys are these property names).
 public struct ServiceStatus: Sendable, Hashable, Codable {
+    /// The service's name, as configured (`[services.<name>]`).
     public var name: String
+    /// Its lifecycle state.
     public var state: ServiceState
     /// The running process (also its process group and session id); nil when none runs.
     public var pid: Int32?

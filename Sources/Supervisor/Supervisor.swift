@@ -10,6 +10,7 @@ import Synchronization
 /// A crash-looping service never disturbs the others: each has its own actor, timers and
 /// state machine, and the supervisor never exits because its children stopped.
 public actor Supervisor {
+    /// When this supervisor was created (orderd's uptime counts from here).
     public nonisolated let startedAt = ContinuousClock.now
     private let startedWall = Date()
     private var configuration: SupervisorConfiguration
@@ -62,7 +63,7 @@ public actor Supervisor {
     /// only the mock cluster (``EmbeddedKafkaCluster/lowLatencyProperties``) come first, so
     /// orderd's environment and the configuration still override them.
     static func childEnvironment(
-        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool = false
+        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool
     ) -> [String: String] {
         let privateToOrderd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
         var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
@@ -171,6 +172,7 @@ public actor Supervisor {
     public enum CommandError: Error, Sendable, Equatable, CustomStringConvertible {
         /// No service of that name is configured; `known` lists those that are.
         case unknownService(String, known: [String])
+        /// What the CLI prints, listing the configured services.
         public var description: String {
             switch self {
             case .unknownService(let name, let known): "no service named \(name); configured: \(known.joined(separator: ", "))"
@@ -344,15 +346,24 @@ final class ChangeSignal: Sendable {
 
 /// What `orderd status --json` prints.
 public struct DaemonStatus: Sendable, Hashable, Codable {
+    /// orderd's pid.
     public var pid: Int32
+    /// How long orderd has supervised.
     public var uptimeSeconds: Double
+    /// When orderd started, ISO 8601.
     public var startedAt: String
+    /// The Kafka bootstrap servers the services use.
     public var broker: String
+    /// True when `broker` is orderd's in-memory development broker.
     public var embeddedBroker: Bool
+    /// The configuration file orderd runs with.
     public var config: String
+    /// One row per service, in start order.
     public var services: [ServiceStatus]
 
+    /// How many services are ready.
     public var readyCount: Int { services.filter(\.ready).count }
+    /// True when there is at least one service and every one is ready (`orderd status` exits 0).
     public var allReady: Bool { !services.isEmpty && services.allSatisfy(\.ready) }
 
     /// The `STATUS=` line for systemd, for example `4/4 ready, 1 restart`.
