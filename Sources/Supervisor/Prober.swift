@@ -17,7 +17,9 @@ public struct Prober: Sendable {
 
     /// True when `GET http://127.0.0.1:<port><path>` answers 2xx within the timeout.
     public func check(port: Int, path: String) async -> Bool {
-        let client = LoopbackHTTPClient(.tcp(host: "127.0.0.1", port: port), timeout: timeout, maximumBodyBytes: 64 * 1024)
+        let client = LoopbackHTTPClient(
+            .tcp(host: "127.0.0.1", port: port), timeout: timeout, maximumBodyBytes: 64 * 1024
+        )
         return (try? await client.get(path))?.isSuccess ?? false
     }
 

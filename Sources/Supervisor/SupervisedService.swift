@@ -158,7 +158,8 @@ actor SupervisedService {
             while !Task.isCancelled {
                 // The probe interval, a timer. Until the first ready answer, probe often so a
                 // start is noticed promptly.
-                do { try await Task.sleep(for: everReady ? interval : min(interval, Self.startupProbeInterval)) } catch { return }
+                let pause = everReady ? interval : min(interval, Self.startupProbeInterval)
+                do { try await Task.sleep(for: pause) } catch { return }
                 let ready = await prober.check(port: port, path: "/ready")
                 let alive = await prober.check(port: port, path: "/health")
                 if everReady {

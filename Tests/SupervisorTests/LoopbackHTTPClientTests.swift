@@ -28,7 +28,8 @@ struct LoopbackHTTPClientTests {
     @Test("a chunked body is decoded whole")
     func chunked() async throws {
         let server = try CannedServer(
-            .tcp, answer: .bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n")
+            .tcp,
+            answer: .bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n")
         )
         let response = try await Client(server.endpoint, timeout: .seconds(5)).get("/metrics")
         #expect(String(buffer: response.body) == "abcdefg")
@@ -81,7 +82,8 @@ struct LoopbackHTTPClientTests {
     func tooLarge() async throws {
         let body = String(repeating: "x", count: 2000)
         let server = try CannedServer(.tcp, answer: .bytes("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n\(body)"))
-        let failure = await Self.failure(Client(server.endpoint, timeout: .seconds(5), maximumBodyBytes: 1000), get: "/metrics")
+        let client = Client(server.endpoint, timeout: .seconds(5), maximumBodyBytes: 1000)
+        let failure = await Self.failure(client, get: "/metrics")
         #expect(failure == .bodyTooLarge(server.endpoint, limit: 1000))
     }
 
@@ -135,7 +137,9 @@ final class CannedServer: Sendable {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             try #require(bound == 0)
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -154,7 +158,9 @@ final class CannedServer: Sendable {
                 buffer[path.utf8.count] = 0
             }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             try #require(bound == 0)
             endpoint = .unixSocket(path: path)

@@ -105,9 +105,9 @@ final class SupervisionHarness: Sendable {
     /// Short probe timings, each unless `overrides` (`key = value` lines) sets it, then `overrides`.
     static func probeSettings(_ overrides: [String]) -> [String] {
         let defaults = [#"interval = "100ms""#, #"timeout = "500ms""#, #"startup_budget = "5s""#]
-        let overridden = Set(overrides.map { $0.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) })
-        return defaults.filter { !overridden.contains($0.split(separator: "=")[0].trimmingCharacters(in: .whitespaces)) }
-            + overrides
+        func key(_ line: String) -> String { line.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) }
+        let overridden = Set(overrides.map(key))
+        return defaults.filter { !overridden.contains(key($0)) } + overrides
     }
 
     /// Starts every service (``Supervisor/startAll()`` runs beside `body`, as in orderd's
