@@ -48,7 +48,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -143,7 +145,12 @@ let package = Package(
         .testTarget(name: "InventoryServiceTests", dependencies: ["InventoryService"]),
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition"], resources: [.copy("Golden")]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: [
+                "Supervisor", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

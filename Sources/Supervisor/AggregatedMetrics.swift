@@ -14,6 +14,7 @@ public struct AggregatedMetrics: Sendable {
     let supervisor: Supervisor
     let scrapeTimeout: Duration
 
+    /// Aggregates `supervisor`'s services, each scrape bounded by `scrapeTimeout`.
     public init(supervisor: Supervisor, scrapeTimeout: Duration) {
         self.supervisor = supervisor
         self.scrapeTimeout = scrapeTimeout
@@ -25,7 +26,9 @@ public struct AggregatedMetrics: Sendable {
         var duration: Duration
     }
 
-    /// Scrapes every child and renders the merged exposition.
+    /// Scrapes every child concurrently and renders the merged exposition: one `# TYPE` per
+    /// family, every child sample labelled `service`, orderd's own families last. Never fails;
+    /// takes at most about the scrape timeout.
     public func render() async -> String {
         let status = await supervisor.status()
         let counters = await supervisor.counters()
@@ -104,7 +107,8 @@ public struct AggregatedMetrics: Sendable {
         ]
     }
 
-    /// `GET /metrics` (aggregated) and `GET /health` (orderd itself) on orderd's metrics port.
+    /// `GET /metrics` (aggregated, rendered per request) and `GET /health` (orderd itself) on
+    /// `host:port`, as a Hummingbird application to run in orderd's service group.
     public func application(host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         router.get("metrics") { _, _ in

@@ -19,8 +19,12 @@ import Glibc
 ///   child subreaper and also reaps re-parented grandchildren, as orderd does.
 /// - An exit is delivered to the handler registered at spawn, on the reaper thread.
 ///
-/// `@unchecked Sendable`: all mutable state is guarded by `condition`.
+/// `@unchecked Sendable`, and safe: `children` and `requests`, the only state that changes
+/// after `init`, are read and written only while holding `condition`; `wakeup` is written once
+/// in `init` (before either thread starts) and only read afterwards; `adoptOrphans` is a `let`.
+/// Exit handlers are `@Sendable` and called outside the lock.
 public final class ChildProcesses: @unchecked Sendable {
+    /// Called once, on the reaper thread, with the child's exit status.
     public typealias ExitHandler = @Sendable (ExitStatus) -> Void
 
     private struct Child {
@@ -44,6 +48,7 @@ public final class ChildProcesses: @unchecked Sendable {
         return instance
     }
 
+    /// Read and written only while holding `sharedLock`.
     nonisolated(unsafe) private static var sharedInstance: ChildProcesses?
     private static let sharedLock = NSLock()
 
@@ -182,11 +187,16 @@ public final class ChildProcesses: @unchecked Sendable {
 
 /// What to run.
 public struct SpawnRequest: Sendable, Hashable {
+    /// An absolute path: no `PATH` search.
     public var executable: String
+    /// The arguments after `argv[0]` (which is ``executable``).
     public var arguments: [String]
+    /// The child's whole environment; nothing is inherited besides it.
     public var environment: [String: String]
+    /// The child's working directory; nil keeps orderd's.
     public var workingDirectory: String?
 
+    /// A request to run `executable` with exactly these arguments and environment.
     public init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String?) {
         self.executable = executable
         self.arguments = arguments
@@ -198,7 +208,9 @@ public struct SpawnRequest: Sendable, Hashable {
 /// A running child: its pid (also its session and process group id) and the read end of its
 /// output pipe.
 public struct SpawnedProcess: Sendable, Hashable {
+    /// The child's pid, which is also its session and process group id.
     public var pid: Int32
+    /// The read end of the pipe the child's stdout and stderr share; the reader closes it.
     public var output: Int32
 
     /// Sends `signal` to the child's whole process group, and to every other process still in
@@ -243,9 +255,13 @@ public struct SpawnedProcess: Sendable, Hashable {
     #endif
 }
 
+/// A child could not be spawned; nothing was started.
 public struct SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The `errno` of the failed call (`posix_spawn`'s result, or that of `pipe`).
     public var errno: Int32
+    /// What failed: the executable, or `pipe`.
     public var what: String
 
+    /// For example `/opt/bin/x: No such file or directory`.
     public var description: String { "\(what): \(String(cString: strerror(errno)))" }
 }

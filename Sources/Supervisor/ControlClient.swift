@@ -1,20 +1,26 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
-/// The CLI's side of the control socket.
+/// The CLI's side of the control socket (see ``ControlServer``): one request per call, each
+/// within 10 s.
 public struct ControlClient: Sendable {
+    /// The Unix socket of the running orderd.
     public let socketPath: String
 
+    /// A client of the orderd listening on `socketPath`; connects only when called.
     public init(socketPath: String) {
         self.socketPath = socketPath
     }
 
+    /// Why a control call failed.
     public enum ClientError: Error, CustomStringConvertible {
         /// Nothing answers on the socket: orderd is not running (or runs with another socket).
         case unreachable(String, String)
+        /// orderd answered but refused the request (its message), or answered something unreadable.
         case refused(String)
 
+        /// What the CLI prints.
         public var description: String {
             switch self {
             case .unreachable(let path, let reason): "orderd is not reachable on \(path): \(reason)"
@@ -23,35 +29,31 @@ public struct ControlClient: Sendable {
         }
     }
 
+    /// `GET /v1/status`: every service's state.
     public func status() async throws(ClientError) -> DaemonStatus {
-        try await call("GET", "/v1/status")
+        try await call(.GET, "/v1/status")
     }
 
+    /// `POST /v1/services/<service>/<command>`: the service's state right after the command.
     public func perform(_ command: Supervisor.Command, service: String) async throws(ClientError) -> ServiceStatus {
-        try await call("POST", "/v1/services/\(service)/\(command.rawValue)")
+        try await call(.POST, "/v1/services/\(service)/\(command.rawValue)")
     }
 
-    private func call<T: Decodable>(_ method: String, _ path: String) async throws(ClientError) -> T {
-        guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
-            throw .unreachable(socketPath, "not a usable socket path")
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .init(rawValue: method)
-        let body: ByteBuffer
-        let code: UInt
+    private func call<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws(ClientError) -> T {
+        let client = LoopbackHTTPClient(.unixSocket(path: socketPath), timeout: .seconds(10))
+        let response: LoopbackHTTPClient.Response
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            code = response.status.code
-            body = try await response.body.collect(upTo: 4 * 1024 * 1024)
+            response = method == .POST ? try await client.post(path) : try await client.get(path)
         } catch {
-            throw .unreachable(socketPath, "\(error)")
+            throw .unreachable(socketPath, error.description)
         }
-        guard code == 200 else {
-            let message = (try? JSONDecoder().decode([String: String].self, from: Data(buffer: body)))?["error"]
-            throw .refused(message ?? "orderd answered \(code)")
+        let body = Data(response.body.readableBytesView)
+        guard response.status == .ok else {
+            let message = (try? JSONDecoder().decode([String: String].self, from: body))?["error"]
+            throw .refused(message ?? "orderd answered \(response.status.code)")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+            return try JSONDecoder().decode(T.self, from: body)
         } catch {
             throw .refused("unexpected answer from orderd: \(error)")
         }

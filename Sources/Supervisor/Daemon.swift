@@ -18,6 +18,11 @@ public enum Daemon {
     /// Exit status for a configuration error (sysexits' EX_CONFIG).
     public static let configurationErrorStatus: Int32 = 78
 
+    /// Runs orderd until SIGTERM or SIGINT (a graceful, bounded stop of every service) or a fatal
+    /// error, and returns the process exit status: 0 after a graceful stop,
+    /// ``configurationErrorStatus`` when the configuration does not load, 1 when the control
+    /// socket is taken or unusable, the embedded broker cannot start, or a service of the group
+    /// fails.
     public static func run(configPath: String, environment: [String: String]) async -> Int32 {
         let configuration: SupervisorConfiguration
         do {
@@ -103,22 +108,27 @@ struct SupervisionLoop: Service {
     let stopBudget: Duration
     let logger: Logger
 
+    /// Every task of the loop is a child of one task group: the ordered start (dependency waits),
+    /// the watchdog, and the change reporting that runs until graceful shutdown, after which the
+    /// group is cancelled and every service is stopped.
     func run() async throws {
-        await supervisor.startAll()
         let heartbeat = Heartbeat()
-        // Tests simulate a wedged supervision loop with SIGUSR2 when ORDERD_TEST_STALL_SIGNAL=1.
-        if ProcessInfo.processInfo.environment["ORDERD_TEST_STALL_SIGNAL"] == "1" {
-            Task {
-                for await _ in await UnixSignalsSequence(trapping: .sigusr2) { heartbeat.stall() }
-            }
-        }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.reportChanges(heartbeat: heartbeat) }
+                group.addTask { await supervisor.startAll() }
                 if let interval = notifier.watchdogInterval {
                     group.addTask { await self.watchdog(interval: interval, heartbeat: heartbeat) }
                 }
-                await group.next()
+                #if DEBUG
+                // Debug builds only (the end-to-end tests): ORDERD_TEST_STALL_SIGNAL=1 makes SIGUSR2
+                // simulate a wedged supervision loop. Release builds have no such hook.
+                if ProcessInfo.processInfo.environment["ORDERD_TEST_STALL_SIGNAL"] == "1" {
+                    group.addTask {
+                        for await _ in await UnixSignalsSequence(trapping: .sigusr2) { heartbeat.stall() }
+                    }
+                }
+                #endif
+                await self.reportChanges(heartbeat: heartbeat)
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -128,26 +138,23 @@ struct SupervisionLoop: Service {
         await supervisor.stopAll(budget: stopBudget)
     }
 
-    /// Follows state changes and a 1 s tick. The tick touches every service actor, so it only
-    /// advances the heartbeat while supervision is responsive.
+    /// Follows state changes and a 1 s tick until graceful shutdown. The tick touches every
+    /// service actor, so it only advances the heartbeat while supervision is responsive.
     private func reportChanges(heartbeat: Heartbeat) async {
         var announcedReady = false
         var lastStatus = ""
-        let ticks = AsyncStream<Void> { continuation in
-            let task = Task {
-                while !Task.isCancelled {
-                    continuation.yield()
-                    try? await Task.sleep(for: .seconds(1))
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            let changes = supervisor.stateChanges()
+            group.addTask { for await _ in changes { wake.yield() } }
+            // The heartbeat tick: a timer, not polling for a state.
+            group.addTask {
+                while true {
+                    wake.yield()
+                    do { try await Task.sleep(for: .seconds(1)) } catch { return }
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        await withTaskGroup(of: Void.self) { group in
-            let merged = AsyncStream<Void> { continuation in
-                group.addTask { for await _ in supervisor.changeStream { continuation.yield() } }
-                group.addTask { for await _ in ticks { continuation.yield() } }
-            }
-            for await _ in merged.cancelOnGracefulShutdown() {
+            for await _ in wakeups.cancelOnGracefulShutdown() {
                 let status = await supervisor.status()
                 if !heartbeat.stalled { heartbeat.beat() }
                 if status.summary != lastStatus {
@@ -169,13 +176,14 @@ struct SupervisionLoop: Service {
     /// Pings the watchdog every half interval, but only while the heartbeat is fresh: a wedged
     /// orderd stops pinging and systemd kills and restarts it.
     private func watchdog(interval: Duration, heartbeat: Heartbeat) async {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully {
             if heartbeat.age < interval / 2 {
                 notifier.watchdogPing()
             } else {
                 logger.error("supervision loop made no progress for \(heartbeat.age); not pinging the watchdog")
             }
-            try? await Task.sleep(for: interval / 2)
+            // The ping interval systemd asks for, a timer.
+            do { try await Task.sleep(for: interval / 2) } catch { return }
         }
     }
 }
@@ -193,8 +201,10 @@ final class Heartbeat: Sendable {
     var stalled: Bool { state.withLock { $0.stalled } }
     var age: Duration { state.withLock { ContinuousClock.now - $0.last } }
 
-    /// Simulates a wedged supervision loop (tests only, see ``SupervisionLoop``).
+    #if DEBUG
+    /// Simulates a wedged supervision loop (debug builds, for the tests; see ``SupervisionLoop``).
     func stall() { state.withLock { $0.stalled = true } }
+    #endif
 }
 
 /// SIGHUP: `RELOADING=1`, re-read the configuration, restart only the services whose
@@ -214,9 +224,8 @@ struct ReloadHandler: Service {
             do {
                 let configuration = try SupervisorConfiguration.load(path: configPath, environment: environment)
                 await supervisor.reload(configuration)
-                let deadline = ContinuousClock.now + .seconds(60)
-                while await !supervisor.allReady(), ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(100))
+                if await !supervisor.waitUntilAllReady(timeout: .seconds(60)) {
+                    logger.warning("reload: not every service is ready after 60 s; reporting READY=1 anyway")
                 }
             } catch {
                 logger.error("reload failed, keeping the running configuration: \(error)")

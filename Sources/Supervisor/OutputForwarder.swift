@@ -18,10 +18,13 @@ import Glibc
 /// - A dedicated thread per child does the blocking reads; it ends at EOF (the child and every
 ///   process holding the pipe exited) and flushes a last partial line.
 public enum OutputForwarder {
+    /// The longest piece of a line written as one line; longer lines are cut.
     public static let maximumLineBytes = 16 * 1024
     /// As much as a pipe holds by default, so a chatty child is drained in one read.
     static let readBufferBytes = 64 * 1024
 
+    /// Forwards `fd` (a child's output pipe) to `destination` on a new thread, each line
+    /// prefixed with `service | `; the thread closes `fd` and ends at EOF.
     public static func start(fd: Int32, service: String, destination: Int32 = STDOUT_FILENO) {
         let thread = Thread {
             forward(fd: fd, prefix: Array("\(service) | ".utf8), destination: destination)

@@ -14,29 +14,29 @@ public enum ServiceState: String, Sendable, Hashable, Codable, CaseIterable {
     case stopped
     /// Restarted too often (start limit); no more restarts until `start` or `reset-failed`.
     case failed
-
-    public var isRunning: Bool {
-        switch self {
-        case .starting, .ready, .unhealthy, .stopping: true
-        case .backoff, .stopped, .failed: false
-        }
-    }
 }
 
 /// When a service that exited is started again.
 public enum RestartPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// After every exit, clean or not.
     case always
+    /// After an unclean exit (non-zero status or a signal) only.
     case onFailure = "on-failure"
+    /// Never: the service ends `stopped` (clean exit) or `failed`.
     case never
 }
 
-/// How a process ended.
+/// How a process ended; its description reads like systemd's (`exit 1`, `signal 9 (KILL)`).
 public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
+    /// The process exited with this status code.
     case exited(Int32)
+    /// A signal ended the process.
     case signalled(Int32)
 
+    /// True for exit status 0 only.
     public var isSuccess: Bool { self == .exited(0) }
 
+    /// `exit <code>`, or `signal <n> (<NAME>)` for the common signals.
     public var description: String {
         switch self {
         case .exited(let code): "exit \(code)"

@@ -2,6 +2,8 @@ import Foundation
 
 /// The human form of `orderd status`.
 public enum StatusTable {
+    /// One aligned row per service in start order, then each non-ready service's note, then
+    /// orderd's pid, uptime, summary, broker and configuration file. No trailing newline.
     public static func render(_ status: DaemonStatus) -> String {
         let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "NEXT-RESTART"]
         let rows = status.services.map { service in

@@ -9,30 +9,31 @@ import Glibc
 ///
 /// An actor: events are applied one at a time in arrival order. Timers and probes are tagged
 /// with the process generation they belong to, so a late timer of an old process never acts on
-/// a new one.
+/// a new one. Every task it starts is held (and cancelled when superseded): the process task
+/// (spawn, then await the exit), the probe loop and the one pending timer.
 actor SupervisedService {
     nonisolated let name: String
     let spec: ServiceSpec
     private var machine: Supervision
     private var process: SpawnedProcess?
     private var generation = 0
-    /// The generation whose process has already exited (it may exit before spawn returns).
-    private var exitedGeneration = 0
+    /// Spawns the current generation's process and delivers its exit.
+    private var processTask: Task<Void, Never>?
     private var probeTask: Task<Void, Never>?
     private var timer: Task<Void, Never>?
     private let environment: [String: String]
     private let logger: Logger
-    private let onChange: @Sendable () -> Void
+    private let changes: ChangeSignal
     private(set) var restartsByReason: [RestartReason: Int] = [:]
     private(set) var probeFailures: [String: Int] = ["liveness": 0, "readiness": 0]
 
-    init(spec: ServiceSpec, environment: [String: String], logger: Logger, onChange: @escaping @Sendable () -> Void) {
+    init(spec: ServiceSpec, environment: [String: String], logger: Logger, changes: ChangeSignal) {
         self.name = spec.name
         self.spec = spec
         self.machine = Supervision(policy: spec.supervisionPolicy)
         self.environment = environment
         self.logger = logger
-        self.onChange = onChange
+        self.changes = changes
     }
 
     var state: ServiceState { machine.state }
@@ -60,7 +61,7 @@ actor SupervisedService {
             logger.log(level: level, "\(name): \(before.rawValue) → \(machine.state.rawValue)\(machine.note.map { " (\($0))" } ?? "")")
         }
         for action in actions { perform(action) }
-        onChange()
+        changes.signal()
     }
 
     private func perform(_ action: Supervision.Action) {
@@ -68,7 +69,9 @@ actor SupervisedService {
         case .spawn:
             generation += 1
             let current = generation
-            Task { await self.spawn(generation: current) }
+            // The previous generation's task has delivered its exit (or its process is being
+            // killed as stale): a spawn comes only after the exit.
+            processTask = Task { await self.runProcess(generation: current) }
         case .terminate:
             process?.signalGroup(SIGTERM)
         case .kill:
@@ -85,9 +88,9 @@ actor SupervisedService {
     private func schedule(after delay: Duration, _ event: Supervision.Event) {
         timer?.cancel()
         let current = generation
+        // A timer (backoff or stop timeout), not polling: it fires once, unless superseded.
         timer = Task {
-            try? await Task.sleep(for: delay)
-            guard !Task.isCancelled else { return }
+            do { try await Task.sleep(for: delay) } catch { return }
             self.fire(event, generation: current)
         }
     }
@@ -97,34 +100,43 @@ actor SupervisedService {
         send(event)
     }
 
-    private func spawn(generation: Int) async {
+    /// Spawns the process of `generation`, then waits for its exit and applies it.
+    private func runProcess(generation: Int) async {
         let request = SpawnRequest(
             executable: spec.executable, arguments: spec.arguments,
             environment: environment, workingDirectory: spec.workingDirectory
         )
+        // The reaper thread hands the exit over through this stream, to this task.
+        let (exits, exit) = AsyncStream.makeStream(of: ExitStatus.self, bufferingPolicy: .bufferingOldest(1))
+        let spawned: SpawnedProcess
         do {
-            let spawned = try await ChildProcesses.shared().spawn(request) { [weak self] status in
-                Task { await self?.exited(status, generation: generation) }
+            spawned = try await ChildProcesses.shared().spawn(request) { status in
+                exit.yield(status)
+                exit.finish()
             }
-            OutputForwarder.start(fd: spawned.output, service: name)
-            guard generation == self.generation, exitedGeneration != generation else {
-                spawned.signalGroup(SIGKILL)
-                return
-            }
+        } catch {
+            logger.error("\(name): cannot start \(spec.executable): \(error)")
+            send(.spawnFailed(error.description))
+            return
+        }
+        OutputForwarder.start(fd: spawned.output, service: name)
+        if generation == self.generation {
             process = spawned
             send(.spawned(pid: spawned.pid))
             // A stop that arrived while spawning applies now.
             if machine.state == .stopping { spawned.signalGroup(SIGTERM) }
             startProbes(generation: generation)
-        } catch {
-            logger.error("\(name): cannot start \(spec.executable): \(error)")
-            send(.spawnFailed(error.description))
+        } else {
+            spawned.signalGroup(SIGKILL)
+        }
+        // Never cancelled: the exit always arrives (ChildProcesses reports every exit).
+        for await status in exits {
+            exited(status, generation: generation)
         }
     }
 
     private func exited(_ status: ExitStatus, generation: Int) {
         guard generation == self.generation else { return }
-        exitedGeneration = generation
         // Whatever the child left behind in its group goes with it.
         process?.signalGroup(SIGKILL)
         process = nil
@@ -144,9 +156,10 @@ actor SupervisedService {
         probeTask = Task {
             var everReady = false
             while !Task.isCancelled {
-                // Until the first ready answer, probe often so a start is noticed promptly.
-                try? await Task.sleep(for: everReady ? interval : min(interval, Self.startupProbeInterval))
-                guard !Task.isCancelled else { return }
+                // The probe interval, a timer. Until the first ready answer, probe often so a
+                // start is noticed promptly.
+                let pause = everReady ? interval : min(interval, Self.startupProbeInterval)
+                do { try await Task.sleep(for: pause) } catch { return }
                 let ready = await prober.check(port: port, path: "/ready")
                 let alive = await prober.check(port: port, path: "/health")
                 if everReady {
@@ -181,14 +194,10 @@ actor SupervisedService {
         send(readiness ? .readinessPassed : .readinessFailed)
     }
 
-    /// Waits until the service is in one of `states` or `timeout` passes.
+    /// Waits, following the state changes, until the service is in one of `states`; false when
+    /// `timeout` passed first.
     func waitFor(_ states: Set<ServiceState>, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !states.contains(machine.state) {
-            guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return true
+        await changes.wait(timeout: timeout) { states.contains(await self.state) }
     }
 
     /// SIGKILL to the group right away (orderd is going down and the budget is spent).
@@ -197,15 +206,24 @@ actor SupervisedService {
     }
 }
 
-/// One row of `orderd status`.
+/// One row of `orderd status` (and of `--json`, whose keys are these property names).
 public struct ServiceStatus: Sendable, Hashable, Codable {
+    /// The service's name, as configured (`[services.<name>]`).
     public var name: String
+    /// Its lifecycle state.
     public var state: ServiceState
+    /// The running process (also its process group and session id); nil when none runs.
     public var pid: Int32?
+    /// How long the current process has run.
     public var uptimeSeconds: Double?
+    /// Restarts so far, for any reason.
     public var restarts: Int
+    /// How the last process ended, as systemd words it (`exit 1`, `signal 9 (KILL)`).
     public var lastExit: String?
+    /// True when the state is ``ServiceState/ready``.
     public var ready: Bool
+    /// Seconds until the next restart, while in backoff.
     public var nextRestartSeconds: Double?
+    /// Why the service is failed, stopped or not started, when there is something to say.
     public var note: String?
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Synchronization
 
 /// Supervises every configured service: ordered start (waiting for `after` dependencies to be
 /// ready), reverse-ordered stop, operator commands, reload, and the aggregate state that
@@ -9,6 +10,7 @@ import Logging
 /// A crash-looping service never disturbs the others: each has its own actor, timers and
 /// state machine, and the supervisor never exits because its children stopped.
 public actor Supervisor {
+    /// When this supervisor was created (orderd's uptime counts from here).
     public nonisolated let startedAt = ContinuousClock.now
     private let startedWall = Date()
     private var configuration: SupervisorConfiguration
@@ -17,16 +19,22 @@ public actor Supervisor {
     private let brokers: String
     private let embeddedBroker: Bool
     private let logger: Logger
-    private let changes: AsyncStream<Void>.Continuation
-    /// Signals every state change (coalesced); the notifier and STATUS= updates follow it.
-    public nonisolated let changeStream: AsyncStream<Void>
+    private let changes = ChangeSignal()
 
+    /// A new subscription to state changes: it yields once after any number of changes since its
+    /// last element (coalesced, never lost), and ends when the subscribing task is cancelled.
+    /// Each call is an independent subscriber; readiness notification and `STATUS=` follow one.
+    public nonisolated func stateChanges() -> AsyncStream<Void> {
+        changes.subscribe()
+    }
+
+    /// Supervises `configuration`'s services with `brokers` in their environment; starts nothing
+    /// until ``startAll()``.
     public init(configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool, logger: Logger) {
         self.configuration = configuration
         self.brokers = brokers
         self.embeddedBroker = embeddedBroker
         self.logger = logger
-        (changeStream, changes) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         for spec in configuration.services {
             services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker, logger: logger, changes: changes)
         }
@@ -40,12 +48,12 @@ public actor Supervisor {
 
     private static func makeService(
         _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool, logger: Logger,
-        changes: AsyncStream<Void>.Continuation
+        changes: ChangeSignal
     ) -> SupervisedService {
         SupervisedService(
             spec: spec,
             environment: childEnvironment(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker),
-            logger: logger, onChange: { changes.yield() }
+            logger: logger, changes: changes
         )
     }
 
@@ -55,7 +63,7 @@ public actor Supervisor {
     /// only the mock cluster (``EmbeddedKafkaCluster/lowLatencyProperties``) come first, so
     /// orderd's environment and the configuration still override them.
     static func childEnvironment(
-        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool = false
+        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool
     ) -> [String: String] {
         let privateToOrderd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
         var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
@@ -79,35 +87,62 @@ public actor Supervisor {
     /// them is dropped.
     private var heldBack: Set<String> = []
     private var shuttingDown = false
+    /// Services ``startAll()`` has yet to start, in start order.
+    private var pendingStarts: [String] = []
+    /// Why a service was not started (a service it starts after failed), for `orderd status`.
+    private var notStarted: [String: String] = [:]
 
-    /// Starts every service; one with `after` dependencies starts once they are all ready (or
-    /// alive but not ready past their startup budget, as when Kafka is down, so that the
-    /// order API still starts and accepts orders into its outbox).
-    public func startAll() {
-        for name in order {
-            guard let service = services[name] else { continue }
-            let dependencies = service.spec.after.compactMap { services[$0] }
-            Task {
-                for dependency in dependencies {
-                    while ![.ready, .unhealthy].contains(await dependency.state) {
-                        try? await Task.sleep(for: .milliseconds(50))
-                        if Task.isCancelled { return }
-                    }
-                }
-                await self.startUnlessHeldBack(service)
-            }
-        }
+    /// Starts every service and returns once each has been started or given up on.
+    ///
+    /// A service with `after` dependencies starts once they are all ready, or alive but not ready
+    /// past their startup budget (as when Kafka is down, so that the order API still starts and
+    /// accepts orders into its outbox). The wait follows ``stateChanges()``: no polling. A
+    /// dependency that ends `failed` ends the wait: the dependent stays stopped, its status note
+    /// and an error log line say why and what to do. Services an operator stops meanwhile, and
+    /// all of them once shutdown begins, are not started. Cancelling the calling task ends the
+    /// wait and leaves the rest unstarted.
+    public func startAll() async {
+        pendingStarts = order
+        notStarted = [:]
+        _ = await changes.wait { await self.startPending() }
     }
 
-    private func startUnlessHeldBack(_ service: SupervisedService) async {
-        guard !shuttingDown, !heldBack.contains(service.name) else { return }
-        await service.send(.start)
+    /// Starts each pending service whose dependencies are up and gives up on one whose dependency
+    /// failed; true once nothing is pending.
+    private func startPending() async -> Bool {
+        var settled: Set<String> = []
+        for name in pendingStarts {
+            guard let service = services[name], !shuttingDown, !heldBack.contains(name) else {
+                settled.insert(name)
+                continue
+            }
+            var dependencies: [(name: String, state: ServiceState)] = []
+            for dependency in service.spec.after {
+                if let other = services[dependency] { dependencies.append((dependency, await other.state)) }
+            }
+            if let failed = dependencies.first(where: { $0.state == .failed }) {
+                let reason = "not started: \(failed.name), which it starts after, failed; "
+                    + "start \(failed.name) again (orderd reset-failed \(failed.name)), then orderd start \(name)"
+                notStarted[name] = reason
+                logger.error("\(name) \(reason)")
+                settled.insert(name)
+            } else if dependencies.allSatisfy({ $0.state == .ready || $0.state == .unhealthy }) {
+                // Checked again after the awaits above: an operator command or shutdown may
+                // have come in between.
+                if !shuttingDown, !heldBack.contains(name), pendingStarts.contains(name) { await service.send(.start) }
+                settled.insert(name)
+            }
+        }
+        pendingStarts.removeAll { settled.contains($0) }
+        return pendingStarts.isEmpty
     }
 
     /// Stops every service in reverse start order, each within its stop timeout (SIGTERM to
     /// its process group, then SIGKILL). Whatever still runs when `budget` is spent is killed.
     public func stopAll(budget: Duration) async {
         shuttingDown = true
+        // A pending ``startAll()`` sees the shutdown and gives up.
+        changes.signal()
         let deadline = ContinuousClock.now + budget
         for name in order.reversed() {
             guard let service = services[name] else { continue }
@@ -121,13 +156,23 @@ public actor Supervisor {
         }
     }
 
+    /// An operator command of the CLI and the control socket (its raw value is the CLI verb).
     public enum Command: String, Sendable, CaseIterable {
-        case start, stop, restart
+        /// Start a stopped, failed or backing-off service (clears a sticky stop).
+        case start
+        /// Stop the service; sticky: it is not restarted until started again.
+        case stop
+        /// Stop the process and start it again at once (not counted toward the start limit).
+        case restart
+        /// Clear `failed` and the start-limit history, and start again.
         case resetFailed = "reset-failed"
     }
 
+    /// Why an operator command was refused; nothing changed.
     public enum CommandError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// No service of that name is configured; `known` lists those that are.
         case unknownService(String, known: [String])
+        /// What the CLI prints, listing the configured services.
         public var description: String {
             switch self {
             case .unknownService(let name, let known): "no service named \(name); configured: \(known.joined(separator: ", "))"
@@ -135,9 +180,13 @@ public actor Supervisor {
         }
     }
 
+    /// Applies an operator command to service `name` and returns its state right after; the
+    /// command replaces any pending start of ``startAll()`` for that service.
     public func perform(_ command: Command, service name: String) async throws(CommandError) -> ServiceStatus {
         guard let service = services[name] else { throw .unknownService(name, known: order) }
         if command == .stop { heldBack.insert(name) } else { heldBack.remove(name) }
+        pendingStarts.removeAll { $0 == name }
+        notStarted[name] = nil
         switch command {
         case .start: await service.send(.start)
         case .stop: await service.send(.stop)
@@ -145,13 +194,21 @@ public actor Supervisor {
         case .resetFailed: await service.send(.resetFailed)
         }
         logger.info("operator: \(command.rawValue) \(name)")
-        return await service.snapshot()
+        return await snapshot(service)
     }
 
+    private func snapshot(_ service: SupervisedService) async -> ServiceStatus {
+        var row = await service.snapshot()
+        if row.state == .stopped, let reason = notStarted[row.name] { row.note = reason }
+        return row
+    }
+
+    /// A consistent-enough picture for `orderd status`: each row is one service's state at
+    /// the moment it was read, in start order.
     public func status() async -> DaemonStatus {
         var rows: [ServiceStatus] = []
         for name in order {
-            if let service = services[name] { rows.append(await service.snapshot()) }
+            if let service = services[name] { rows.append(await snapshot(service)) }
         }
         return DaemonStatus(
             pid: getpid(),
@@ -174,11 +231,10 @@ public actor Supervisor {
         return result
     }
 
-    public var specs: [ServiceSpec] { order.compactMap { services[$0]?.spec } }
-
     /// Applies a re-read configuration: services whose specification changed are restarted
     /// with it, removed ones are stopped, new ones started; the rest are not touched.
     public func reload(_ new: SupervisorConfiguration) async {
+        notStarted = [:]
         let old = configuration
         configuration = new
         let oldSpecs = Dictionary(uniqueKeysWithValues: old.services.map { ($0.name, $0) })
@@ -213,7 +269,7 @@ public actor Supervisor {
             await services[spec.name]?.send(.start)
         }
         order = new.services.map(\.name)
-        changes.yield()
+        changes.signal()
     }
 
     /// True when every service is ready.
@@ -223,19 +279,91 @@ public actor Supervisor {
         }
         return true
     }
+
+    /// Waits, following ``stateChanges()``, until every service is ready; false when `timeout`
+    /// passed first.
+    public func waitUntilAllReady(timeout: Duration) async -> Bool {
+        await changes.wait(timeout: timeout) { await self.allReady() }
+    }
+}
+
+/// A multicast of "something changed": every subscriber gets its own stream, which buffers one
+/// element (so changes coalesce but a change after subscribing is never lost).
+///
+/// `Sendable` through its `Mutex`: subscribing, signalling and a subscriber's end may happen on
+/// any thread.
+final class ChangeSignal: Sendable {
+    private struct Subscribers {
+        var next = 0
+        var continuations: [Int: AsyncStream<Void>.Continuation] = [:]
+    }
+
+    private let subscribers = Mutex(Subscribers())
+
+    func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = subscribers.withLock { subscribers in
+            defer { subscribers.next += 1 }
+            subscribers.continuations[subscribers.next] = continuation
+            return subscribers.next
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.continuations.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func signal() {
+        for continuation in subscribers.withLock({ Array($0.continuations.values) }) { continuation.yield() }
+    }
+
+    /// Waits until `condition` holds, checking it now and after every change; false when
+    /// `timeout` passed first or the calling task was cancelled.
+    func wait(timeout: Duration? = nil, until condition: @escaping @Sendable () async -> Bool) async -> Bool {
+        // Subscribed before the first check, so a change in between is buffered, not missed.
+        let changes = subscribe()
+        if await condition() { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in changes {
+                    if await condition() { return true }
+                }
+                return false
+            }
+            if let timeout {
+                // A deadline, not polling: it fires once.
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+            }
+            let satisfied = await group.next() ?? false
+            group.cancelAll()
+            return satisfied
+        }
+    }
 }
 
 /// What `orderd status --json` prints.
 public struct DaemonStatus: Sendable, Hashable, Codable {
+    /// orderd's pid.
     public var pid: Int32
+    /// How long orderd has supervised.
     public var uptimeSeconds: Double
+    /// When orderd started, ISO 8601.
     public var startedAt: String
+    /// The Kafka bootstrap servers the services use.
     public var broker: String
+    /// True when `broker` is orderd's in-memory development broker.
     public var embeddedBroker: Bool
+    /// The configuration file orderd runs with.
     public var config: String
+    /// One row per service, in start order.
     public var services: [ServiceStatus]
 
+    /// How many services are ready.
     public var readyCount: Int { services.filter(\.ready).count }
+    /// True when there is at least one service and every one is ready (`orderd status` exits 0).
     public var allReady: Bool { !services.isEmpty && services.allSatisfy(\.ready) }
 
     /// The `STATUS=` line for systemd, for example `4/4 ready, 1 restart`.

@@ -227,6 +227,77 @@ struct SupervisionProcessTests {
         }
     }
 
+    /// Alive (/health passes) but not ready until told (`POST /ready/pass`), with a startup
+    /// budget long enough that only readiness can end its startup in a test.
+    static func notReadyYet(
+        _ name: String, environment: [String: String] = [:], settings: [String] = []
+    ) -> FixtureService {
+        FixtureService(
+            name: name, environment: environment.merging(["FIXTURE_NEVER_READY": "1"]) { $1 },
+            settings: settings, probes: [#"startup_budget = "60s""#]
+        )
+    }
+
+    @Test("a service waits for the one it starts after, and starts once that one is ready")
+    func dependencyReadyStartsDependent() async throws {
+        let app = FixtureService(name: "app", settings: [#"after = ["base"]"#])
+        try await Harness.run([Self.notReadyYet("base"), app]) { harness in
+            try await harness.waitFor("base", "running") { $0.state == .starting && $0.pid != nil }
+            let waited = try await harness.holds(for: .milliseconds(800)) { status in
+                status.services.first { $0.name == "app" }?.state == .stopped
+            }
+            #expect(waited, "app started before base was ready")
+            #expect(harness.starts("app").isEmpty)
+
+            #expect(harness.post("base", "/ready/pass") == 200)
+            let started = try await harness.waitFor("app", "ready") { $0.state == .ready }
+            #expect(started.note == nil)
+            #expect(try await harness.status("base").state == .ready)
+            #expect(harness.starts("app").count == 1)
+        }
+    }
+
+    @Test("a dependency that fails ends the wait: the dependent is not started, and status and log say why")
+    func dependencyFailureEndsTheWait() async throws {
+        let base = Self.notReadyYet(
+            "base", environment: ["FIXTURE_EXIT_AFTER_MS": "300"], settings: [#"restart = "never""#]
+        )
+        let app = FixtureService(name: "app", settings: [#"after = ["base"]"#])
+        let harness = try SupervisionHarness([base, app])
+        do {
+            // startAll returns (the wait ended) rather than waiting for a dependency that is gone.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await harness.supervisor.startAll() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(20))
+                    let last = Harness.describe(await harness.supervisor.status())
+                    throw DeadlineExceeded(what: "startAll to give up on app", last: last)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            let status = await harness.supervisor.status()
+            let failed = try #require(status.services.first { $0.name == "base" })
+            let waiting = try #require(status.services.first { $0.name == "app" })
+            #expect(failed.state == .failed, "\(Harness.describe(status))")
+            #expect(waiting.state == .stopped && waiting.pid == nil, "\(Harness.describe(status))")
+            #expect(harness.starts("app").isEmpty)
+            let note = try #require(waiting.note)
+            #expect(note.contains("not started") && note.contains("base"), "\(note)")
+            #expect(note.contains("orderd start app"), "the note says what to do: \(note)")
+            #expect(StatusTable.render(status).contains("app: \(note)"))
+
+            // An operator start is obeyed at once and clears the note.
+            let started = try await harness.supervisor.perform(.start, service: "app")
+            #expect(started.state == .starting && started.note == nil)
+            try await harness.waitFor("app", "ready") { $0.state == .ready }
+        } catch {
+            await harness.shutdown()
+            throw error
+        }
+        await harness.shutdown()
+    }
+
     @Test("stopAll stops every service and leaves no process behind")
     func stopAllStopsEverything() async throws {
         let services = [

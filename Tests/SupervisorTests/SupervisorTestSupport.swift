@@ -89,10 +89,7 @@ final class SupervisionHarness: Sendable {
                 \(service.settings.joined(separator: "\n"))
 
                 [services.\(service.name).probes]
-                interval = "100ms"
-                timeout = "500ms"
-                startup_budget = "5s"
-                \(service.probes.joined(separator: "\n"))
+                \(Self.probeSettings(service.probes).joined(separator: "\n"))
 
                 [services.\(service.name).environment]
                 \(environment.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
@@ -105,17 +102,29 @@ final class SupervisionHarness: Sendable {
         supervisor = Supervisor(configuration: configuration, brokers: "127.0.0.1:1", embeddedBroker: false, logger: logger)
     }
 
-    /// Starts every service, runs `body`, and stops everything whatever `body` does.
+    /// Short probe timings, each unless `overrides` (`key = value` lines) sets it, then `overrides`.
+    static func probeSettings(_ overrides: [String]) -> [String] {
+        let defaults = [#"interval = "100ms""#, #"timeout = "500ms""#, #"startup_budget = "5s""#]
+        func key(_ line: String) -> String { line.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) }
+        let overridden = Set(overrides.map(key))
+        return defaults.filter { !overridden.contains(key($0)) } + overrides
+    }
+
+    /// Starts every service (``Supervisor/startAll()`` runs beside `body`, as in orderd's
+    /// supervision loop), runs `body`, and stops everything whatever `body` does.
     static func run(_ services: [FixtureService], _ body: (SupervisionHarness) async throws -> Void) async throws {
         let harness = try SupervisionHarness(services)
-        await harness.supervisor.startAll()
+        async let starting: Void = harness.supervisor.startAll()
         do {
             try await body(harness)
         } catch {
             await harness.shutdown()
+            await starting
             throw error
         }
         await harness.shutdown()
+        // stopAll ends a start still waiting for a dependency.
+        await starting
     }
 
     /// `stopAll`, then SIGKILL for anything a bug may have left behind, then the directory goes.
