@@ -27,11 +27,12 @@ struct ShippedConfigurationTests {
         #expect(order.after.isEmpty)
     }
 
-    @Test func orderServiceIsListedLastSoItStopsFirst() throws {
+    @Test func orderServiceStartsLastSoItStopsFirst() throws {
         let configuration = try load()
         #expect(configuration.services.map(\.name) == [
-            "payment-service", "inventory-service", "notification-service", "order-service",
+            "inventory-service", "notification-service", "payment-service", "order-service",
         ])
+        #expect(configuration.service(named: "order-service")?.priority == 1)
     }
 
     @Test func usesTheDefaults() throws {
@@ -43,11 +44,7 @@ struct ShippedConfigurationTests {
         #expect(configuration.kafka.brokers == nil)
         #expect(configuration.kafka.properties.isEmpty)
         for service in configuration.services {
-            #expect(service.restart == .onFailure)
-            #expect(service.backoff == ConfigurationDefaults.backoff)
-            #expect(service.startLimit == ConfigurationDefaults.startLimit)
-            #expect(service.stopTimeout == .seconds(10))
-            #expect(service.probes == ConfigurationDefaults.probes)
+            #expect(service.supervisionPolicy == SupervisionPolicy())
             #expect(service.workingDirectory == ".")
             #expect(service.arguments.isEmpty)
         }
@@ -60,7 +57,7 @@ struct ShippedConfigurationTests {
     }
 
     /// Uncommenting the documented defaults in etc/orderd.toml must change nothing, so the
-    /// comments never drift from ConfigurationDefaults.
+    /// comments never drift from the real defaults.
     @Test func documentedDefaultsAreTheRealDefaults() throws {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let examples: Set<String> = ["socket_path", "socket_group", "binary_directory", "brokers"]
