@@ -82,3 +82,48 @@ struct ShippedConfigurationTests {
         #expect(documented == (try load()))
     }
 }
+
+/// The configuration baked into the container image, read with orderd's own parser (what
+/// scripts/check-deploy-files used to re-check in Python).
+@Suite("docker/orderd.toml")
+struct DockerConfigurationTests {
+    let path = ConfigurationFixtures.packageRoot + "/docker/orderd.toml"
+
+    func load() throws -> SupervisorConfiguration {
+        // No RUNTIME_DIRECTORY or ORDERD_BIN_DIR: the file itself must say where things are.
+        try SupervisorConfiguration.load(path: path, environment: [:], executableDirectory: "/elsewhere")
+    }
+
+    @Test func daemonListensForOtherContainersAndKeepsItsFilesInTheImage() throws {
+        let daemon = try load().daemon
+        #expect(daemon.socketPath == "/run/orderd/orderd.sock")
+        #expect(daemon.metricsHost == "0.0.0.0")
+        #expect(daemon.metricsPort == 9200)
+        #expect(daemon.dataDirectory.hasPrefix("/var/lib/orderd"))
+        #expect(daemon.binaryDirectory == "/usr/local/bin")
+        #expect(daemon.stopTimeout <= .seconds(45), "compose's stop_grace_period is 45s")
+    }
+
+    @Test func theFourServicesBindTheirMetricsOnEveryInterface() throws {
+        let configuration = try load()
+        #expect(configuration.services.map(\.name) == [
+            "inventory-service", "notification-service", "payment-service", "order-service",
+        ])
+        for service in configuration.services {
+            #expect(service.executable == "/usr/local/bin/\(service.name)")
+            #expect(service.environment["METRICS_HOST"] == "0.0.0.0", "\(service.name)")
+            #expect(service.after.isEmpty)
+        }
+        let order = try #require(configuration.service(named: "order-service"))
+        #expect(order.environment["PORT"] == "4000")
+        #expect(order.environment["HOST"] == "0.0.0.0")
+    }
+
+    @Test func brokersComeFromComposeNotTheFile() throws {
+        #expect(try load().kafka.brokers == nil)
+        let compose = try SupervisorConfiguration.load(
+            path: path, environment: ["KAFKA_BROKERS": "kafka:29092"], executableDirectory: "/elsewhere"
+        )
+        #expect(compose.kafka.brokers == "kafka:29092")
+    }
+}
