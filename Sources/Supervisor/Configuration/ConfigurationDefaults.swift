@@ -30,11 +30,12 @@ public enum ConfigurationDefaults {
     /// The directory of the running executable (symbolic links resolved), where orderd looks
     /// for the service executables by default.
     public static func runningExecutableDirectory() -> String {
-        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), target.hasPrefix("/") {
+        let files = FileManager.default
+        if let target = try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe"), target.hasPrefix("/") {
             return ConfigurationPath.directory(of: target)
         }
         let argument0 = CommandLine.arguments.first ?? "."
-        return ConfigurationPath.directory(of: ConfigurationPath.absolute(argument0, relativeTo: FileManager.default.currentDirectoryPath))
+        return ConfigurationPath.directory(of: ConfigurationPath.join(files.currentDirectoryPath, argument0))
     }
 }
 
@@ -44,11 +45,6 @@ enum ConfigurationPath {
     /// `component` under `base` (`component` itself when absolute), normalised.
     static func join(_ base: String, _ component: String) -> String {
         normalize(component.hasPrefix("/") || base.isEmpty ? component : base + "/" + component)
-    }
-
-    /// `path` made absolute against `directory` when it is relative, then normalised.
-    static func absolute(_ path: String, relativeTo directory: String) -> String {
-        join(directory, path)
     }
 
     /// Removes `.` and empty components and resolves `..` lexically.
@@ -86,6 +82,7 @@ enum ConfigurationNames {
         let scalars = name.hasSuffix("$") ? name.unicodeScalars.dropLast() : name.unicodeScalars[...]
         guard let first = scalars.first, name.utf8.count <= 32 else { return false }
         if scalars.allSatisfy({ ("0"..."9").contains($0) }) { return true }
-        return isWord(first) && !("0"..."9").contains(first) && scalars.allSatisfy { isWord($0) || $0 == "." || $0 == "-" }
+        let rest = scalars.allSatisfy { isWord($0) || $0 == "." || $0 == "-" }
+        return rest && isWord(first) && !("0"..."9").contains(first)
     }
 }

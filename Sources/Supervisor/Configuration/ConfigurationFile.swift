@@ -34,14 +34,13 @@ struct ConfigurationFile: ConfigurationTable {
             // Find what the file has there: TOMLKit's errors name only the Swift type.
             var value: TOMLValueConvertible? = root
             for key in context.codingPath {
-                if let index = key.intValue { value = value?.array?[index] } else { value = value?.table?[key.stringValue] }
+                value = key.intValue.flatMap { value?.array?[$0] } ?? value?.table?[key.stringValue]
             }
             let expected = (type as? any ConfigurationValue.Type)?.expected ?? "another type"
-            throw ConfigurationError(
-                key: dotted(context.codingPath), message: "expected \(expected), found \(value?.type.description ?? "nothing")"
-            )
+            let found = value?.type.description ?? "nothing"
+            throw ConfigurationError(dotted(context.codingPath), "expected \(expected), found \(found)")
         } catch {
-            throw ConfigurationError(key: "", message: "cannot decode the configuration: \(error)")
+            throw ConfigurationError("", "cannot decode the configuration: \(error)")
         }
     }
 }
@@ -206,7 +205,8 @@ func dotted(_ path: [any CodingKey]) -> String {
     path.reduce(into: "") { result, key in
         if let index = key.intValue { return result += "[\(index)]" }
         if !result.isEmpty { result += "." }
-        result += ConfigurationNames.isBareKey(key.stringValue) ? key.stringValue : SupervisorConfiguration.quote(key.stringValue)
+        let name = key.stringValue
+        result += ConfigurationNames.isBareKey(name) ? name : SupervisorConfiguration.quote(name)
     }
 }
 

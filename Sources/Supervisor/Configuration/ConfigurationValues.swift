@@ -24,7 +24,7 @@ extension Decoder {
 
     /// The error for a value of the right type that is not allowed.
     func invalid(_ message: String) -> ConfigurationError {
-        ConfigurationError(key: dotted(codingPath), message: message)
+        ConfigurationError(dotted(codingPath), message)
     }
 }
 
@@ -59,7 +59,7 @@ struct Text: ConfigurationValue {
 
     init(from decoder: any Decoder) throws {
         guard case .string(let text)? = decoder.scalar() else { throw decoder.mismatch(Self.self) }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw decoder.invalid("must not be empty") }
+        guard !text.allSatisfy(\.isWhitespace) else { throw decoder.invalid("must not be empty") }
         value = text
     }
 }
@@ -76,7 +76,7 @@ struct ServiceName: ConfigurationValue {
 
 /// A TOML array.
 struct List<Element: ConfigurationValue>: ConfigurationValue {
-    static var expected: String { Element.self == ServiceName.self ? "an array of service names" : "an array of strings" }
+    static var expected: String { "an array of " + (Element.self == ServiceName.self ? "service names" : "strings") }
     var values: [Element]
 
     init(from decoder: any Decoder) throws {
@@ -119,7 +119,8 @@ struct Bounded<Range: IntegerRange>: ConfigurationValue {
     init(from decoder: any Decoder) throws {
         guard case .integer(let number)? = decoder.scalar() else { throw decoder.mismatch(Self.self) }
         guard Range.range.contains(number) else {
-            throw decoder.invalid("\(number) is out of range; expected \(Range.range.lowerBound)–\(Range.range.upperBound)")
+            let (lower, upper) = (Range.range.lowerBound, Range.range.upperBound)
+            throw decoder.invalid("\(number) is out of range; expected \(lower)–\(upper)")
         }
         value = number
     }

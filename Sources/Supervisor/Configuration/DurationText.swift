@@ -13,7 +13,7 @@ struct DurationText: ConfigurationValue {
             guard seconds > 0 else {
                 throw decoder.invalid("\(seconds) must be a positive duration (an integer means seconds)")
             }
-            guard seconds <= Int(Int64.max / 1_000_000_000) else { throw decoder.invalid("\(seconds) seconds is too long") }
+            guard seconds <= Int.max / 1_000_000_000 else { throw decoder.invalid("\(seconds) seconds is too long") }
             duration = .seconds(seconds)
         case .string(let text)?:
             guard let parsed = Self.parse(text) else {
@@ -53,8 +53,9 @@ struct DurationText: ConfigurationValue {
                 let part = Int64(pow(10, Double(digits.count))).dividingFullWidth(product).quotient
                 (sum, overflow) = overflow ? (0, true) : sum.addingReportingOverflow(part)
             }
-            guard !overflow, case let (next, overflowed) = total.addingReportingOverflow(sum), !overflowed else { return nil }
-            total = next
+            let next = total.addingReportingOverflow(sum)
+            guard !overflow, !next.overflow else { return nil }
+            total = next.partialValue
             rest = rest[match.range.upperBound...]
         }
         return text.isEmpty ? nil : .nanoseconds(total)
@@ -65,8 +66,8 @@ struct DurationText: ConfigurationValue {
         let (seconds, attoseconds) = duration.components
         let total = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         if total == 0 { return "0s" }
-        let units: [(String, Int64)] = [("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
-        guard let (unit, scale) = units.first(where: { total % $0.1 == 0 }) else { return "\(total)ns" }
-        return "\(total / scale)\(unit)"
+        let units: [Substring] = ["h", "m", "s", "ms", "us"]
+        guard let unit = units.first(where: { total % nanoseconds[$0]! == 0 }) else { return "\(total)ns" }
+        return "\(total / nanoseconds[unit]!)\(unit)"
     }
 }
