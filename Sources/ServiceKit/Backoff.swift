@@ -14,9 +14,14 @@ public struct Backoff: Sendable {
 
     /// The delay before the next attempt.
     public mutating func next() -> Duration {
-        let step = min(initial * (1 << min(attempt, 30)), maximum)
-        attempt += 1
-        return step * Double.random(in: 0.5...1.0)
+        defer { attempt += 1 }
+        return delay(attempt: attempt, jitter: Double.random(in: 0.5...1.0))
+    }
+
+    /// The delay before attempt number `attempt` (0-based): `initial × 2^attempt` capped at
+    /// `maximum`, scaled by `jitter` (clamped to 0.5…1.0).
+    public func delay(attempt: Int, jitter: Double) -> Duration {
+        min(initial * (1 << min(attempt, 30)), maximum) * min(max(jitter, 0.5), 1.0)
     }
 
     public mutating func reset() {

@@ -271,7 +271,7 @@ public struct Supervision: Sendable {
             return []
         }
         restarts += 1
-        let delay = policy.backoff(attempt: backoffAttempt, jitter: jitter)
+        let delay = policy.backoff.delay(attempt: backoffAttempt, jitter: jitter)
         backoffAttempt += 1
         state = .backoff
         nextRestart = now + delay

@@ -50,7 +50,7 @@ struct PlatformConfiguration: Sendable {
             text += """
 
                 [services.\(service)]
-                metrics_port = \(servicePorts[service]!)
+                metrics_port = \(servicePorts[service]!)\(service == "order-service" ? "\npriority = 1" : "")
 
                 """
             text += """

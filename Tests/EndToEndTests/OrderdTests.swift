@@ -104,7 +104,7 @@ struct OrderdTests {
         #expect(notify.all().contains { $0.text.contains("STOPPING=1") })
         #expect(children.allSatisfy { !isAlive($0) })
         let log = orderd.log
-        let stops = ["order-service", "notification-service", "inventory-service", "payment-service"].compactMap {
+        let stops = ["order-service", "payment-service", "notification-service", "inventory-service"].compactMap {
             log.range(of: "\($0): stopping → stopped")?.lowerBound
         }
         #expect(stops.count == 4)

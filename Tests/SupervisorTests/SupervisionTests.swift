@@ -1,5 +1,5 @@
-import Supervisor
 import Testing
+@testable import Supervisor
 
 /// The supervision state machine with an injected clock: every decision is checked without
 /// processes or sleeps.
@@ -63,8 +63,8 @@ struct SupervisionTests {
         var machine = running(policy())
         let actions = machine.handle(.exited(.exited(1)), now: t0, jitter: 0.5)
         #expect(actions.last == .scheduleRestart(after: .milliseconds(50)))
-        #expect(SupervisionPolicy().backoff(attempt: 3, jitter: 0.75) == .milliseconds(600))
-        #expect(SupervisionPolicy().backoff(attempt: 3, jitter: 7) == .milliseconds(800))
+        #expect(SupervisionPolicy().backoff.delay(attempt: 3, jitter: 0.75) == .milliseconds(600))
+        #expect(SupervisionPolicy().backoff.delay(attempt: 3, jitter: 7) == .milliseconds(800))
     }
 
     @Test("the backoff resets after the service has been ready for 60 s")

@@ -8,72 +8,56 @@ extension SupervisorConfiguration {
     /// environment variables whose name contains password, secret, jaas, pem, token or key —
     /// are shown as `"[redacted]"`.
     public func rendered() -> String {
-        var out: [String] = []
-        out.append("# Effective orderd configuration from \(source)")
-        out.append("# Every default is filled in; services are listed in start order (stop order is the reverse).")
-        out.append("# Secrets are shown as \(Self.quote(Self.redacted)).")
-        out.append("")
-        out.append("[orderd]")
-        out.append("socket_path = \(Self.quote(daemon.socketPath))")
-        if let group = daemon.socketGroup {
-            out.append("socket_group = \(Self.quote(group))  # socket mode 0660")
-        } else {
-            out.append("# socket_group is not set: the socket is mode 0600 (owner only)")
-        }
-        out.append("metrics_host = \(Self.quote(daemon.metricsHost))")
-        out.append("metrics_port = \(daemon.metricsPort)")
-        out.append("scrape_timeout = \(Self.quote(DurationText.format(daemon.scrapeTimeout)))")
-        out.append("stop_timeout = \(Self.quote(DurationText.format(daemon.stopTimeout)))")
-        out.append("data_directory = \(Self.quote(daemon.dataDirectory))")
-        out.append("binary_directory = \(Self.quote(daemon.binaryDirectory))")
-        out.append("log_level = \(Self.quote(daemon.logLevel.rawValue))")
-        out.append("")
-        out.append("[kafka]")
-        if let brokers = kafka.brokers {
-            out.append("brokers = \(Self.quote(brokers))")
-        } else {
-            out.append("# brokers is not set (nor KAFKA_BROKERS): orderd runs the embedded broker")
-        }
-        out.append("embedded_partitions = \(kafka.embeddedPartitions)")
+        let format = DurationText.format
+        var out = [
+            "# Effective orderd configuration from \(source)",
+            "# Every default is filled in; services are listed in start order (stop order is the reverse).",
+            "# Secrets are shown as \(Self.quote(Self.redacted)).", "", "[orderd]",
+            "socket_path = \(Self.quote(daemon.socketPath))",
+            daemon.socketGroup.map { "socket_group = \(Self.quote($0))  # socket mode 0660" }
+                ?? "# socket_group is not set: the socket is mode 0600 (owner only)",
+            "metrics_host = \(Self.quote(daemon.metricsHost))", "metrics_port = \(daemon.metricsPort)",
+            "scrape_timeout = \(Self.quote(format(daemon.scrapeTimeout)))",
+            "stop_timeout = \(Self.quote(format(daemon.stopTimeout)))",
+            "data_directory = \(Self.quote(daemon.dataDirectory))",
+            "binary_directory = \(Self.quote(daemon.binaryDirectory))",
+            "log_level = \(Self.quote(daemon.logLevel.rawValue))", "", "[kafka]",
+            kafka.brokers.map { "brokers = \(Self.quote($0))" }
+                ?? "# brokers is not set (nor KAFKA_BROKERS): orderd runs the embedded broker",
+            "embedded_partitions = \(kafka.embeddedPartitions)",
+        ]
         if !kafka.properties.isEmpty {
-            out.append("")
-            out.append("[kafka.properties]")
-            for name in kafka.properties.keys.sorted() {
-                let value = KafkaSettings.isSecret(name) ? Self.redacted : kafka.properties[name]!
-                out.append("\(Self.key(name)) = \(Self.quote(value))  # \(KafkaSettings.environmentVariable(forProperty: name))")
+            out += ["", "[kafka.properties]"]
+            for (name, value) in kafka.properties.sorted(by: { $0.key < $1.key }) {
+                let shown = Self.quote(KafkaSettings.isSecret(name) ? Self.redacted : value)
+                out.append("\(Self.key(name)) = \(shown)  # \(KafkaSettings.environmentVariable(forProperty: name))")
             }
         }
         for service in services {
-            let table = "services.\(Self.key(service.name))"
-            out.append("")
-            out.append("[\(table)]")
-            out.append("executable = \(Self.quote(service.executable))")
-            out.append("arguments = [\(service.arguments.map(Self.quote).joined(separator: ", "))]")
-            out.append("working_directory = \(Self.quote(service.workingDirectory))")
-            out.append("metrics_port = \(service.metricsPort)")
-            out.append("after = [\(service.after.map(Self.quote).joined(separator: ", "))]")
-            out.append("restart = \(Self.quote(service.restart.rawValue))")
-            out.append("backoff_initial = \(Self.quote(DurationText.format(service.backoff.initial)))")
-            out.append("backoff_max = \(Self.quote(DurationText.format(service.backoff.maximum)))")
-            out.append("backoff_reset_after = \(Self.quote(DurationText.format(service.backoff.resetAfter)))")
-            out.append("start_limit_burst = \(service.startLimit.burst)")
-            out.append("start_limit_interval = \(Self.quote(DurationText.format(service.startLimit.interval)))")
-            out.append("stop_timeout = \(Self.quote(DurationText.format(service.stopTimeout)))")
-            out.append("")
-            out.append("[\(table).probes]")
-            out.append("startup_budget = \(Self.quote(DurationText.format(service.probes.startupBudget)))")
-            out.append("interval = \(Self.quote(DurationText.format(service.probes.interval)))")
-            out.append("timeout = \(Self.quote(DurationText.format(service.probes.timeout)))")
-            out.append("liveness_failure_threshold = \(service.probes.livenessFailureThreshold)")
-            out.append("readiness_failure_threshold = \(service.probes.readinessFailureThreshold)")
-            out.append("")
-            out.append("[\(table).environment]")
+            let (table, policy) = ("services.\(Self.key(service.name))", service.supervisionPolicy)
+            out += [
+                "", "[\(table)]", "executable = \(Self.quote(service.executable))",
+                "arguments = [\(service.arguments.map(Self.quote).joined(separator: ", "))]",
+                "working_directory = \(Self.quote(service.workingDirectory))", "metrics_port = \(service.metricsPort)",
+                "after = [\(service.after.map(Self.quote).joined(separator: ", "))]", "priority = \(service.priority)",
+                "restart = \(Self.quote(policy.restart.rawValue))",
+                "backoff_initial = \(Self.quote(format(policy.backoffInitial)))",
+                "backoff_max = \(Self.quote(format(policy.backoffMaximum)))",
+                "backoff_reset_after = \(Self.quote(format(policy.backoffResetAfter)))",
+                "start_limit_burst = \(policy.startLimitBurst)",
+                "start_limit_interval = \(Self.quote(format(policy.startLimitInterval)))",
+                "stop_timeout = \(Self.quote(format(policy.stopTimeout)))", "", "[\(table).probes]",
+                "startup_budget = \(Self.quote(format(policy.startupBudget)))",
+                "interval = \(Self.quote(format(policy.probeInterval)))",
+                "timeout = \(Self.quote(format(policy.probeTimeout)))",
+                "liveness_failure_threshold = \(policy.livenessFailureThreshold)",
+                "readiness_failure_threshold = \(policy.readinessFailureThreshold)", "", "[\(table).environment]",
+            ]
             if service.environment["METRICS_PORT"] == nil {
                 out.append("# METRICS_PORT = \"\(service.metricsPort)\" is exported from metrics_port")
             }
-            for name in service.environment.keys.sorted() {
-                let value = KafkaSettings.isSecret(name) ? Self.redacted : service.environment[name]!
-                out.append("\(Self.key(name)) = \(Self.quote(value))")
+            for (name, value) in service.environment.sorted(by: { $0.key < $1.key }) {
+                out.append("\(Self.key(name)) = \(Self.quote(KafkaSettings.isSecret(name) ? Self.redacted : value))")
             }
         }
         return out.joined(separator: "\n") + "\n"

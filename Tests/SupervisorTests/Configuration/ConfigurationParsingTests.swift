@@ -22,9 +22,7 @@ struct ConfigurationParsingTests {
             binaryDirectory: "/opt/orderd/bin",
             logLevel: .info
         ))
-        #expect(configuration.daemon.socketMode == 0o600)
         #expect(configuration.kafka == KafkaSettings(brokers: nil, embeddedPartitions: 3, properties: [:]))
-        #expect(configuration.kafka.usesEmbeddedBroker)
         #expect(configuration.services == [ServiceSpec(
             name: "api",
             executable: "/opt/orderd/bin/api",
@@ -33,13 +31,12 @@ struct ConfigurationParsingTests {
             environment: [:],
             metricsPort: 9300,
             after: [],
-            restart: .onFailure,
-            backoff: BackoffPolicy(initial: .milliseconds(100), maximum: .seconds(30), resetAfter: .seconds(60)),
-            startLimit: StartLimit(burst: 5, interval: .seconds(60)),
-            stopTimeout: .seconds(10),
-            probes: ProbeSettings(
-                startupBudget: .seconds(30), interval: .seconds(2), timeout: .seconds(1),
-                livenessFailureThreshold: 3, readinessFailureThreshold: 1
+            priority: 0,
+            supervisionPolicy: SupervisionPolicy(
+                restart: .onFailure, backoffInitial: .milliseconds(100), backoffMaximum: .seconds(30),
+                backoffResetAfter: .seconds(60), startLimitBurst: 5, startLimitInterval: .seconds(60),
+                stopTimeout: .seconds(10), startupBudget: .seconds(30), probeInterval: .seconds(2),
+                probeTimeout: .seconds(1), livenessFailureThreshold: 3, readinessFailureThreshold: 1
             )
         )])
     }
@@ -71,6 +68,7 @@ struct ConfigurationParsingTests {
         arguments = ["--fast", "two words"]
         working_directory = "/srv/worker"
         metrics_port = 9400
+        priority = -2
         restart = "always"
         backoff_initial = "1s"
         backoff_max = "1m"
@@ -94,7 +92,6 @@ struct ConfigurationParsingTests {
         let daemon = configuration.daemon
         #expect(daemon.socketPath == "/run/custom/orderd.sock")
         #expect(daemon.socketGroup == "orderd-ops")
-        #expect(daemon.socketMode == 0o660)
         #expect(daemon.metricsHost == "127.0.0.1")
         #expect(daemon.metricsPort == 9300)
         #expect(daemon.scrapeTimeout == .milliseconds(500))
@@ -115,15 +112,7 @@ struct ConfigurationParsingTests {
         #expect(worker.arguments == ["--fast", "two words"])
         #expect(worker.workingDirectory == "/srv/worker")
         #expect(worker.environment == ["LOG_LEVEL": "debug", "WORKERS": "4", "VERBOSE": "false"])
-        #expect(worker.restart == .always)
-        #expect(worker.backoff == BackoffPolicy(initial: .seconds(1), maximum: .seconds(60), resetAfter: .seconds(300)))
-        #expect(worker.startLimit == StartLimit(burst: 10, interval: .seconds(120)))
-        #expect(worker.stopTimeout == .seconds(20))
-        #expect(worker.probes == ProbeSettings(
-            startupBudget: .seconds(90), interval: .milliseconds(1500), timeout: .milliseconds(750),
-            livenessFailureThreshold: 5, readinessFailureThreshold: 2
-        ))
-        // The shape the supervision runtime consumes.
+        #expect(worker.priority == -2)
         let policy = worker.supervisionPolicy
         #expect(policy.restart == .always)
         #expect(policy.backoffInitial == .seconds(1))
@@ -135,6 +124,8 @@ struct ConfigurationParsingTests {
         #expect(policy.startupBudget == .seconds(90))
         #expect(policy.livenessFailureThreshold == 5)
         #expect(policy.readinessFailureThreshold == 2)
+        #expect(policy.probeInterval == .milliseconds(1500))
+        #expect(policy.probeTimeout == .milliseconds(750))
         #expect(worker.probeInterval == .milliseconds(1500))
         #expect(worker.probeTimeout == .milliseconds(750))
     }
@@ -164,23 +155,17 @@ struct ConfigurationParsingTests {
         [services.custom.probes]
         timeout = "2s"
         """)
-        let plain = try #require(configuration.service(named: "plain"))
-        #expect(plain.restart == .always)
-        #expect(plain.backoff == BackoffPolicy(initial: .milliseconds(200), maximum: .seconds(10), resetAfter: .seconds(60)))
-        #expect(plain.startLimit == StartLimit(burst: 3, interval: .seconds(60)))
-        #expect(plain.stopTimeout == .seconds(15))
-        #expect(plain.probes == ProbeSettings(
-            startupBudget: .seconds(30), interval: .seconds(5), timeout: .seconds(1),
-            livenessFailureThreshold: 4, readinessFailureThreshold: 1
-        ))
-        let custom = try #require(configuration.service(named: "custom"))
-        #expect(custom.restart == .never)
-        #expect(custom.backoff == BackoffPolicy(initial: .milliseconds(200), maximum: .seconds(20), resetAfter: .seconds(60)))
-        #expect(custom.startLimit.burst == 3)
-        #expect(custom.stopTimeout == .seconds(5))
-        #expect(custom.probes.interval == .seconds(5))
-        #expect(custom.probes.timeout == .seconds(2))
-        #expect(custom.probes.livenessFailureThreshold == 4)
+        let defaults = SupervisionPolicy(
+            restart: .always, backoffInitial: .milliseconds(200), backoffMaximum: .seconds(10), startLimitBurst: 3,
+            stopTimeout: .seconds(15), probeInterval: .seconds(5), livenessFailureThreshold: 4
+        )
+        #expect(try #require(configuration.service(named: "plain")).supervisionPolicy == defaults)
+        var custom = defaults
+        custom.restart = .never
+        custom.backoffMaximum = .seconds(20)
+        custom.stopTimeout = .seconds(5)
+        custom.probeTimeout = .seconds(2)
+        #expect(try #require(configuration.service(named: "custom")).supervisionPolicy == custom)
     }
 
     @Test func executablesResolveAgainstTheBinaryDirectory() throws {

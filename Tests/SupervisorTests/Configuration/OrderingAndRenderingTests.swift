@@ -8,18 +8,22 @@ struct ServiceOrderTests {
         try ConfigurationFixtures.parse(text).services.map(\.name)
     }
 
-    @Test func independentServicesKeepFileOrderNotAlphabeticalOrder() throws {
+    @Test func independentServicesStartByPriorityThenByNameWhateverTheFileOrder() throws {
         #expect(try order("""
         [services.zeta]
         metrics_port = 9301
         [services.alpha]
         metrics_port = 9302
+        priority = 1
         [services.mid]
         metrics_port = 9303
-        """) == ["zeta", "alpha", "mid"])
+        [services.first]
+        metrics_port = 9304
+        priority = -1
+        """) == ["first", "mid", "zeta", "alpha"])
     }
 
-    @Test func dependenciesComeFirstTiesInFileOrder() throws {
+    @Test func dependenciesComeFirstTiesByPriorityThenName() throws {
         #expect(try order("""
         [services.web]
         metrics_port = 9301
@@ -31,14 +35,26 @@ struct ServiceOrderTests {
         metrics_port = 9303
         [services.db]
         metrics_port = 9304
+        priority = 5
         [services.report]
         metrics_port = 9305
         after = ["web"]
         """) == ["worker", "db", "cache", "web", "report"])
     }
 
-    @Test func fileOrderCountsSubTablesDottedKeysAndInlineTables() throws {
-        // c first appears as a sub-table, b through a dotted key, a as an inline table.
+    @Test func priorityDoesNotOverrideAfter() throws {
+        #expect(try order("""
+        [services.early]
+        metrics_port = 9301
+        priority = -10
+        after = ["late"]
+        [services.late]
+        metrics_port = 9302
+        priority = 10
+        """) == ["late", "early"])
+    }
+
+    @Test func tablesAnyWhereInTheFileAndInlineTablesAreServices() throws {
         #expect(try order("""
         [services.c.environment]
         X = "1"
@@ -51,29 +67,7 @@ struct ServiceOrderTests {
         [services]
         b.metrics_port = 9302
         a = { metrics_port = 9303 }
-        """) == ["c", "b", "a"])
-    }
-
-    @Test func multilineStringsDoNotConfuseTheFileOrder() throws {
-        #expect(try order("""
-        [services.second]
-        metrics_port = 9301
-        arguments = [\"\"\"
-        [services.first]
-        \"\"\"]
-        [services.first]
-        metrics_port = 9302
-        """) == ["second", "first"])
-    }
-
-    @Test func appearanceScanner() {
-        #expect(ServiceOrder.appearance(ofTablesUnder: "services", in: """
-        # [services.commented]
-        [ services . "quoted" . probes ]
-        [services.'literal']
-        services.dotted.metrics_port = 1
-        [[services.array]]
-        """) == ["quoted", "literal", "array"])
+        """) == ["a", "b", "c"])
     }
 }
 
@@ -142,6 +136,7 @@ struct RenderingTests {
     [services.back]
     executable = "/usr/bin/back"
     metrics_port = 9302
+    priority = 3
     stop_timeout = "1m30s"
     [services.back.probes]
     interval = "250us"
@@ -177,7 +172,7 @@ struct RenderingTests {
             "scrape_timeout = \"2s\"", "stop_timeout = \"30s\"", "data_directory = \"./data\"",
             "binary_directory = \"/opt/orderd/bin\"", "log_level = \"info\"", "embedded_partitions = 3",
             "[services.a]", "executable = \"/opt/orderd/bin/a\"", "arguments = []", "working_directory = \".\"",
-            "metrics_port = 9301", "after = []", "restart = \"on-failure\"", "backoff_initial = \"100ms\"",
+            "metrics_port = 9301", "after = []", "priority = 0", "restart = \"on-failure\"", "backoff_initial = \"100ms\"",
             "backoff_max = \"30s\"", "backoff_reset_after = \"1m\"", "start_limit_burst = 5",
             "start_limit_interval = \"1m\"", "stop_timeout = \"10s\"", "[services.a.probes]",
             "startup_budget = \"30s\"", "interval = \"2s\"", "timeout = \"1s\"",

@@ -27,11 +27,12 @@ struct ShippedConfigurationTests {
         #expect(order.after.isEmpty)
     }
 
-    @Test func orderServiceIsListedLastSoItStopsFirst() throws {
+    @Test func orderServiceStartsLastSoItStopsFirst() throws {
         let configuration = try load()
         #expect(configuration.services.map(\.name) == [
-            "payment-service", "inventory-service", "notification-service", "order-service",
+            "inventory-service", "notification-service", "payment-service", "order-service",
         ])
+        #expect(configuration.service(named: "order-service")?.priority == 1)
     }
 
     @Test func usesTheDefaults() throws {
@@ -43,11 +44,7 @@ struct ShippedConfigurationTests {
         #expect(configuration.kafka.brokers == nil)
         #expect(configuration.kafka.properties.isEmpty)
         for service in configuration.services {
-            #expect(service.restart == .onFailure)
-            #expect(service.backoff == ConfigurationDefaults.backoff)
-            #expect(service.startLimit == ConfigurationDefaults.startLimit)
-            #expect(service.stopTimeout == .seconds(10))
-            #expect(service.probes == ConfigurationDefaults.probes)
+            #expect(service.supervisionPolicy == SupervisionPolicy())
             #expect(service.workingDirectory == ".")
             #expect(service.arguments.isEmpty)
         }
@@ -60,7 +57,7 @@ struct ShippedConfigurationTests {
     }
 
     /// Uncommenting the documented defaults in etc/orderd.toml must change nothing, so the
-    /// comments never drift from ConfigurationDefaults.
+    /// comments never drift from the real defaults.
     @Test func documentedDefaultsAreTheRealDefaults() throws {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let examples: Set<String> = ["socket_path", "socket_group", "binary_directory", "brokers"]
@@ -83,5 +80,50 @@ struct ShippedConfigurationTests {
         #expect(count == 19)  // 6 [orderd] + 1 [kafka] + 7 [defaults] + 5 [defaults.probes]
         let documented = try ConfigurationFixtures.parse(uncommented.joined(separator: "\n"), source: path)
         #expect(documented == (try load()))
+    }
+}
+
+/// The configuration baked into the container image, read with orderd's own parser (what
+/// scripts/check-deploy-files used to re-check in Python).
+@Suite("docker/orderd.toml")
+struct DockerConfigurationTests {
+    let path = ConfigurationFixtures.packageRoot + "/docker/orderd.toml"
+
+    func load() throws -> SupervisorConfiguration {
+        // No RUNTIME_DIRECTORY or ORDERD_BIN_DIR: the file itself must say where things are.
+        try SupervisorConfiguration.load(path: path, environment: [:], executableDirectory: "/elsewhere")
+    }
+
+    @Test func daemonListensForOtherContainersAndKeepsItsFilesInTheImage() throws {
+        let daemon = try load().daemon
+        #expect(daemon.socketPath == "/run/orderd/orderd.sock")
+        #expect(daemon.metricsHost == "0.0.0.0")
+        #expect(daemon.metricsPort == 9200)
+        #expect(daemon.dataDirectory.hasPrefix("/var/lib/orderd"))
+        #expect(daemon.binaryDirectory == "/usr/local/bin")
+        #expect(daemon.stopTimeout <= .seconds(45), "compose's stop_grace_period is 45s")
+    }
+
+    @Test func theFourServicesBindTheirMetricsOnEveryInterface() throws {
+        let configuration = try load()
+        #expect(configuration.services.map(\.name) == [
+            "inventory-service", "notification-service", "payment-service", "order-service",
+        ])
+        for service in configuration.services {
+            #expect(service.executable == "/usr/local/bin/\(service.name)")
+            #expect(service.environment["METRICS_HOST"] == "0.0.0.0", "\(service.name)")
+            #expect(service.after.isEmpty)
+        }
+        let order = try #require(configuration.service(named: "order-service"))
+        #expect(order.environment["PORT"] == "4000")
+        #expect(order.environment["HOST"] == "0.0.0.0")
+    }
+
+    @Test func brokersComeFromComposeNotTheFile() throws {
+        #expect(try load().kafka.brokers == nil)
+        let compose = try SupervisorConfiguration.load(
+            path: path, environment: ["KAFKA_BROKERS": "kafka:29092"], executableDirectory: "/elsewhere"
+        )
+        #expect(compose.kafka.brokers == "kafka:29092")
     }
 }
