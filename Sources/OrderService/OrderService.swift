@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -22,9 +23,11 @@ public struct OrderService: PlatformService {
     let apiPort: Int
     let logger: Logger
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
-        apiHost = environment.string("HOST", default: "0.0.0.0")
-        apiPort = try environment.port("PORT", default: 4000)
+    /// Reads the API's `HOST` (default `0.0.0.0`) and `PORT` (default 4000).
+    /// - Throws: ``ServiceConfigurationError`` naming `PORT` when it is not a port number.
+    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+        apiHost = reader.trimmedString(forKey: "host", default: "0.0.0.0")
+        apiPort = try reader.port(forKey: "port", default: 4000)
         self.logger = logger
         // Every outcome is exported from the start (at 0), so a rate over it has data.
         for outcome in OrderAPI.ReceivedOutcome.allCases {
@@ -40,7 +43,7 @@ public struct OrderService: PlatformService {
         // The intake comes before the API: the group stops services in reverse order, so the
         // API stops taking requests first and the intake still commits what it was given.
         let intake = OrderIntake(store: runtime.store, relay: runtime.relay, logger: runtime.logger)
-        return [intake, OrderAPI.application(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
+        return [intake, OrderAPI.buildApplication(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
     }
 
     public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
