@@ -63,7 +63,9 @@ public enum OrderAPI {
         }
         router.get("orders") { request, _ in
             let (status, limit) = try listQuery(request.uri.queryParameters)
-            let orders = try await store.database.read { db in try OrderTables.list(status: status, limit: limit, in: db) }
+            let orders = try await store.database.read { db in
+                try OrderTables.list(status: status, limit: limit, in: db)
+            }
             return try JSONResponse.make(.ok, OrderList(orders: orders.map(OrderView.init)))
         }
         return router

@@ -161,8 +161,8 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encodeNil() throws { node.value = .literal("null") }
     mutating func encode(_ value: Bool) throws { node.value = .literal(value ? "true" : "false") }
     mutating func encode(_ value: String) throws { node.value = .literal(Node.quoted(value)) }
-    mutating func encode(_ value: Double) throws { node.value = .literal(try Node.number(value, codingPath: codingPath)) }
-    mutating func encode(_ value: Float) throws { node.value = .literal(try Node.number(value, codingPath: codingPath)) }
+    mutating func encode(_ value: Double) throws { try encodeNumber(value) }
+    mutating func encode(_ value: Float) throws { try encodeNumber(value) }
     mutating func encode(_ value: Int) throws { node.value = .literal(String(value)) }
     mutating func encode(_ value: Int8) throws { node.value = .literal(String(value)) }
     mutating func encode(_ value: Int16) throws { node.value = .literal(String(value)) }
@@ -174,6 +174,10 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { node.value = .literal(String(value)) }
     mutating func encode(_ value: UInt64) throws { node.value = .literal(String(value)) }
     mutating func encode(_ value: some Encodable) throws { try node.encode(value, codingPath: codingPath) }
+
+    private func encodeNumber(_ value: some BinaryFloatingPoint & Encodable) throws {
+        node.value = .literal(try Node.number(value, codingPath: codingPath))
+    }
 }
 
 private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
@@ -204,11 +208,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        NodeEncoder(node: node.child(forKey: key.stringValue), codingPath: codingPath + [key as any CodingKey]).container(keyedBy: keyType)
+        nested(key).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        NodeEncoder(node: node.child(forKey: key.stringValue), codingPath: codingPath + [key as any CodingKey]).unkeyedContainer()
+        nested(key).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
@@ -216,6 +220,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
+        nested(key)
+    }
+
+    private func nested(_ key: Key) -> NodeEncoder {
         NodeEncoder(node: node.child(forKey: key.stringValue), codingPath: codingPath + [key as any CodingKey])
     }
 }
@@ -249,7 +257,9 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt64) throws { var c = single(); try c.encode(value) }
     mutating func encode(_ value: some Encodable) throws { var c = single(); try c.encode(value) }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<NestedKey> {
         NodeEncoder(node: node.appendChild(), codingPath: codingPath).container(keyedBy: keyType)
     }
 

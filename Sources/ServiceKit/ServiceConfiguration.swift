@@ -78,19 +78,25 @@ public struct ServiceConfiguration: Sendable {
             paymentsCompleted: try reader.topic(forKey: "payment.completed.topic", default: defaults.paymentsCompleted),
             paymentsFailed: try reader.topic(forKey: "payment.failed.topic", default: defaults.paymentsFailed),
             paymentsRefunded: try reader.topic(forKey: "payment.refunded.topic", default: defaults.paymentsRefunded),
-            inventoryReserved: try reader.topic(forKey: "inventory.reserved.topic", default: defaults.inventoryReserved),
-            inventoryRejected: try reader.topic(forKey: "inventory.rejected.topic", default: defaults.inventoryRejected),
+            inventoryReserved: try reader.topic(
+                forKey: "inventory.reserved.topic", default: defaults.inventoryReserved
+            ),
+            inventoryRejected: try reader.topic(
+                forKey: "inventory.rejected.topic", default: defaults.inventoryRejected
+            ),
             notificationsSent: try reader.topic(forKey: "notification.sent.topic", default: defaults.notificationsSent)
         )
         subscriptions = identity.subscriptions(topics)
-        groupId = reader.trimmedString(forKey: ConfigReader.key(forVariable: identity.groupIdVariable), default: identity.name)
+        let groupKey = ConfigReader.key(forVariable: identity.groupIdVariable)
+        groupId = reader.trimmedString(forKey: groupKey, default: identity.name)
         metricsHost = reader.trimmedString(forKey: "metrics.host", default: "0.0.0.0")
         metricsPort = try reader.port(forKey: "metrics.port", default: identity.metricsPort)
         dataDirectory = reader.trimmedString(forKey: "data.dir", default: "./data/\(identity.name)")
         let level = reader.trimmedString(forKey: "log.level", default: "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw ServiceConfigurationError(
-                variable: "LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical"
+                variable: "LOG_LEVEL",
+                problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical"
             )
         }
         self.logLevel = logLevel

@@ -94,7 +94,8 @@ public enum ControlServer {
         router.post("v1/services/:name/:command") { _, context in
             let name = context.parameters.get("name") ?? ""
             guard let command = Supervisor.Command(rawValue: context.parameters.get("command") ?? "") else {
-                return try JSONResponse.make(.notFound, ["error": "unknown command; use start, stop, restart or reset-failed"])
+                let error = "unknown command; use start, stop, restart or reset-failed"
+                return try JSONResponse.make(.notFound, ["error": error])
             }
             do {
                 return try JSONResponse.make(.ok, try await supervisor.perform(command, service: name))

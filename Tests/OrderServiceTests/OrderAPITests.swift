@@ -14,7 +14,9 @@ struct OrderAPITests {
     static let json: HTTPFields = [.contentType: "application/json"]
 
     /// Runs `body` against the API's router while the intake commits the POSTs.
-    func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, IntakeHarness) async throws -> Void) async throws {
+    func withAPI(
+        _ body: @escaping @Sendable (any TestClientProtocol, IntakeHarness) async throws -> Void
+    ) async throws {
         let harness = try IntakeHarness()
         var logger = Logger(label: "order-api-tests")
         logger.logLevel = .critical
@@ -42,8 +44,10 @@ struct OrderAPITests {
     @Test("a new order is 202 with Location, its exact bytes in the documented key order; GET answers the same")
     func create() async throws {
         try await withAPI { client, _ in
-            let body = #"{"orderId":"o1","amount":42.5,"customer":{"email":"a@example.com"},"items":[{"sku":"A","quantity":2}]}"#
-            let created = try await client.execute(uri: "/order", method: .post, headers: Self.json, body: ByteBuffer(string: body))
+            let body = ByteBuffer(
+                string: #"{"orderId":"o1","amount":42.5,"customer":{"email":"a@example.com"},"items":[{"sku":"A","quantity":2}]}"#
+            )
+            let created = try await client.execute(uri: "/order", method: .post, headers: Self.json, body: body)
             #expect(created.status == .accepted)
             #expect(created.headers[.location] == "/orders/o1")
             #expect(created.headers[.contentType] == "application/json")
@@ -135,7 +139,8 @@ struct OrderAPITests {
         try await withAPI { client, _ in
             for id in ["l1", "l2"] {
                 let body = ByteBuffer(string: #"{"orderId":"\#(id)","amount":1}"#)
-                #expect(try await client.execute(uri: "/order", method: .post, headers: Self.json, body: body).status == .accepted)
+                let reply = try await client.execute(uri: "/order", method: .post, headers: Self.json, body: body)
+                #expect(reply.status == .accepted)
             }
             let all = try await client.execute(uri: "/orders?status=pending&limit=10", method: .get)
             #expect(all.status == .ok)

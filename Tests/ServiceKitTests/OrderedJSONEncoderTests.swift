@@ -27,7 +27,7 @@ struct OrderedJSONEncoderTests {
         #expect(try Self.text(Outer()) == expected)
         let plain = JSONEncoder()
         plain.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let ours = try JSONSerialization.jsonObject(with: Data(try OrderedJSONEncoder().encode(Outer()))) as? NSDictionary
+        let ours = try JSONSerialization.jsonObject(with: Data(OrderedJSONEncoder().encode(Outer()))) as? NSDictionary
         let theirs = try JSONSerialization.jsonObject(with: try plain.encode(Outer())) as? NSDictionary
         #expect(ours == theirs)
     }
