@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // EnvironmentVariablesProvider and InMemoryProvider need no trait (`traits: []` needs tools 6.1;
+        // the default trait, JSON, adds no dependency).
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -90,6 +93,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
         .target(
@@ -97,21 +101,31 @@ let package = Package(
             dependencies: [
                 "ServiceKit", "OrderEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(
             name: "PaymentService",
-            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
         .target(
             name: "InventoryService",
-            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
         .target(
             name: "NotificationService",
-            dependencies: ["ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
         .executableTarget(name: "order-service", dependencies: ["OrderService", "ServiceKit"]),
         .executableTarget(name: "payment-service", dependencies: ["PaymentService", "ServiceKit"]),
@@ -139,16 +153,39 @@ let package = Package(
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents"]),
-        .testTarget(name: "ServiceKitTests", dependencies: ["ServiceKit"]),
-        .testTarget(name: "OrderServiceTests", dependencies: ["OrderService"]),
-        .testTarget(name: "PaymentServiceTests", dependencies: ["PaymentService"]),
-        .testTarget(name: "InventoryServiceTests", dependencies: ["InventoryService"]),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "ServiceKit",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "OrderServiceTests",
+            dependencies: [
+                "OrderService",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "PaymentServiceTests",
+            dependencies: ["PaymentService", .product(name: "Configuration", package: "swift-configuration")]
+        ),
+        .testTarget(
+            name: "InventoryServiceTests",
+            dependencies: ["InventoryService", .product(name: "Configuration", package: "swift-configuration")]
+        ),
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
         .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition"], resources: [.copy("Golden")]),
         .testTarget(
             name: "SupervisorTests",
             dependencies: [
-                "Supervisor", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Supervisor",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -15,12 +16,12 @@ public struct InventoryService: PlatformService {
     let seed: [String: Int]
     let logger: Logger
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
-        let text = environment.string("INVENTORY_STOCK", default: StockLedger.defaultStock)
+    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+        let text = reader.trimmedString(forKey: "inventory.stock", default: StockLedger.defaultStock)
         switch StockLedger.parse(text) {
         case .success(let stock): seed = stock
         case .failure(let error):
-            throw ConfigurationError(variable: "INVENTORY_STOCK", problem: "entry \"\(error.entry)\" is not sku=quantity (quantity ≥ 0, each SKU once)")
+            throw ServiceConfigurationError(variable: "INVENTORY_STOCK", problem: "entry \"\(error.entry)\" is not sku=quantity (quantity ≥ 0, each SKU once)")
         }
         self.logger = logger
     }

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -14,7 +15,7 @@ public struct NotificationService: PlatformService {
         subscriptions: { [$0.inventoryReserved, $0.paymentsFailed, $0.inventoryRejected] }
     )
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
+    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
         for outcome in [NotifiedOutcome.completed, .cancelled] {
             Counter(label: "notifications_sent_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: 0)
         }

@@ -21,44 +21,59 @@ import ServiceKit
 public enum OrderAPI {
     /// Requests larger than this are refused with 413.
     public static let maximumBodyBytes = 64 * 1024
+    /// How many orders `GET /orders` answers without `limit`.
     public static let defaultListLimit = 50
+    /// The largest accepted `limit` of `GET /orders`.
     public static let maximumListLimit = 500
 
-    public static func application(host: String, port: Int, runtime: ServiceRuntime, intake: OrderIntake) -> some ApplicationProtocol {
-        let router = Router()
-        routes(router, runtime: runtime, intake: intake)
-        return Application(
-            router: router,
+    /// The order API server on `host:port`, serving ``buildRouter(store:intake:ordersTopic:logger:)``
+    /// over the service's store and intake. Runs as a `Service` until graceful shutdown.
+    public static func buildApplication(
+        host: String, port: Int, runtime: ServiceRuntime, intake: OrderIntake
+    ) -> some ApplicationProtocol {
+        Application(
+            router: buildRouter(
+                store: runtime.store, intake: intake, ordersTopic: runtime.configuration.topics.ordersCreated,
+                logger: runtime.logger
+            ),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "order-service"),
             logger: runtime.logger
         )
     }
 
-    public static func routes(_ router: Router<BasicRequestContext>, runtime: ServiceRuntime, intake: OrderIntake) {
-        let create: @Sendable (Request, BasicRequestContext) async -> Response = { request, _ in
-            await respond { try await createOrder(request, runtime: runtime, intake: intake) }
+    /// The routes of the table above. Orders are created through `intake` (which must be running
+    /// for a POST to be answered) and read from `store`; `ordersTopic` only names the topic in logs.
+    /// Every failure is answered as an ``APIError``.
+    public static func buildRouter(
+        store: EventStore, intake: OrderIntake, ordersTopic: String, logger: Logger
+    ) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        let create: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            try await createOrder(request, intake: intake, ordersTopic: ordersTopic, logger: logger)
         }
         router.post("order", use: create)
         router.post("orders", use: create)
         router.get("orders/:id") { _, context in
-            await respond {
-                let id = context.parameters.get("id") ?? ""
-                guard let order = try await runtime.store.database.read({ db in try OrderTables.fetch(id, in: db) }) else {
-                    throw APIError(.notFound, code: "order_not_found", message: "no order with id \(id)")
-                }
-                return try json(.ok, OrderView(order))
+            let id = context.parameters.get("id") ?? ""
+            guard let order = try await store.database.read({ db in try OrderTables.fetch(id, in: db) }) else {
+                throw APIError(.notFound, code: "order_not_found", message: "no order with id \(id)")
             }
+            return try JSONResponse.make(.ok, OrderView(order))
         }
         router.get("orders") { request, _ in
-            await respond {
-                let (status, limit) = try listQuery(request.uri.queryParameters)
-                let orders = try await runtime.store.database.read { db in try OrderTables.list(status: status, limit: limit, in: db) }
-                return try json(.ok, OrderList(orders: orders.map(OrderView.init)))
+            let (status, limit) = try listQuery(request.uri.queryParameters)
+            let orders = try await store.database.read { db in
+                try OrderTables.list(status: status, limit: limit, in: db)
             }
+            return try JSONResponse.make(.ok, OrderList(orders: orders.map(OrderView.init)))
         }
+        return router
     }
 
-    static func createOrder(_ request: Request, runtime: ServiceRuntime, intake: OrderIntake) async throws -> Response {
+    static func createOrder(
+        _ request: Request, intake: OrderIntake, ordersTopic: String, logger: Logger
+    ) async throws -> Response {
         guard isJSON(request.headers[.contentType]) else {
             countReceived(.invalid)
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
@@ -77,18 +92,14 @@ public enum OrderAPI {
         switch outcome {
         case .accepted(let record):
             countReceived(.accepted)
-            runtime.logger.info(
-                "order \(orderId) accepted, published \(runtime.configuration.topics.ordersCreated)",
+            logger.info(
+                "order \(orderId) accepted, published \(ordersTopic)",
                 metadata: ["orderId": .string(orderId), "amount": .string(record.amount.description), "items": .stringConvertible(record.items.count)]
             )
-            var response = try json(.accepted, OrderView(record))
-            response.headers[.location] = "/orders/\(orderId)"
-            return response
+            return try JSONResponse.make(.accepted, OrderView(record), headers: [.location: "/orders/\(orderId)"])
         case .repeated(let record):
             countReceived(.duplicate)
-            var response = try json(.ok, OrderView(record))
-            response.headers[.location] = "/orders/\(orderId)"
-            return response
+            return try JSONResponse.make(.ok, OrderView(record), headers: [.location: "/orders/\(orderId)"])
         case .conflict:
             countReceived(.conflict)
             throw APIError(.conflict, code: "order_conflict", message: "order \(orderId) already exists with a different body", field: "orderId")
@@ -142,52 +153,18 @@ public enum OrderAPI {
         }
         return (status, limit)
     }
-
-    static func respond(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let error as APIError {
-            return (try? json(error.status, ErrorBody(error: .init(code: error.code, message: error.message, field: error.field))))
-                ?? Response(status: error.status)
-        } catch {
-            let failure = ErrorBody(error: .init(code: "internal_error", message: "the order could not be processed; retry later", field: nil))
-            return (try? json(.serviceUnavailable, failure)) ?? Response(status: .internalServerError)
-        }
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        var buffer = ByteBuffer(bytes: try encoder.encode(value))
-        buffer.writeString("\n")
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
-    }
 }
-
-// Configured once and never mutated: safe to share between requests.
-private let encoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
-    return encoder
-}()
 
 extension HTTPField.Name {
     static let traceparent = HTTPField.Name("traceparent")!
-}
-
-struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: String
-        var message: String
-        var field: String?
-    }
-
-    var error: Detail
 }
 
 struct OrderList: Encodable {
     var orders: [OrderView]
 }
 
-/// The JSON shape of an order.
+/// The JSON shape of an order. ``OrderedJSONEncoder`` writes the keys in the order declared here,
+/// which the README documents: `orderId`, `status`, then the rest.
 struct OrderView: Encodable {
     struct Customer: Encodable { var email: String }
 

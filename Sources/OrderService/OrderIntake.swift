@@ -41,9 +41,12 @@ public final class OrderIntake: Service, Sendable {
         case conflict
     }
 
+    /// Why a submission got no answer.
     public enum IntakeError: Error, CustomStringConvertible {
+        /// The intake stopped (graceful shutdown); the order was not stored.
         case shuttingDown
 
+        /// What happened and what to do.
         public var description: String { "the order service is shutting down; retry on another instance or later" }
     }
 
@@ -77,6 +80,8 @@ public final class OrderIntake: Service, Sendable {
     private let signal = WakeSignal()
     private let batchOrders = Recorder(label: "order_intake_batch_orders")
 
+    /// An intake committing into `store` and waking `relay` after each commit; ``run()`` must run
+    /// for submissions to be answered.
     public init(store: EventStore, relay: OutboxRelay, logger: Logger) {
         self.store = store
         self.relay = relay
@@ -116,6 +121,8 @@ public final class OrderIntake: Service, Sendable {
 
     var statistics: Statistics { state.withLock { $0.statistics } }
 
+    /// Commits batches until graceful shutdown, then commits what was submitted before it and
+    /// fails later submissions with ``IntakeError/shuttingDown``.
     public func run() async throws {
         await withGracefulShutdownHandler {
             while let batch = await nextBatch() {

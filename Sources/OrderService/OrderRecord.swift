@@ -4,20 +4,33 @@ import OrderEvents
 
 /// An order as stored and as answered by `GET /orders/{id}`.
 public struct OrderRecord: Sendable, Hashable {
+    /// One status the order reached, and when (`status`, then `at`, in JSON).
     public struct HistoryEntry: Sendable, Hashable, Encodable {
+        /// The status reached.
         public var status: OrderStatus
+        /// When, as an ISO 8601 UTC timestamp with milliseconds.
         public var at: String
     }
 
+    /// The order's id, unique in the store.
     public var orderId: String
+    /// Where the order is in ``OrderStateMachine``.
     public var status: OrderStatus
+    /// Why it was cancelled; nil unless ``status`` is cancelled.
     public var reason: CancellationReason?
+    /// The amount, exact to the cent.
     public var amount: Amount
+    /// The 3-letter currency code.
     public var currency: String
+    /// The customer's email, when the order named one.
     public var customerEmail: String?
+    /// The ordered items, in the request's order.
     public var items: [LineItem]
+    /// Whether the payment was refunded (after an out-of-stock cancellation).
     public var refunded: Bool
+    /// When the order was accepted, as an ISO 8601 UTC timestamp with milliseconds.
     public var createdAt: String
+    /// Every status the order reached, oldest first, starting with PENDING.
     public var history: [HistoryEntry]
     var fingerprint: String
     var correlationId: String

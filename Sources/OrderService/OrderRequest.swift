@@ -10,16 +10,25 @@ import OrderEvents
 private let decoder = JSONDecoder()
 
 public struct OrderRequest: Sendable, Hashable {
+    /// The client's id (1–64 of `[A-Za-z0-9._-]`), or nil for a generated one.
     public var orderId: String?
+    /// More than zero, at most two decimals.
     public var amount: Amount
+    /// A 3-letter code; ``defaultCurrency`` when the body has none.
     public var currency: String
+    /// `customer.email`, when given.
     public var customerEmail: String?
+    /// At most ``maximumItems`` items, each with a quantity of 1 to ``maximumQuantity``.
     public var items: [LineItem]
 
+    /// The most items an order may have.
     public static let maximumItems = 100
+    /// The largest quantity of one item.
     public static let maximumQuantity = 1_000_000
+    /// The currency of an order that names none.
     public static let defaultCurrency = "USD"
 
+    /// An already-valid request (the values are not checked again).
     public init(orderId: String?, amount: Amount, currency: String = OrderRequest.defaultCurrency, customerEmail: String? = nil, items: [LineItem] = []) {
         self.orderId = orderId
         self.amount = amount
@@ -111,6 +120,7 @@ extension OrderRequest: Decodable {
     private enum Keys: String, CodingKey { case orderId, amount, currency, customer, items }
     private enum CustomerKeys: String, CodingKey { case email }
 
+    /// Decodes and validates a body; throws ``APIError`` naming the field at fault.
     public init(from decoder: any Decoder) throws {
         try Self.refuseUnknownKeys(decoder, allowed: ["orderId", "amount", "currency", "customer", "items"])
         let container = try decoder.container(keyedBy: Keys.self)

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -10,6 +11,7 @@ import ServiceLifecycle
 /// event in one transaction) and the consumer that moves each order through the guarded state
 /// machine as payment, inventory and notification outcomes arrive.
 public struct OrderService: PlatformService {
+    /// order-service: metrics on 9100, group `ORDER_GROUP_ID`, consuming every outcome topic.
     public static let identity = ServiceIdentity(
         name: "order-service", metricsPort: 9100, groupIdVariable: "ORDER_GROUP_ID",
         subscriptions: { topics in
@@ -22,9 +24,11 @@ public struct OrderService: PlatformService {
     let apiPort: Int
     let logger: Logger
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
-        apiHost = environment.string("HOST", default: "0.0.0.0")
-        apiPort = try environment.port("PORT", default: 4000)
+    /// Reads the API's `HOST` (default `0.0.0.0`) and `PORT` (default 4000).
+    /// - Throws: ``ServiceConfigurationError`` naming `PORT` when it is not a port number.
+    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+        apiHost = reader.trimmedString(forKey: "host", default: "0.0.0.0")
+        apiPort = try reader.port(forKey: "port", default: 4000)
         self.logger = logger
         // Every outcome is exported from the start (at 0), so a rate over it has data.
         for outcome in OrderAPI.ReceivedOutcome.allCases {
@@ -32,17 +36,22 @@ public struct OrderService: PlatformService {
         }
     }
 
+    /// The order tables (orders, history, parked facts).
     public static func migrate(_ migrator: inout DatabaseMigrator) {
         OrderTables.migrate(&migrator)
     }
 
+    /// The order intake and the REST API; the API stops first on shutdown.
     public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] {
         // The intake comes before the API: the group stops services in reverse order, so the
         // API stops taking requests first and the intake still commits what it was given.
         let intake = OrderIntake(store: runtime.store, relay: runtime.relay, logger: runtime.logger)
-        return [intake, OrderAPI.application(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
+        return [intake, OrderAPI.buildApplication(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
     }
 
+    /// Moves the order through ``OrderStateMachine``: a transition replays parked facts, a fact
+    /// that arrived before its predecessor is parked, a refused one is logged and dropped.
+    /// - Throws: ``EventRejected`` for an event type it does not consume or an unknown order.
     public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
         guard let fact = OrderFact(event.payload) else {
             throw EventRejected("order-service does not consume \(event.type.rawValue) events")

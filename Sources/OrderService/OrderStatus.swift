@@ -2,24 +2,37 @@ import OrderEvents
 
 /// The status of an order. Raw values are the API's strings.
 public enum OrderStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Accepted, waiting for the payment.
     case pending = "PENDING"
+    /// Paid, waiting for the stock.
     case paid = "PAID"
+    /// Paid and reserved, waiting for the notification.
     case reserved = "RESERVED"
+    /// Done: the customer was notified.
     case completed = "COMPLETED"
+    /// Declined or out of stock (see the order's `reason`).
     case cancelled = "CANCELLED"
 
+    /// COMPLETED or CANCELLED: no fact moves the order any more.
     public var isTerminal: Bool { self == .completed || self == .cancelled }
 }
 
 /// A fact about an order that arrives as an event from another service.
 public enum OrderFact: Sendable, Hashable, CustomStringConvertible {
+    /// `payments.completed`.
     case paid
+    /// `payments.failed`.
     case declined
+    /// `inventory.reserved`.
     case reserved
+    /// `inventory.rejected`.
     case rejected
+    /// `notifications.sent`, with the outcome the customer was told.
     case notified(NotifiedOutcome)
+    /// `payments.refunded`.
     case refunded
 
+    /// The fact in words, for logs.
     public var description: String {
         switch self {
         case .paid: "paid"
@@ -57,6 +70,7 @@ public enum OrderFact: Sendable, Hashable, CustomStringConvertible {
 /// topics), so a fact whose predecessor has not been seen yet is *deferred* and re-applied
 /// after the next transition; a fact that can never apply from here is *refused*.
 public enum OrderStateMachine {
+    /// What to do with a fact.
     public enum Decision: Sendable, Hashable {
         /// Move to `status` (with `reason` when cancelled).
         case transition(to: OrderStatus, reason: CancellationReason?)
@@ -68,6 +82,7 @@ public enum OrderStateMachine {
         case refuse
     }
 
+    /// The decision for `fact` arriving at an order in `status`; pure and total.
     public static func decide(_ status: OrderStatus, _ fact: OrderFact) -> Decision {
         switch (status, fact) {
         case (.pending, .paid): .transition(to: .paid, reason: nil)

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -14,10 +15,10 @@ public struct PaymentService: PlatformService {
 
     public let rule: PaymentRule
 
-    public init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError) {
-        let text = environment.string("PAYMENT_LIMIT", default: PaymentRule.defaultLimit.description)
+    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+        let text = reader.trimmedString(forKey: "payment.limit", default: PaymentRule.defaultLimit.description)
         guard let limit = Amount(exactly: text) else {
-            throw ConfigurationError(variable: "PAYMENT_LIMIT", problem: "\"\(text)\" is not an amount ≥ 0 with at most 2 decimal places")
+            throw ServiceConfigurationError(variable: "PAYMENT_LIMIT", problem: "\"\(text)\" is not an amount ≥ 0 with at most 2 decimal places")
         }
         rule = PaymentRule(limit: limit)
     }

@@ -3,10 +3,14 @@
 /// Delays grow `initial, 2×initial, …` up to `maximum`; each returned delay is drawn uniformly
 /// from half to all of that step so that many retrying services do not synchronise.
 public struct Backoff: Sendable {
+    /// The first step.
     public let initial: Duration
+    /// The largest step; delays never exceed it.
     public let maximum: Duration
+    /// How many delays ``next()`` has returned since the last ``reset()``.
     public private(set) var attempt = 0
 
+    /// A backoff at its first step.
     public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
         self.initial = initial
         self.maximum = maximum
@@ -24,6 +28,7 @@ public struct Backoff: Sendable {
         min(initial * (1 << min(attempt, 30)), maximum) * min(max(jitter, 0.5), 1.0)
     }
 
+    /// Back to the first step, after a success.
     public mutating func reset() {
         attempt = 0
     }

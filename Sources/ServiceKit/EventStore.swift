@@ -13,8 +13,11 @@ import OrderEvents
 ///   them sent.
 /// - Thread-safety: all methods may be called from any task; GRDB serialises writes.
 public final class EventStore: Sendable {
+    /// The WAL database pool: concurrent reads, serialised writes.
     public let database: DatabasePool
+    /// The topic names the store's outbox rows are published to.
     public let topics: Topics
+    /// The database file's path.
     public let path: String
 
     /// Opens (creating when needed) `<directory>/<name>.sqlite` and applies the platform's
@@ -195,6 +198,8 @@ struct StoredHeader: Codable {
 
 /// One outbox row, ready to publish.
 public struct OutboxRecord: Sendable, Hashable {
+    /// The row id; rows are published in increasing id order.
     public var id: Int64
+    /// What to publish.
     public var message: OutgoingMessage
 }

@@ -13,18 +13,23 @@ import Logging
 ///   When the output does not keep up, lines are dropped and counted rather than waited for.
 /// - Lines still buffered when the process exits are lost unless ``flush(timeout:)`` is called.
 public struct LineLogHandler: LogHandler {
+    /// Events below this level are dropped before rendering.
     public var logLevel: Logger.Level
+    /// Metadata on every line of this handler; an event's own metadata wins on a clash.
     public var metadata: Logger.Metadata = [:]
+    /// Metadata added to every line, between ``metadata`` and the event's own.
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let sink: LogSink
 
+    /// A handler writing lines labelled `label` (the service name) to `sink`.
     public init(label: String, logLevel: Logger.Level, sink: LogSink = .standardOutput) {
         self.label = label
         self.logLevel = logLevel
         self.sink = sink
     }
 
+    /// One entry of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -37,6 +42,7 @@ public struct LineLogHandler: LogHandler {
         LogSink.standardOutput.flush(timeout: timeout)
     }
 
+    /// Renders `event` as one line and hands it to the sink; never blocks on the output.
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }

@@ -8,7 +8,13 @@ import Prometheus
 /// - `GET /health`: 200 while the process is alive and serving.
 /// - `GET /ready`: 200 when the broker answered and the database is open, else 503 with reasons.
 public enum OperationsServer {
-    public static func routes(_ router: Router<BasicRequestContext>, registry: PrometheusCollectorRegistry, readiness: Readiness, service: String) {
+    /// The three routes. Each answer reflects the moment of the request: `/metrics` collects the
+    /// registry then, `/ready` reads ``Readiness`` then (503 `not ready: <reason>; …` while any check
+    /// fails). Safe to serve concurrently: the registry and ``Readiness`` are thread-safe.
+    public static func buildRouter(
+        registry: PrometheusCollectorRegistry, readiness: Readiness, service: String
+    ) -> Router<BasicRequestContext> {
+        let router = Router()
         router.get("metrics") { _, _ in
             Response(
                 status: .ok,
@@ -25,15 +31,16 @@ public enum OperationsServer {
                 ? text(.ok, "ready\n")
                 : text(.serviceUnavailable, "not ready: " + failures.joined(separator: "; ") + "\n")
         }
+        return router
     }
 
-    public static func application(
+    /// The server of ``buildRouter(registry:readiness:service:)`` on `host:port` (`METRICS_HOST`,
+    /// `METRICS_PORT`). Runs as a `Service` until graceful shutdown.
+    public static func buildApplication(
         host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: Readiness, service: String, logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router()
-        routes(router, registry: registry, readiness: readiness, service: service)
-        return Application(
-            router: router,
+        Application(
+            router: buildRouter(registry: registry, readiness: readiness, service: service),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: service),
             logger: logger
         )

@@ -1,18 +1,22 @@
+import Configuration
 import Foundation
 import Kafka
 import Logging
 import OrderEvents
 
 /// Who a service is: its name and the defaults that differ between services. All platform
-/// defaults live here and in ``ServiceConfiguration/init(identity:environment:)``.
+/// defaults live here and in ``ServiceConfiguration/init(identity:reader:kafkaProperties:)``.
 public struct ServiceIdentity: Sendable {
+    /// The executable's name: the default `SERVICE_NAME`, consumer group and data directory.
     public var name: String
+    /// The default `METRICS_PORT`.
     public var metricsPort: Int
     /// The variable naming this service's consumer group, for example `PAYMENT_GROUP_ID`.
     public var groupIdVariable: String
     /// The topics this service consumes.
     public var subscriptions: @Sendable (Topics) -> [String]
 
+    /// An identity; `subscriptions` maps the configured topic names to the ones consumed.
     public init(name: String, metricsPort: Int, groupIdVariable: String, subscriptions: @escaping @Sendable (Topics) -> [String]) {
         self.name = name
         self.metricsPort = metricsPort
@@ -22,21 +26,33 @@ public struct ServiceIdentity: Sendable {
 }
 
 /// The validated configuration every service shares, built once at start-up from the
-/// environment (the original demo's variables plus the platform's).
+/// environment (the original demo's variables plus the platform's). Every value in it has been
+/// validated, so the parts built from it do not check again.
 public struct ServiceConfiguration: Sendable {
     /// The broker the platform uses when `KAFKA_BROKERS` is unset (the original default).
     public static let defaultBrokers = "localhost:9092"
 
+    /// `SERVICE_NAME`: the name in logs, metrics, the Kafka client id and the database file.
     public var serviceName: String
+    /// `KAFKA_BROKERS` (normalized: no blanks) and the `KAFKA_*` properties librdkafka accepted.
     public var kafka: KafkaClientConfiguration
+    /// The consumer group (the identity's group variable, default: the service's name).
     public var groupId: String
+    /// The topic names (`*_TOPIC`), each a valid Kafka topic name.
     public var topics: Topics
+    /// The topics this service consumes, in the identity's order.
     public var subscriptions: [String]
+    /// `METRICS_HOST`: the bind address of the operations endpoints.
     public var metricsHost: String
+    /// `METRICS_PORT`: 0–65535, 0 for any free port.
     public var metricsPort: Int
+    /// `DATA_DIR`: where the service's SQLite database lives.
     public var dataDirectory: String
+    /// `LOG_LEVEL`, case-insensitive.
     public var logLevel: Logger.Level
+    /// `TOPIC_PARTITIONS` (1–1000) for topics the service creates.
     public var topicPartitions: Int
+    /// `TOPIC_REPLICATION_FACTOR` (-1 for the broker's default, up to 32) for created topics.
     public var topicReplicationFactor: Int
     /// The pid of the supervising orderd, when started by it: the service exits with it.
     public var supervisorPid: Int32?
@@ -47,60 +63,88 @@ public struct ServiceConfiguration: Sendable {
     /// `retention.ms` (Apache Kafka's default: 7 days).
     public var inboxRetention: Duration
 
-    public init(identity: ServiceIdentity, environment: Environment) throws(ConfigurationError) {
-        serviceName = environment.string("SERVICE_NAME", default: identity.name)
+    /// Reads and validates the shared variables of the README's configuration table through
+    /// `reader` (keys such as `metrics.port`, read from `METRICS_PORT`); `kafkaProperties` are the
+    /// `KAFKA_*` pass-through properties, checked against librdkafka here. Unset or blank values
+    /// get their defaults.
+    /// - Throws: ``ServiceConfigurationError`` naming the first variable whose value cannot be used.
+    public init(
+        identity: ServiceIdentity, reader: ConfigReader, kafkaProperties: [KafkaProperty] = []
+    ) throws(ServiceConfigurationError) {
+        serviceName = reader.trimmedString(forKey: "service.name", default: identity.name)
+        let defaults = Topics.defaults
         topics = Topics(
-            ordersCreated: try environment.topic("ORDER_TOPIC", default: Topics.defaults.ordersCreated),
-            paymentsCompleted: try environment.topic("PAYMENT_COMPLETED_TOPIC", default: Topics.defaults.paymentsCompleted),
-            paymentsFailed: try environment.topic("PAYMENT_FAILED_TOPIC", default: Topics.defaults.paymentsFailed),
-            paymentsRefunded: try environment.topic("PAYMENT_REFUNDED_TOPIC", default: Topics.defaults.paymentsRefunded),
-            inventoryReserved: try environment.topic("INVENTORY_RESERVED_TOPIC", default: Topics.defaults.inventoryReserved),
-            inventoryRejected: try environment.topic("INVENTORY_REJECTED_TOPIC", default: Topics.defaults.inventoryRejected),
-            notificationsSent: try environment.topic("NOTIFICATION_SENT_TOPIC", default: Topics.defaults.notificationsSent)
+            ordersCreated: try reader.topic(forKey: "order.topic", default: defaults.ordersCreated),
+            paymentsCompleted: try reader.topic(forKey: "payment.completed.topic", default: defaults.paymentsCompleted),
+            paymentsFailed: try reader.topic(forKey: "payment.failed.topic", default: defaults.paymentsFailed),
+            paymentsRefunded: try reader.topic(forKey: "payment.refunded.topic", default: defaults.paymentsRefunded),
+            inventoryReserved: try reader.topic(
+                forKey: "inventory.reserved.topic", default: defaults.inventoryReserved
+            ),
+            inventoryRejected: try reader.topic(
+                forKey: "inventory.rejected.topic", default: defaults.inventoryRejected
+            ),
+            notificationsSent: try reader.topic(forKey: "notification.sent.topic", default: defaults.notificationsSent)
         )
         subscriptions = identity.subscriptions(topics)
-        groupId = environment.string(identity.groupIdVariable, default: identity.name)
-        metricsHost = environment.string("METRICS_HOST", default: "0.0.0.0")
-        metricsPort = try environment.port("METRICS_PORT", default: identity.metricsPort)
-        dataDirectory = environment.string("DATA_DIR", default: "./data/\(identity.name)")
-        let level = environment.string("LOG_LEVEL", default: "info").lowercased()
+        let groupKey = ConfigReader.key(forVariable: identity.groupIdVariable)
+        groupId = reader.trimmedString(forKey: groupKey, default: identity.name)
+        metricsHost = reader.trimmedString(forKey: "metrics.host", default: "0.0.0.0")
+        metricsPort = try reader.port(forKey: "metrics.port", default: identity.metricsPort)
+        dataDirectory = reader.trimmedString(forKey: "data.dir", default: "./data/\(identity.name)")
+        let level = reader.trimmedString(forKey: "log.level", default: "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level) else {
-            throw ConfigurationError(variable: "LOG_LEVEL", problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ServiceConfigurationError(
+                variable: "LOG_LEVEL",
+                problem: "\"\(level)\" is not one of trace, debug, info, notice, warning, error, critical"
+            )
         }
         self.logLevel = logLevel
-        topicPartitions = try environment.integer("TOPIC_PARTITIONS", default: 3, in: 1...1000)
-        topicReplicationFactor = try environment.integer("TOPIC_REPLICATION_FACTOR", default: -1, in: -1...32)
-        outboxRetention = .seconds(try environment.integer(
-            "OUTBOX_RETENTION_SECONDS", default: Int(EventStore.defaultOutboxRetention.components.seconds), in: 0...(366 * 86_400)
+        topicPartitions = try reader.integer(forKey: "topic.partitions", default: 3, in: 1...1000)
+        topicReplicationFactor = try reader.integer(forKey: "topic.replication.factor", default: -1, in: -1...32)
+        outboxRetention = .seconds(try reader.integer(
+            forKey: "outbox.retention.seconds", default: Int(EventStore.defaultOutboxRetention.components.seconds),
+            in: 0...(366 * 86_400)
         ))
-        inboxRetention = .seconds(try environment.integer(
-            "INBOX_RETENTION_SECONDS", default: Int(EventStore.defaultInboxRetention.components.seconds), in: 86_400...(3660 * 86_400)
+        inboxRetention = .seconds(try reader.integer(
+            forKey: "inbox.retention.seconds", default: Int(EventStore.defaultInboxRetention.components.seconds),
+            in: 86_400...(3660 * 86_400)
         ))
-        if let pid = environment.optionalString("ORDERD_PID") {
+        if let pid = reader.trimmedString(forKey: "orderd.pid") {
             guard let value = Int32(pid), value > 1 else {
-                throw ConfigurationError(variable: "ORDERD_PID", problem: "\"\(pid)\" is not a process id")
+                throw ServiceConfigurationError(variable: "ORDERD_PID", problem: "\"\(pid)\" is not a process id")
             }
             supervisorPid = value
         }
 
-        let brokers = environment.string("KAFKA_BROKERS", default: Self.defaultBrokers)
+        let brokers = reader.trimmedString(forKey: "kafka.brokers", default: Self.defaultBrokers)
         let addresses = brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !addresses.isEmpty, addresses.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
-            throw ConfigurationError(variable: "KAFKA_BROKERS", problem: "\"\(brokers)\" is not a comma-separated list of host:port")
+            throw ServiceConfigurationError(
+                variable: "KAFKA_BROKERS", problem: "\"\(brokers)\" is not a comma-separated list of host:port"
+            )
         }
         kafka = KafkaClientConfiguration(
-            bootstrapServers: addresses.joined(separator: ","),
-            clientId: serviceName,
-            properties: KafkaClientConfiguration.passThroughProperties(from: environment.values)
+            bootstrapServers: addresses.joined(separator: ","), clientId: serviceName, properties: kafkaProperties
         )
         do {
             try kafka.validate()
         } catch {
             if case .invalidProperty(let property, let source, let reason) = error {
-                throw ConfigurationError(variable: source, problem: "librdkafka rejects \(property): \(reason)")
+                throw ServiceConfigurationError(variable: source, problem: "librdkafka rejects \(property): \(reason)")
             }
-            throw ConfigurationError(variable: "KAFKA_*", problem: error.description)
+            throw ServiceConfigurationError(variable: "KAFKA_*", problem: error.description)
         }
+    }
+
+    /// Reads the configuration from environment variables: a ``ConfigReader/init(environment:)``
+    /// for the named variables, and every `KAFKA_<PROPERTY>` variable as a librdkafka property.
+    /// - Throws: ``ServiceConfigurationError`` naming the first variable whose value cannot be used.
+    public init(identity: ServiceIdentity, environment: [String: String]) throws(ServiceConfigurationError) {
+        try self.init(
+            identity: identity, reader: ConfigReader(environment: environment),
+            kafkaProperties: KafkaClientConfiguration.passThroughProperties(from: environment)
+        )
     }
 
     /// The topics the platform needs, each with its dead-letter topic.

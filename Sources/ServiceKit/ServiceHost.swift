@@ -1,4 +1,5 @@
 import CProcessControl
+import Configuration
 import Foundation
 import GRDB
 import Hummingbird
@@ -13,7 +14,7 @@ public protocol PlatformService: EventHandler {
     static var identity: ServiceIdentity { get }
 
     /// Builds the service from the shared configuration and its own variables.
-    init(configuration: ServiceConfiguration, environment: Environment, logger: Logger) throws(ConfigurationError)
+    init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError)
 
     /// Registers the service's own tables.
     static func migrate(_ migrator: inout DatabaseMigrator)
@@ -33,7 +34,7 @@ extension PlatformService {
 /// What a service's extra parts can use.
 public struct ServiceRuntime: Sendable {
     public let configuration: ServiceConfiguration
-    public let environment: Environment
+    public let reader: ConfigReader
     public let store: EventStore
     public let relay: OutboxRelay
     public let readiness: Readiness
@@ -50,20 +51,20 @@ public enum ServiceHost {
     public static func main<S: PlatformService>(_: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Never {
         // A closed stdout (its reader died) must not kill the service mid-shutdown.
         signal(SIGPIPE, SIG_IGN)
-        let env = Environment(environment)
+        let reader = ConfigReader(environment: environment)
         let configuration: ServiceConfiguration
         let service: S
         var bootLogger = Logger(label: S.identity.name)
         do {
-            configuration = try ServiceConfiguration(identity: S.identity, environment: env)
+            configuration = try ServiceConfiguration(identity: S.identity, environment: environment)
             let registry = Observability.bootstrap(label: configuration.serviceName, logLevel: configuration.logLevel)
             bootLogger = Logger(label: configuration.serviceName)
-            service = try S(configuration: configuration, environment: env, logger: bootLogger)
+            service = try S(configuration: configuration, reader: reader, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
-            try await run(service, configuration: configuration, environment: env, registry: registry, logger: bootLogger)
+            try await run(service, configuration: configuration, reader: reader, registry: registry, logger: bootLogger)
             // exit(3), here and in watchSupervisor, runs LogSink's atexit flush, which writes the buffered log lines.
             exit(0)
-        } catch let error as ConfigurationError {
+        } catch let error as ServiceConfigurationError {
             FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
             exit(configurationErrorStatus)
         } catch {
@@ -73,10 +74,10 @@ public enum ServiceHost {
     }
 
     static func run<S: PlatformService>(
-        _ service: S, configuration: ServiceConfiguration, environment: Environment,
+        _ service: S, configuration: ServiceConfiguration, reader: ConfigReader,
         registry: PrometheusCollectorRegistry, logger: Logger
     ) async throws {
-        if environment.optionalString("KAFKA_BROKERS") == nil {
+        if reader.trimmedString(forKey: "kafka.brokers") == nil {
             logger.warning("KAFKA_BROKERS is not set: using \(ServiceConfiguration.defaultBrokers)")
         }
         logger.info(
@@ -99,10 +100,10 @@ public enum ServiceHost {
             outboxRetention: configuration.outboxRetention, inboxRetention: configuration.inboxRetention
         )
         let runtime = ServiceRuntime(
-            configuration: configuration, environment: environment, store: store, relay: relay,
+            configuration: configuration, reader: reader, store: store, relay: relay,
             readiness: readiness, logger: logger
         )
-        let operations = OperationsServer.application(
+        let operations = OperationsServer.buildApplication(
             host: configuration.metricsHost, port: configuration.metricsPort, registry: registry,
             readiness: readiness, service: configuration.serviceName, logger: logger
         )

@@ -11,8 +11,10 @@ public final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
+    /// A signal with nothing pending.
     public init() {}
 
+    /// Wakes the current waiter, or the next one if nobody waits; safe from any thread.
     public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
@@ -31,6 +33,7 @@ public final class WakeSignal: Sendable {
         signal()
     }
 
+    /// Whether ``finish()`` was called.
     public var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Returns when signalled, finished, cancelled, or after `timeout`.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,38 +84,38 @@ public enum ControlServer {
         chmod(path, 0o660)
     }
 
-    public static func application(
-        path: String, group: String?, supervisor: Supervisor, logger: Logger
-    ) -> some ApplicationProtocol {
+    /// The control routes over `supervisor`. Answers are JSON (``JSONResponse``): keys in the
+    /// order the status types declare them; errors are `{"error":"…"}` with 404.
+    public static func buildRouter(supervisor: Supervisor) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("v1/status") { _, _ in
-            try json(.ok, await supervisor.status())
+            try JSONResponse.make(.ok, await supervisor.status())
         }
         router.post("v1/services/:name/:command") { _, context in
             let name = context.parameters.get("name") ?? ""
             guard let command = Supervisor.Command(rawValue: context.parameters.get("command") ?? "") else {
-                return try json(.notFound, ["error": "unknown command; use start, stop, restart or reset-failed"] as [String: String])
+                let error = "unknown command; use start, stop, restart or reset-failed"
+                return try JSONResponse.make(.notFound, ["error": error])
             }
             do {
-                return try json(.ok, try await supervisor.perform(command, service: name))
+                return try JSONResponse.make(.ok, try await supervisor.perform(command, service: name))
             } catch let error as Supervisor.CommandError {
-                return try json(.notFound, ["error": error.description] as [String: String])
+                return try JSONResponse.make(.notFound, ["error": error.description])
             }
         }
-        return Application(
-            router: router,
+        return router
+    }
+
+    /// The control API server on the Unix socket `path`, secured (``secure(_:group:logger:)``) as
+    /// soon as it listens. Runs as a `Service` until graceful shutdown.
+    public static func buildApplication(
+        path: String, group: String?, supervisor: Supervisor, logger: Logger
+    ) -> some ApplicationProtocol {
+        Application(
+            router: buildRouter(supervisor: supervisor),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "orderd"),
             onServerRunning: { _ in secure(path, group: group, logger: logger) },
             logger: logger
-        )
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
         )
     }
 }

@@ -70,7 +70,7 @@ public enum Daemon {
         let supervision = SupervisionLoop(supervisor: supervisor, notifier: notifier, stopBudget: configuration.daemon.stopTimeout, logger: logger)
         let metrics = AggregatedMetrics(supervisor: supervisor, scrapeTimeout: configuration.daemon.scrapeTimeout)
         let metricsServer = metrics.application(host: configuration.daemon.metricsHost, port: configuration.daemon.metricsPort, logger: logger)
-        let control = ControlServer.application(
+        let control = ControlServer.buildApplication(
             path: configuration.daemon.socketPath, group: configuration.daemon.socketGroup, supervisor: supervisor, logger: logger
         )
         let reload = ReloadHandler(configPath: configPath, environment: environment, supervisor: supervisor, notifier: notifier, logger: logger)

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import Logging
@@ -107,8 +108,8 @@ struct InventoryServiceHandlerTests {
 
     static func makeService(stock: String = "A=5,B=1") throws -> InventoryService {
         try InventoryService(
-            configuration: try ServiceConfiguration(identity: InventoryService.identity, environment: Environment([:])),
-            environment: Environment(["INVENTORY_STOCK": stock]),
+            configuration: try ServiceConfiguration(identity: InventoryService.identity, environment: [:]),
+            reader: ConfigReader(environment: ["INVENTORY_STOCK": stock]),
             logger: Logger(label: "t")
         )
     }
@@ -147,7 +148,7 @@ struct InventoryServiceHandlerTests {
 
     @Test("a bad INVENTORY_STOCK names the variable and the entry")
     func badStock() throws {
-        let error = #expect(throws: ConfigurationError.self) { try Self.makeService(stock: "A=5,B=x") }
+        let error = #expect(throws: ServiceConfigurationError.self) { try Self.makeService(stock: "A=5,B=x") }
         #expect(error?.variable == "INVENTORY_STOCK")
         #expect(error?.description.contains("B=x") == true)
     }

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import GRDB
 import OrderEvents
@@ -43,14 +44,14 @@ struct PaymentRuleTests {
 
     @Test("PAYMENT_LIMIT configures the rule and a bad value names the variable")
     func limitFromEnvironment() throws {
-        let configuration = try ServiceConfiguration(identity: PaymentService.identity, environment: Environment([:]))
-        let service = try PaymentService(configuration: configuration, environment: Environment(["PAYMENT_LIMIT": "12.34"]), logger: .init(label: "t"))
+        let configuration = try ServiceConfiguration(identity: PaymentService.identity, environment: [:])
+        let service = try PaymentService(configuration: configuration, reader: ConfigReader(environment: ["PAYMENT_LIMIT": "12.34"]), logger: .init(label: "t"))
         #expect(service.rule.limit == amount("12.34"))
-        let defaulted = try PaymentService(configuration: configuration, environment: Environment([:]), logger: .init(label: "t"))
+        let defaulted = try PaymentService(configuration: configuration, reader: ConfigReader(environment: [:]), logger: .init(label: "t"))
         #expect(defaulted.rule.limit == PaymentRule.defaultLimit)
         for bad in ["abc", "-1", "1.234"] {
-            let error = #expect(throws: ConfigurationError.self) {
-                try PaymentService(configuration: configuration, environment: Environment(["PAYMENT_LIMIT": bad]), logger: .init(label: "t"))
+            let error = #expect(throws: ServiceConfigurationError.self) {
+                try PaymentService(configuration: configuration, reader: ConfigReader(environment: ["PAYMENT_LIMIT": bad]), logger: .init(label: "t"))
             }
             #expect(error?.variable == "PAYMENT_LIMIT")
             #expect(error?.description.contains("PAYMENT_LIMIT") == true)

@@ -47,9 +47,9 @@ struct EventBatchTests {
         cluster = try EmbeddedKafkaCluster(topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) })
         directory = try TemporaryDirectory()
         let identity = ServiceIdentity(name: "batch-test", metricsPort: 0, groupIdVariable: "BATCH_GROUP_ID") { [$0.ordersCreated] }
-        configuration = try ServiceConfiguration(identity: identity, environment: Environment([
+        configuration = try ServiceConfiguration(identity: identity, environment: [
             "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path,
-        ]))
+        ])
     }
 
     func loop(_ handler: any EventHandler, store: EventStore) throws -> EventConsumerService {

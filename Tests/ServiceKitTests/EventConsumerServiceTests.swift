@@ -10,10 +10,10 @@ import Testing
 struct EventConsumerServiceTests {
     private func configuration(_ cluster: EmbeddedKafkaCluster, directory: String) throws -> ServiceConfiguration {
         let identity = ServiceIdentity(name: "loop-test", metricsPort: 0, groupIdVariable: "LOOP_GROUP_ID") { [$0.ordersCreated] }
-        return try ServiceConfiguration(identity: identity, environment: Environment([
+        return try ServiceConfiguration(identity: identity, environment: [
             "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory,
             "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        ]))
+        ])
     }
 
     @Test("a poison record goes once to <topic>.dlq with its bytes, headers and source position; the partition moves on")

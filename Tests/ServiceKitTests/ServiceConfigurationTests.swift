@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import Logging
 import OrderEvents
@@ -11,8 +12,8 @@ struct ServiceConfigurationTests {
         subscriptions: { [$0.ordersCreated, $0.inventoryRejected] }
     )
 
-    static func configuration(_ values: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
-        try ServiceConfiguration(identity: identity, environment: Environment(values))
+    static func configuration(_ values: [String: String]) throws(ServiceConfigurationError) -> ServiceConfiguration {
+        try ServiceConfiguration(identity: identity, environment: values)
     }
 
     @Test("an empty environment gives the documented defaults")
@@ -47,11 +48,11 @@ struct ServiceConfigurationTests {
     @Test("the metrics port and group id come from the identity")
     func identityDefaults() throws {
         let other = ServiceIdentity(name: "x-service", metricsPort: 9999, groupIdVariable: "X_GROUP_ID", subscriptions: { [$0.paymentsFailed] })
-        let configuration = try ServiceConfiguration(identity: other, environment: Environment(["PAYMENT_GROUP_ID": "ignored"]))
+        let configuration = try ServiceConfiguration(identity: other, environment: ["PAYMENT_GROUP_ID": "ignored"])
         #expect(configuration.metricsPort == 9999)
         #expect(configuration.groupId == "x-service")
         #expect(configuration.subscriptions == ["payments.failed"])
-        let grouped = try ServiceConfiguration(identity: other, environment: Environment(["X_GROUP_ID": "xg"]))
+        let grouped = try ServiceConfiguration(identity: other, environment: ["X_GROUP_ID": "xg"])
         #expect(grouped.groupId == "xg")
     }
 
@@ -98,6 +99,40 @@ struct ServiceConfigurationTests {
         #expect(configuration.topicSpecifications.map(\.name).contains("orders.v2.dlq"))
     }
 
+    @Test("any ConfigReader works: keys are the variables in dotted lower case, errors still name the variable")
+    func inMemoryReader() throws {
+        let reader = ConfigReader(provider: InMemoryProvider(values: [
+            "metrics.port": "9555", "payment.group.id": "blue", "order.topic": "orders.v3", "kafka.brokers": "k:1",
+        ]))
+        let configuration = try ServiceConfiguration(identity: Self.identity, reader: reader)
+        #expect(configuration.metricsPort == 9555)
+        #expect(configuration.groupId == "blue")
+        #expect(configuration.topics.ordersCreated == "orders.v3")
+        #expect(configuration.kafka.bootstrapServers == "k:1")
+        #expect(configuration.kafka.properties.isEmpty)
+
+        let bad = ConfigReader(provider: InMemoryProvider(values: ["topic.replication.factor": "33"]))
+        let error = #expect(throws: ServiceConfigurationError.self) {
+            try ServiceConfiguration(identity: Self.identity, reader: bad)
+        }
+        #expect(error?.description == "invalid TOPIC_REPLICATION_FACTOR: \"33\" is not a whole number from -1 to 32")
+    }
+
+    @Test("the error messages are the documented ones, word for word")
+    func messages() {
+        let cases: [([String: String], String)] = [
+            (["METRICS_PORT": "abc"], "invalid METRICS_PORT: \"abc\" is not a whole number from 0 to 65535"),
+            (["ORDER_TOPIC": "a b"], "invalid ORDER_TOPIC: \"a b\" is not a valid Kafka topic name (1–249 of A-Z a-z 0-9 . _ -)"),
+            (["LOG_LEVEL": "Loud"], "invalid LOG_LEVEL: \"loud\" is not one of trace, debug, info, notice, warning, error, critical"),
+            (["ORDERD_PID": "1"], "invalid ORDERD_PID: \"1\" is not a process id"),
+            (["KAFKA_BROKERS": " , "], "invalid KAFKA_BROKERS: \",\" is not a comma-separated list of host:port"),
+        ]
+        for (environment, message) in cases {
+            let error = #expect(throws: ServiceConfigurationError.self) { try Self.configuration(environment) }
+            #expect(error?.description == message)
+        }
+    }
+
     @Test("empty or blank values fall back to defaults")
     func blankValues() throws {
         let configuration = try Self.configuration(["METRICS_PORT": "", "LOG_LEVEL": "  ", "KAFKA_BROKERS": " "])
@@ -131,7 +166,7 @@ struct ServiceConfigurationTests {
         Bad(variable: "KAFKA_SESSION_TIMEOUT_MS", value: "soon"),
     ])
     func badValue(_ bad: Bad) {
-        let error = #expect(throws: ConfigurationError.self) {
+        let error = #expect(throws: ServiceConfigurationError.self) {
             try Self.configuration([bad.variable: bad.value])
         }
         #expect(error?.variable == bad.variable)
@@ -141,7 +176,7 @@ struct ServiceConfigurationTests {
 
     @Test("the unknown Kafka property error names the property too")
     func unknownKafkaProperty() {
-        let error = #expect(throws: ConfigurationError.self) {
+        let error = #expect(throws: ServiceConfigurationError.self) {
             try Self.configuration(["KAFKA_NO_SUCH_PROPERTY": "1"])
         }
         #expect(error?.description.contains("KAFKA_NO_SUCH_PROPERTY") == true)
@@ -173,7 +208,7 @@ struct ServiceConfigurationTests {
         var values = extra
         values["KAFKA_SASL_PASSWORD"] = Self.secret
         values["KAFKA_SSL_KEY_PASSWORD"] = Self.secret
-        let error = #expect(throws: ConfigurationError.self) { try Self.configuration(values) }
+        let error = #expect(throws: ServiceConfigurationError.self) { try Self.configuration(values) }
         guard let error else { return }
         for text in [error.description, error.problem, error.variable, String(describing: error), String(reflecting: error)] {
             #expect(!text.contains(Self.secret), "\(text)")
@@ -182,7 +217,7 @@ struct ServiceConfigurationTests {
 
     @Test("an unknown secret-looking property is reported by name, without its value")
     func refusedSecretRedacted() {
-        let error = #expect(throws: ConfigurationError.self) {
+        let error = #expect(throws: ServiceConfigurationError.self) {
             try Self.configuration(["KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL_NOPE": Self.secret])
         }
         #expect(error?.variable == "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL_NOPE")

@@ -1,0 +1,65 @@
+import Hummingbird
+import HummingbirdTesting
+import Prometheus
+@testable import ServiceKit
+import Testing
+
+/// `/metrics`, `/health` and `/ready` through the operations router, in process.
+@Suite("Operations endpoints")
+struct OperationsServerTests {
+    static func app(registry: PrometheusCollectorRegistry, readiness: Readiness) -> some ApplicationProtocol {
+        Application(router: OperationsServer.buildRouter(registry: registry, readiness: readiness, service: "svc"))
+    }
+
+    @Test("/metrics answers the registry in Prometheus text format")
+    func metrics() async throws {
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(name: "things_total", labels: [("kind", "a")]).increment(by: Int64(3))
+        try await Self.app(registry: registry, readiness: Readiness()).test(.router) { client in
+            let reply = try await client.execute(uri: "/metrics", method: .get)
+            #expect(reply.status == .ok)
+            #expect(reply.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+            let text = String(buffer: reply.body)
+            #expect(text.contains("# TYPE things_total counter\n"), "\(text)")
+            #expect(text.contains(#"things_total{kind="a"} 3"#), "\(text)")
+        }
+    }
+
+    @Test("/health is 200 with the service's name while serving")
+    func health() async throws {
+        try await Self.app(registry: PrometheusCollectorRegistry(), readiness: Readiness()).test(.router) { client in
+            let reply = try await client.execute(uri: "/health", method: .get)
+            #expect(reply.status == .ok)
+            #expect(String(buffer: reply.body) == "ok svc\n")
+        }
+    }
+
+    @Test("/ready is 503 with every failing check's reason, then 200 once all pass")
+    func ready() async throws {
+        let readiness = Readiness(checks: [.broker, .database])
+        try await Self.app(registry: PrometheusCollectorRegistry(), readiness: readiness).test(.router) { client in
+            let waiting = try await client.execute(uri: "/ready", method: .get)
+            #expect(waiting.status == .serviceUnavailable)
+            #expect(String(buffer: waiting.body) == "not ready: broker: not checked yet; database: not checked yet\n")
+
+            readiness.set(.database, ready: true)
+            readiness.set(.broker, ready: false, reason: "broker did not answer within 2 s")
+            let failing = try await client.execute(uri: "/ready", method: .get)
+            #expect(failing.status == .serviceUnavailable)
+            #expect(String(buffer: failing.body) == "not ready: broker did not answer within 2 s\n")
+
+            readiness.set(.broker, ready: true)
+            let ready = try await client.execute(uri: "/ready", method: .get)
+            #expect(ready.status == .ok)
+            #expect(String(buffer: ready.body) == "ready\n")
+        }
+    }
+
+    @Test("an unknown path is 404")
+    func unknown() async throws {
+        try await Self.app(registry: PrometheusCollectorRegistry(), readiness: Readiness()).test(.router) { client in
+            let reply = try await client.execute(uri: "/nope", method: .get)
+            #expect(reply.status == .notFound)
+        }
+    }
+}
