@@ -1,5 +1,4 @@
 import Foundation
-import CRdKafka
 
 /// One librdkafka property and where its value came from, so an error can name the source.
 public struct KafkaProperty: Sendable, Hashable {
@@ -78,22 +77,6 @@ public struct KafkaClientConfiguration: Sendable, Hashable {
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for the first property
     ///   librdkafka does not know or does not accept.
     public func validate() throws(KafkaError) {
-        let conf = rd_kafka_conf_new()
-        defer { rd_kafka_conf_destroy(conf) }
-        try Self.apply(properties, to: conf)
-    }
-
-    static func apply(_ properties: [KafkaProperty], to conf: OpaquePointer?) throws(KafkaError) {
-        for property in properties {
-            var errstr = [CChar](repeating: 0, count: 512)
-            let result = rd_kafka_conf_set(conf, property.name, property.value, &errstr, errstr.count)
-            guard result == RD_KAFKA_CONF_OK else {
-                var reason = String(errorBuffer: errstr)
-                if property.isSensitive {
-                    reason = reason.replacingOccurrences(of: property.value, with: "[redacted]")
-                }
-                throw .invalidProperty(property: property.name, source: property.source, reason: reason)
-            }
-        }
+        try RDKafkaConfig.validate(properties)
     }
 }
