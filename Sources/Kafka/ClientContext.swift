@@ -186,7 +186,10 @@ final class DeliverySlot: Sendable {
 
 /// Where a produced message landed.
 public struct DeliveryReport: Sendable, Hashable {
+    /// The topic the message was stored in.
     public var topic: String
+    /// The partition the broker stored it in (same key, same partition).
     public var partition: Int32
+    /// Its offset in that partition; offsets of one partition grow in send order.
     public var offset: Int64
 }

@@ -6,6 +6,8 @@ import Foundation
 /// purged like retention).
 ///
 /// The brokers run on librdkafka's own threads and live until the cluster is deinitialised.
+/// Thread-safety: every method may be called from any thread or task; each blocks for a few
+/// milliseconds (a round trip to the cluster's thread), so call them at set-up, not in hot loops.
 public final class EmbeddedKafkaCluster: Sendable {
     /// The bootstrap list to hand to clients (`KAFKA_BROKERS`).
     public let bootstrapServers: String

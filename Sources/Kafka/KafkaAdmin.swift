@@ -3,10 +3,14 @@ import Logging
 
 /// A topic to create: name, partitions, replication factor (-1: the broker's default).
 public struct TopicSpecification: Sendable, Hashable {
+    /// The topic name.
     public var name: String
+    /// How many partitions to create it with; keys are spread over them.
     public var partitions: Int
+    /// Copies of each partition; -1 leaves it to the broker's default.
     public var replicationFactor: Int
 
+    /// A topic specification; nothing is checked until a cluster creates it.
     public init(name: String, partitions: Int, replicationFactor: Int = -1) {
         self.name = name
         self.partitions = partitions

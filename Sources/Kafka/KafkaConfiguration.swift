@@ -2,11 +2,14 @@ import Foundation
 
 /// One librdkafka property and where its value came from, so an error can name the source.
 public struct KafkaProperty: Sendable, Hashable {
+    /// The librdkafka property name, for example `security.protocol`.
     public var name: String
+    /// Its value; never logged when ``isSensitive``.
     public var value: String
     /// For example `KAFKA_SASL_PASSWORD` or `default`.
     public var source: String
 
+    /// A property; librdkafka checks it when a client is created or ``KafkaClientConfiguration/validate()`` runs.
     public init(name: String, value: String, source: String) {
         self.name = name
         self.value = value
@@ -34,13 +37,16 @@ public struct KafkaProperty: Sendable, Hashable {
 /// Properties are applied in order, so a later one (for example a pass-through from the
 /// environment) overrides an earlier default.
 public struct KafkaClientConfiguration: Sendable, Hashable {
+    /// The initial `host:port` list (`KAFKA_BROKERS`); the rest of the cluster is discovered.
     public var bootstrapServers: String
+    /// The client id brokers log and metrics are labelled with (the service name).
     public var clientId: String
     /// How often librdkafka emits statistics (consumer lag, queue depth, RTT) as metrics; nil disables.
     public var statisticsInterval: Duration?
     /// Extra librdkafka properties, applied after the client's own defaults.
     public var properties: [KafkaProperty]
 
+    /// A configuration; nothing is validated or connected until a client is created.
     public init(
         bootstrapServers: String,
         clientId: String,

@@ -177,13 +177,19 @@ public final class KafkaConsumer: Sendable {
 
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.
     public struct Messages: AsyncSequence, Sendable {
+        /// One consumed record.
         public typealias Element = KafkaMessage
         let buffer: MessageBuffer
 
+        /// An iterator over the consumer's buffer; one per consumer at a time.
         public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
 
+        /// Hands out the consumer's messages one at a time; each counts as handed out (a
+        /// revocation waits for it) until its offset is stored.
         public struct Iterator: AsyncIteratorProtocol {
             let buffer: MessageBuffer
+            /// The next message, waiting while none is buffered; nil once the consumer stops
+            /// delivering or the waiting task is cancelled.
             public mutating func next() async -> KafkaMessage? {
                 await buffer.next(maximum: 1).first
             }
@@ -192,15 +198,21 @@ public final class KafkaConsumer: Sendable {
 
     /// The consumed messages in batches, as an `AsyncSequence`. Iterate from one task at a time.
     public struct Batches: AsyncSequence, Sendable {
+        /// One batch: at least one record, in partition order.
         public typealias Element = [KafkaMessage]
         let buffer: MessageBuffer
         let maximum: Int
 
+        /// An iterator over the consumer's buffer; one per consumer at a time.
         public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer, maximum: maximum) }
 
+        /// Hands out the consumer's messages in batches; each message counts as handed out (a
+        /// revocation waits for it) until its offset is stored.
         public struct Iterator: AsyncIteratorProtocol {
             let buffer: MessageBuffer
             let maximum: Int
+            /// Everything buffered, up to the maximum, waiting while nothing is; nil once the
+            /// consumer stops delivering or the waiting task is cancelled.
             public mutating func next() async -> [KafkaMessage]? {
                 let batch = await buffer.next(maximum: maximum)
                 return batch.isEmpty ? nil : batch

@@ -18,6 +18,7 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An embedded (mock) cluster operation failed.
     case embeddedCluster(reason: String)
 
+    /// What happened and, where it helps, what to do; never contains a secret value.
     public var description: String {
         switch self {
         case .invalidProperty(let property, let source, let reason):

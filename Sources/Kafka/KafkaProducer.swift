@@ -4,28 +4,38 @@ import Synchronization
 
 /// A Kafka header: a name and raw bytes.
 public struct KafkaHeader: Sendable, Hashable {
+    /// The header name; names may repeat.
     public var name: String
+    /// The raw value.
     public var value: [UInt8]
 
+    /// A header with raw bytes.
     public init(name: String, value: [UInt8]) {
         self.name = name
         self.value = value
     }
 
+    /// A header with the UTF-8 bytes of `string`.
     public init(name: String, string: String) {
         self.init(name: name, value: Array(string.utf8))
     }
 
+    /// The value as UTF-8 text; nil when it is not UTF-8.
     public var stringValue: String? { String(bytes: value, encoding: .utf8) }
 }
 
 /// A message to produce.
 public struct OutgoingMessage: Sendable, Hashable {
+    /// The topic to produce to; it must exist (clients do not create topics).
     public var topic: String
+    /// The partitioning key: messages of one key land in one partition, in order. nil spreads messages.
     public var key: [UInt8]?
+    /// The payload, copied into librdkafka when the message is enqueued.
     public var value: [UInt8]
+    /// Headers, sent in this order.
     public var headers: [KafkaHeader]
 
+    /// A message; nothing is checked until it is enqueued.
     public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
         self.topic = topic
         self.key = key
@@ -231,7 +241,9 @@ public final class KafkaProducer: Sendable {
 public struct PendingDeliveries: Sendable {
     /// One message's result, with its index in the submitted array.
     public struct Settled: Sendable {
+        /// The message's index in the array given to ``KafkaProducer/submit(_:)``.
         public var index: Int
+        /// Where it was stored, or why it was not.
         public var result: Result<DeliveryReport, KafkaError>
     }
 
