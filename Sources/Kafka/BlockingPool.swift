@@ -5,11 +5,12 @@ import NIOPosix
 enum BlockingPool {
     /// One pool for every short blocking call (metadata, readiness probes, flush, topic
     /// administration), shared by all clients of the process and never shut down. Its threads
-    /// are started once, lazily; a call waits for a free thread when all are busy, so the count
-    /// is sized for the slowest concurrent callers (an `ensureTopics` of up to 30 s and a
-    /// shutdown flush of up to 10 s besides the 2 s readiness probes).
+    /// are started once, lazily, and sleep while idle. A call waits for a free thread when all
+    /// are busy, so there are more than a service ever has at once (a readiness probe of up to
+    /// 2 s, an `ensureTopics` of up to 30 s, a shutdown flush of up to 10 s per producer), which
+    /// also leaves room for a test process running many clients side by side.
     static let shared: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 4)
+        let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         return pool
     }()

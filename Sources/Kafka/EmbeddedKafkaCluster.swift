@@ -46,6 +46,7 @@ public final class EmbeddedKafkaCluster: Sendable {
 
     /// Fault injection: takes a broker down (connections closed, requests refused) or back up.
     /// - Throws: ``KafkaError/embeddedCluster(reason:)`` for an unknown broker id.
+    @_spi(Testing)
     public func setBroker(_ id: Int32, up: Bool) throws(KafkaError) {
         try cluster.setBroker(id, up: up)
     }
@@ -57,6 +58,7 @@ extension EmbeddedKafkaCluster {
     /// for a leader and fail with a transient timeout after `message.timeout.ms`, while the
     /// topic's other partitions keep working, as when one broker of a real cluster is lost.
     /// - Throws: ``KafkaError/embeddedCluster(reason:)`` for an unknown topic, partition or broker.
+    @_spi(Testing)
     public func setPartitionLeader(topic: String, partition: Int32, broker: Int32?) throws(KafkaError) {
         try cluster.setPartitionLeader(topic: topic, partition: partition, broker: broker)
     }

@@ -197,8 +197,7 @@ public final class KafkaProducer: Sendable {
     /// Waits until every message sent so far is delivered or `timeout` passes (on the shared
     /// blocking pool).
     /// - Returns: true when nothing is left in flight.
-    @discardableResult
-    public func flush(timeout: Duration) async -> Bool {
+    private func flush(timeout: Duration) async -> Bool {
         await BlockingPool.run { [client] in client.flushBlocking(timeout: timeout) }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Kafka
+@_spi(Testing) @testable import Kafka
 
 @Suite("Producer lifecycle: cancellation, shutdown, state machine")
 struct KafkaProducerLifecycleTests {
