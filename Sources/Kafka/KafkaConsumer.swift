@@ -20,7 +20,8 @@ import Logging
 /// - Thread-safety: every method may be called from any task; ``messages`` or
 ///   ``batches(maximum:)`` may be iterated by one task at a time.
 public final class KafkaConsumer: Sendable {
-    private let client: RDKafkaClient
+    /// Internal, not private, so tests can watch it being released with the poll thread.
+    let client: RDKafkaClient
     private let buffer: MessageBuffer
     private let logger: Logger
     private let lifecycle = PollThreadLifecycle()

@@ -58,7 +58,8 @@ public struct OutgoingMessage: Sendable, Hashable {
 ///   thread. A producer released without a shutdown stops its poll thread too: what is still
 ///   undelivered then fails at once.
 public final class KafkaProducer: Sendable {
-    private let client: RDKafkaClient
+    /// Internal, not private, so tests can watch it being released with the poll thread.
+    let client: RDKafkaClient
     private let lifecycle = PollThreadLifecycle()
     private let state = Mutex(ProducerStateMachine())
     private let logger: Logger

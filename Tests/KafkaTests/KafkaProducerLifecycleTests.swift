@@ -51,6 +51,26 @@ struct KafkaProducerLifecycleTests {
         #expect(late.rejection == .shutDown)
     }
 
+    @Test("a producer or consumer released without shutdown stops its poll thread, which releases the client")
+    func releasedClientsStopTheirThreads() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "dropped", partitions: 1)])
+        weak var producerClient: RDKafkaClient?
+        weak var consumerClient: RDKafkaClient?
+        do {
+            let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
+            let consumer = try TestKafka.consumer(cluster, group: "dropped", topics: ["dropped"])
+            producerClient = producer.client
+            consumerClient = consumer.client
+        }
+        // Only the poll threads hold the clients now; each lets go when its loop has ended.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while producerClient != nil || consumerClient != nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(producerClient == nil, "the producer's poll thread is still running")
+        #expect(consumerClient == nil, "the consumer's poll thread is still running")
+    }
+
     @Test("the state machine refuses messages once shutdown began and lets exactly one caller flush")
     func stateMachine() {
         var machine = ProducerStateMachine()
