@@ -37,7 +37,7 @@ public enum KafkaAdmin {
     ) async throws(KafkaError) -> [String] {
         var configuration = configuration
         configuration.statisticsInterval = nil
-        // The client is created and destroyed (rd_kafka_destroy blocks) on the blocking pool.
+        // The client is created and destroyed (destroying it blocks) on the blocking pool.
         let result: Result<[String], KafkaError> = await BlockingPool.run { [configuration] in
             let client: RDKafkaClient
             do {

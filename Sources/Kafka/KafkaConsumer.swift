@@ -11,7 +11,7 @@ import Logging
 /// - Rebalances: on revocation, buffered messages of the revoked partitions are dropped (their
 ///   offsets were never stored) and the consumer waits for the handed-out ones to be
 ///   acknowledged, then commits synchronously, so the next owner starts exactly after them.
-/// - Threads: `rd_kafka_consumer_poll` runs on a dedicated thread, never on the cooperative pool.
+/// - Threads: librdkafka's consumer poll runs on a dedicated thread, never on the cooperative pool.
 ///   A consumer released without ``shutdown(timeout:)`` stops that thread too (it commits and
 ///   closes first).
 /// - Batches: ``batches(maximum:)`` hands out everything already buffered at once, so the

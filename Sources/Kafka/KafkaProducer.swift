@@ -219,8 +219,9 @@ public final class KafkaProducer: Sendable {
         case .flushAndStop:
             let flushed = await flush(timeout: timeout)
             if !flushed {
+                let left = client.outQueueLength
                 logger.warning(
-                    "producer shutdown: \(client.outQueueLength) messages not delivered in time; they fail and stay in the outbox"
+                    "producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox"
                 )
                 client.purgeQueuedAndInFlight()
             }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Which kind of client a librdkafka property applies to, as the linked librdkafka documents
-/// it (the `C/P` column of `rd_kafka_conf_properties_show`, the table CONFIGURATION.md is made
+/// it (the `C/P` column of librdkafka's property table, the table CONFIGURATION.md is made
 /// from).
 ///
 /// The services share one list of `KAFKA_*` pass-through properties between their producer

@@ -56,8 +56,8 @@ final class RDKafkaClient: Sendable {
 
         var errstr = [CChar](repeating: 0, count: 512)
         // rd_kafka_new takes ownership of conf only on success.
-        guard let handle = rd_kafka_new(kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf, &errstr, errstr.count)
-        else {
+        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
+        guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
             rd_kafka_conf_destroy(conf)
             unmanaged.release()
             throw .clientCreation(reason: String(errorBuffer: errstr))
