@@ -1,4 +1,3 @@
-import CRdKafka
 import Foundation
 import Logging
 import Synchronization
@@ -10,14 +9,10 @@ import Synchronization
 final class ClientContext: Sendable {
     let logger: Logger
     let statistics: KafkaStatisticsRecorder
-    /// Set by consumers: handles partition assignment and revocation on the poll thread.
-    let rebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+    /// Set by consumers: told about partition assignment and revocation on the poll thread.
+    let rebalance: RebalanceHandler?
 
-    init(
-        logger: Logger,
-        statistics: KafkaStatisticsRecorder,
-        rebalance: (@Sendable (OpaquePointer, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)? = nil
-    ) {
+    init(logger: Logger, statistics: KafkaStatisticsRecorder, rebalance: RebalanceHandler? = nil) {
         self.logger = logger
         self.statistics = statistics
         self.rebalance = rebalance
@@ -26,6 +21,17 @@ final class ClientContext: Sendable {
     static func from(_ opaque: UnsafeMutableRawPointer?) -> ClientContext? {
         opaque.map { Unmanaged<ClientContext>.fromOpaque($0).takeUnretainedValue() }
     }
+}
+
+/// A consumer's part in a rebalance; the RDKafka layer does the assigning, committing and
+/// unassigning around these calls, on the poll thread.
+struct RebalanceHandler: Sendable {
+    /// After `partitions` were assigned (possibly none, in a group with more members than
+    /// partitions).
+    var assigned: @Sendable (_ partitions: Set<TopicPartition>) -> Void
+    /// Before the stored offsets are committed and `partitions` given up: the consumer waits
+    /// here for the messages of those partitions that it handed out.
+    var revoking: @Sendable (_ partitions: Set<TopicPartition>) -> Void
 }
 
 /// Collects the delivery reports of one ``KafkaProducer/submit(_:)`` call.
@@ -43,6 +49,9 @@ final class DeliveryBatch: Sendable {
         var remaining: Int
         /// Callers of ``results()`` waiting for the last report.
         var waiters: [CheckedContinuation<Results, Never>] = []
+        /// Callers of ``cancellableResults()`` waiting for the last report, by id.
+        var cancellableWaiters: [Int: CheckedContinuation<Results, any Error>] = [:]
+        var nextWaiterID = 0
         /// Results not yet handed out by ``nextResults()``, in arrival order.
         var fresh: [PendingDeliveries.Settled] = []
         /// Results ``nextResults()`` has handed out so far.
@@ -72,6 +81,37 @@ final class DeliveryBatch: Sendable {
         }
     }
 
+    /// Every result, in message order, once the last one is in; throws `CancellationError` when
+    /// the waiting task is cancelled first (the results are kept for later calls).
+    func cancellableResults() async throws -> Results {
+        let id = state.withLock { state -> Int in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Results, any Error>) in
+                enum Outcome {
+                    case ready(Results)
+                    case cancelled
+                    case waiting
+                }
+                let outcome = state.withLock { state -> Outcome in
+                    if state.remaining == 0 { return .ready(state.results.map { $0! }) }
+                    if Task.isCancelled { return .cancelled }
+                    state.cancellableWaiters[id] = continuation
+                    return .waiting
+                }
+                switch outcome {
+                case .ready(let results): continuation.resume(returning: results)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .waiting: break
+                }
+            }
+        } onCancel: {
+            state.withLock { $0.cancellableWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
     /// The results that arrived since the previous call, sorted by index, waiting until there is
     /// at least one; empty once all `count` have been handed out. One caller at a time.
     func nextResults() async -> [PendingDeliveries.Settled] {
@@ -98,6 +138,7 @@ final class DeliveryBatch: Sendable {
     func complete(_ index: Int, with result: Result<DeliveryReport, KafkaError>) {
         struct Wakeups {
             var waiters: [CheckedContinuation<Results, Never>] = []
+            var cancellableWaiters: [CheckedContinuation<Results, any Error>] = []
             var all: Results = []
             var progress: CheckedContinuation<[PendingDeliveries.Settled], Never>?
             var fresh: [PendingDeliveries.Settled] = []
@@ -108,9 +149,11 @@ final class DeliveryBatch: Sendable {
             state.results[index] = result
             state.remaining -= 1
             state.fresh.append(PendingDeliveries.Settled(index: index, result: result))
-            if state.remaining == 0, !state.waiters.isEmpty {
+            if state.remaining == 0, !state.waiters.isEmpty || !state.cancellableWaiters.isEmpty {
                 wakeups.all = state.results.map { $0! }
                 swap(&wakeups.waiters, &state.waiters)
+                wakeups.cancellableWaiters = Array(state.cancellableWaiters.values)
+                state.cancellableWaiters = [:]
             }
             if let progress = state.progressWaiter {
                 state.progressWaiter = nil
@@ -120,6 +163,7 @@ final class DeliveryBatch: Sendable {
             return wakeups
         }
         for waiter in wakeups.waiters { waiter.resume(returning: wakeups.all) }
+        for waiter in wakeups.cancellableWaiters { waiter.resume(returning: wakeups.all) }
         wakeups.progress?.resume(returning: wakeups.fresh)
     }
 
@@ -142,7 +186,10 @@ final class DeliverySlot: Sendable {
 
 /// Where a produced message landed.
 public struct DeliveryReport: Sendable, Hashable {
+    /// The topic the message was stored in.
     public var topic: String
+    /// The partition the broker stored it in (same key, same partition).
     public var partition: Int32
+    /// Its offset in that partition; offsets of one partition grow in send order.
     public var offset: Int64
 }

@@ -1,13 +1,15 @@
 import Foundation
-import CRdKafka
 
 /// One librdkafka property and where its value came from, so an error can name the source.
 public struct KafkaProperty: Sendable, Hashable {
+    /// The librdkafka property name, for example `security.protocol`.
     public var name: String
+    /// Its value; never logged when ``isSensitive``.
     public var value: String
     /// For example `KAFKA_SASL_PASSWORD` or `default`.
     public var source: String
 
+    /// A property; librdkafka checks it when a client is created or ``KafkaClientConfiguration/validate()`` runs.
     public init(name: String, value: String, source: String) {
         self.name = name
         self.value = value
@@ -35,13 +37,16 @@ public struct KafkaProperty: Sendable, Hashable {
 /// Properties are applied in order, so a later one (for example a pass-through from the
 /// environment) overrides an earlier default.
 public struct KafkaClientConfiguration: Sendable, Hashable {
+    /// The initial `host:port` list (`KAFKA_BROKERS`); the rest of the cluster is discovered.
     public var bootstrapServers: String
+    /// The client id brokers log and metrics are labelled with (the service name).
     public var clientId: String
     /// How often librdkafka emits statistics (consumer lag, queue depth, RTT) as metrics; nil disables.
     public var statisticsInterval: Duration?
     /// Extra librdkafka properties, applied after the client's own defaults.
     public var properties: [KafkaProperty]
 
+    /// A configuration; nothing is validated or connected until a client is created.
     public init(
         bootstrapServers: String,
         clientId: String,
@@ -78,22 +83,6 @@ public struct KafkaClientConfiguration: Sendable, Hashable {
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for the first property
     ///   librdkafka does not know or does not accept.
     public func validate() throws(KafkaError) {
-        let conf = rd_kafka_conf_new()
-        defer { rd_kafka_conf_destroy(conf) }
-        try Self.apply(properties, to: conf)
-    }
-
-    static func apply(_ properties: [KafkaProperty], to conf: OpaquePointer?) throws(KafkaError) {
-        for property in properties {
-            var errstr = [CChar](repeating: 0, count: 512)
-            let result = rd_kafka_conf_set(conf, property.name, property.value, &errstr, errstr.count)
-            guard result == RD_KAFKA_CONF_OK else {
-                var reason = String(errorBuffer: errstr)
-                if property.isSensitive {
-                    reason = reason.replacingOccurrences(of: property.value, with: "[redacted]")
-                }
-                throw .invalidProperty(property: property.name, source: property.source, reason: reason)
-            }
-        }
+        try RDKafkaConfig.validate(properties)
     }
 }

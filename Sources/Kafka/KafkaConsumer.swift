@@ -1,4 +1,3 @@
-import CRdKafka
 import Foundation
 import Logging
 
@@ -12,13 +11,17 @@ import Logging
 /// - Rebalances: on revocation, buffered messages of the revoked partitions are dropped (their
 ///   offsets were never stored) and the consumer waits for the handed-out ones to be
 ///   acknowledged, then commits synchronously, so the next owner starts exactly after them.
-/// - Threads: `rd_kafka_consumer_poll` runs on a dedicated thread, never on the cooperative pool.
+/// - Threads: librdkafka's consumer poll runs on a dedicated thread, never on the cooperative pool.
+///   A consumer released without ``shutdown(timeout:)`` stops that thread too (it commits and
+///   closes first).
 /// - Batches: ``batches(maximum:)`` hands out everything already buffered at once, so the
 ///   caller can handle a burst in one database transaction; ``storeOffsets(of:)`` then
 ///   acknowledges the whole batch with one call.
-/// - ``messages`` or ``batches(maximum:)`` may be iterated by one task at a time.
+/// - Thread-safety: every method may be called from any task; ``messages`` or
+///   ``batches(maximum:)`` may be iterated by one task at a time.
 public final class KafkaConsumer: Sendable {
-    private let client: RdKafkaClient
+    /// Internal, not private, so tests can watch it being released with the poll thread.
+    let client: RDKafkaClient
     private let buffer: MessageBuffer
     private let logger: Logger
     private let lifecycle = PollThreadLifecycle()
@@ -40,9 +43,14 @@ public final class KafkaConsumer: Sendable {
     /// How long a revocation waits for handed-out messages before giving their partitions up.
     public static let revocationGrace: TimeInterval = 30
 
-    /// Creates the consumer and subscribes to `topics` as a member of `groupId`.
+    /// Creates the consumer, subscribes to `topics` as a member of `groupId` and starts its poll
+    /// thread. Connects lazily: no broker needs to be reachable yet.
+    /// - Parameter bufferCapacity: how many fetched messages may wait for the application
+    ///   before the poll thread stops pulling more out of librdkafka.
     /// - Parameter onAssignment: called on the poll thread after each assignment (possibly
     ///   empty, in a group with more members than partitions): the consumer has joined its group.
+    /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)``,
+    ///   ``KafkaError/clientCreation(reason:)`` or ``KafkaError/consumer(reason:)`` (subscribe).
     public init(
         configuration: KafkaClientConfiguration,
         groupId: String,
@@ -55,30 +63,34 @@ public final class KafkaConsumer: Sendable {
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-consumer"),
-            rebalance: { rk, err, partitions in
-                Self.rebalance(rk, err, partitions, buffer: buffer, logger: logger, onAssignment: onAssignment)
-            }
+            rebalance: RebalanceHandler(
+                assigned: { partitions in onAssignment?(partitions) },
+                revoking: { partitions in
+                    let stuck = buffer.revoke(partitions, timeout: Self.revocationGrace)
+                    if !stuck.isEmpty {
+                        logger.warning(
+                            "revoking partitions with unacknowledged messages: \(stuck); they will be re-delivered"
+                        )
+                    }
+                }
+            )
         )
-        self.client = try RdKafkaClient(
-            type: RD_KAFKA_CONSUMER, configuration: configuration,
+        self.client = try RDKafkaClient(
+            kind: .consumer, configuration: configuration,
             defaults: Self.defaults(groupId: groupId), context: context
         )
         self.buffer = buffer
         self.logger = logger
-        rd_kafka_poll_set_consumer(client.handle)
-
-        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for topic in topics {
-            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
-        }
-        let err = rd_kafka_subscribe(client.handle, list)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw .consumer(reason: "subscribe to \(topics): \(KafkaError.text(err))")
-        }
-        BlockingThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
+        client.redirectMainQueueToConsumer()
+        try client.subscribe(to: topics)
+        PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
             Self.pollLoop(client: client, buffer: buffer, lifecycle: lifecycle, logger: logger)
         }
+    }
+
+    deinit {
+        // The poll thread holds the client, not the consumer: without this it would poll forever.
+        lifecycle.stop()
     }
 
     /// The consumed messages, in partition order. Ends after ``shutdown()``.
@@ -109,15 +121,8 @@ public final class KafkaConsumer: Sendable {
         defer {
             for (partition, count) in handedOut { buffer.acknowledge(partition, count: count) }
         }
-        let list = rd_kafka_topic_partition_list_new(Int32(next.count))
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (partition, offset) in next {
-            let entry = rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
-            entry?.pointee.offset = offset
-        }
-        let err = rd_kafka_offsets_store(client.handle, list)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.debug("offsets not stored for \(next.keys.map(\.description).sorted()): \(KafkaError.text(err))")
+        if let error = client.storeOffsets(next) {
+            logger.debug("offsets not stored for \(next.keys.map(\.description).sorted()): \(error)")
         }
     }
 
@@ -143,124 +148,49 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// True when a broker answered a metadata request within `timeout`.
+    /// Runs on the module's shared blocking pool, never on the cooperative pool.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
-        await BlockingThread.run(name: "kafka-metadata") { [client] in
-            client.brokerAnswersBlocking(timeout: timeout)
-        }
+        await BlockingPool.run { [client] in client.brokerAnswersBlocking(timeout: timeout) }
     }
 
-    private static func pollLoop(client: RdKafkaClient, buffer: MessageBuffer, lifecycle: PollThreadLifecycle, logger: Logger) {
+    private static func pollLoop(
+        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: PollThreadLifecycle, logger: Logger
+    ) {
         while lifecycle.isRunning {
             // While the application is behind, leave records in librdkafka's queue. Rebalance
             // callbacks wait until it pulls the next message, which bounds that delay.
             guard buffer.waitForRoom(timeout: 0.1) else { continue }
-            guard let message = rd_kafka_consumer_poll(client.handle, 100) else { continue }
-            defer { rd_kafka_message_destroy(message) }
-            let m = message.pointee
-            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    logger.warning("consumer error: \(KafkaError.text(m.err))")
-                }
-                continue
+            switch client.consumerPoll(milliseconds: 100) {
+            case .message(let message): buffer.push(message)
+            case .error(let error): logger.warning("consumer error: \(error)")
+            case .nothing: continue
             }
-            buffer.push(copy(message))
         }
         buffer.finish()
-        var err = rd_kafka_commit(client.handle, nil, 0)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-            logger.warning("final offset commit failed: \(KafkaError.text(err))")
+        if let error = client.commitStoredBlocking() {
+            logger.warning("final offset commit failed: \(error)")
         }
-        err = rd_kafka_consumer_close(client.handle)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("consumer close: \(KafkaError.text(err))")
+        if let error = client.closeConsumerBlocking() {
+            logger.warning("consumer close: \(error)")
         }
         lifecycle.threadExited()
     }
 
-    private static func rebalance(
-        _ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
-        _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-        buffer: MessageBuffer, logger: Logger, onAssignment: (@Sendable (Set<TopicPartition>) -> Void)?
-    ) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
-        let set = Self.partitions(partitions)
-        switch err {
-        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            logger.info("partitions assigned: \(set.map(\.description).sorted().joined(separator: ", "))")
-            if cooperative {
-                _ = rd_kafka_incremental_assign(rk, partitions)
-            } else {
-                _ = rd_kafka_assign(rk, partitions)
-            }
-            onAssignment?(set)
-        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            let stuck = buffer.revoke(set, timeout: revocationGrace)
-            if !stuck.isEmpty {
-                logger.warning("revoking partitions with unacknowledged messages: \(stuck); they will be re-delivered")
-            }
-            let commit = rd_kafka_commit(rk, nil, 0)
-            if commit != RD_KAFKA_RESP_ERR_NO_ERROR, commit != RD_KAFKA_RESP_ERR__NO_OFFSET {
-                logger.warning("commit on revocation failed: \(KafkaError.text(commit))")
-            }
-            logger.info("partitions revoked: \(set.map(\.description).sorted().joined(separator: ", "))")
-            if cooperative {
-                _ = rd_kafka_incremental_unassign(rk, partitions)
-            } else {
-                _ = rd_kafka_assign(rk, nil)
-            }
-        default:
-            logger.error("rebalance error: \(KafkaError.text(err))")
-            _ = rd_kafka_assign(rk, nil)
-        }
-    }
-
-    private static func partitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Set<TopicPartition> {
-        let count = Int(list.pointee.cnt)
-        return Set((0..<count).map { index in
-            let element = list.pointee.elems[index]
-            return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
-        })
-    }
-
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
-        let m = message.pointee
-        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
-        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-        var headers: [KafkaHeader] = []
-        var list: OpaquePointer?
-        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
-            var index = 0
-            var name: UnsafePointer<CChar>?
-            var bytes: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(list, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let value = bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: value))
-                index += 1
-            }
-        }
-        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        return KafkaMessage(
-            topic: String(cString: rd_kafka_topic_name(m.rkt)),
-            partition: m.partition,
-            offset: m.offset,
-            key: key,
-            value: value,
-            headers: headers,
-            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
-        )
-    }
-
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.
     public struct Messages: AsyncSequence, Sendable {
+        /// One consumed record.
         public typealias Element = KafkaMessage
         let buffer: MessageBuffer
 
+        /// An iterator over the consumer's buffer; one per consumer at a time.
         public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
 
+        /// Hands out the consumer's messages one at a time; each counts as handed out (a
+        /// revocation waits for it) until its offset is stored.
         public struct Iterator: AsyncIteratorProtocol {
             let buffer: MessageBuffer
+            /// The next message, waiting while none is buffered; nil once the consumer stops
+            /// delivering or the waiting task is cancelled.
             public mutating func next() async -> KafkaMessage? {
                 await buffer.next(maximum: 1).first
             }
@@ -269,15 +199,21 @@ public final class KafkaConsumer: Sendable {
 
     /// The consumed messages in batches, as an `AsyncSequence`. Iterate from one task at a time.
     public struct Batches: AsyncSequence, Sendable {
+        /// One batch: at least one record, in partition order.
         public typealias Element = [KafkaMessage]
         let buffer: MessageBuffer
         let maximum: Int
 
+        /// An iterator over the consumer's buffer; one per consumer at a time.
         public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer, maximum: maximum) }
 
+        /// Hands out the consumer's messages in batches; each message counts as handed out (a
+        /// revocation waits for it) until its offset is stored.
         public struct Iterator: AsyncIteratorProtocol {
             let buffer: MessageBuffer
             let maximum: Int
+            /// Everything buffered, up to the maximum, waiting while nothing is; nil once the
+            /// consumer stops delivering or the waiting task is cancelled.
             public mutating func next() async -> [KafkaMessage]? {
                 let batch = await buffer.next(maximum: maximum)
                 return batch.isEmpty ? nil : batch

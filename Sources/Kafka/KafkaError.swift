@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// A failure of the Kafka layer. Each case says what happened; `description` says what to do.
 public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// librdkafka rejected a configuration property. `source` names where it came from (for
@@ -20,6 +18,7 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An embedded (mock) cluster operation failed.
     case embeddedCluster(reason: String)
 
+    /// What happened and, where it helps, what to do; never contains a secret value.
     public var description: String {
         switch self {
         case .invalidProperty(let property, let source, let reason):
@@ -48,25 +47,5 @@ public enum KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         case .skipped: true
         case .shutDown, .invalidProperty, .clientCreation, .topic, .consumer, .embeddedCluster: false
         }
-    }
-
-    static func delivery(_ err: rd_kafka_resp_err_t) -> KafkaError {
-        let fatal: Set<rd_kafka_resp_err_t> = [
-            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR__FATAL,
-            RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__INVALID_ARG,
-        ]
-        return .delivery(code: err.rawValue, reason: KafkaError.text(err), transient: !fatal.contains(err))
-    }
-
-    static func text(_ err: rd_kafka_resp_err_t) -> String {
-        String(cString: rd_kafka_err2str(err))
-    }
-}
-
-extension String {
-    /// The text librdkafka wrote into a NUL-terminated error buffer.
-    init(errorBuffer: [CChar]) {
-        self.init(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,31 +1,41 @@
-import CRdKafka
 import Foundation
 import Logging
+import Synchronization
 
 /// A Kafka header: a name and raw bytes.
 public struct KafkaHeader: Sendable, Hashable {
+    /// The header name; names may repeat.
     public var name: String
+    /// The raw value.
     public var value: [UInt8]
 
+    /// A header with raw bytes.
     public init(name: String, value: [UInt8]) {
         self.name = name
         self.value = value
     }
 
+    /// A header with the UTF-8 bytes of `string`.
     public init(name: String, string: String) {
         self.init(name: name, value: Array(string.utf8))
     }
 
+    /// The value as UTF-8 text; nil when it is not UTF-8.
     public var stringValue: String? { String(bytes: value, encoding: .utf8) }
 }
 
 /// A message to produce.
 public struct OutgoingMessage: Sendable, Hashable {
+    /// The topic to produce to; it must exist (clients do not create topics).
     public var topic: String
+    /// The partitioning key: messages of one key land in one partition, in order. nil spreads messages.
     public var key: [UInt8]?
+    /// The payload, copied into librdkafka when the message is enqueued.
     public var value: [UInt8]
+    /// Headers, sent in this order.
     public var headers: [KafkaHeader]
 
+    /// A message; nothing is checked until it is enqueued.
     public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) {
         self.topic = topic
         self.key = key
@@ -43,11 +53,15 @@ public struct OutgoingMessage: Sendable, Hashable {
 ///   hands back the reports to await later (pipelining). Delivery reports are served by a
 ///   dedicated poll thread, never by Swift's cooperative pool.
 /// - Thread-safety: all methods may be called concurrently from any task.
-/// - Shutdown: ``shutdown(timeout:)`` flushes, fails what could not be delivered in time with
-///   ``KafkaError/delivery(code:reason:transient:)``, and stops the poll thread.
+/// - Shutdown: ``shutdown(timeout:)`` refuses new messages, flushes, fails what could not be
+///   delivered in time with ``KafkaError/delivery(code:reason:transient:)``, and stops the poll
+///   thread. A producer released without a shutdown stops its poll thread too: what is still
+///   undelivered then fails at once.
 public final class KafkaProducer: Sendable {
-    private let client: RdKafkaClient
+    /// Internal, not private, so tests can watch it being released with the poll thread.
+    let client: RDKafkaClient
     private let lifecycle = PollThreadLifecycle()
+    private let state = Mutex(ProducerStateMachine())
     private let logger: Logger
 
     /// The producer defaults. Anything in `configuration.properties` overrides them.
@@ -65,48 +79,60 @@ public final class KafkaProducer: Sendable {
         KafkaProperty(name: "message.timeout.ms", value: "30000", source: "default"),
     ]
 
+    /// Creates the producer and starts its poll thread. Connects lazily: no broker needs to be
+    /// reachable yet.
+    /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for a property
+    ///   librdkafka rejects, or ``KafkaError/clientCreation(reason:)``.
     public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-producer")
         )
-        let conf = Self.defaults
         self.logger = logger
-        self.client = try RdKafkaClient(
-            type: RD_KAFKA_PRODUCER, configuration: configuration, defaults: conf, context: context
+        self.client = try RDKafkaClient(
+            kind: .producer, configuration: configuration, defaults: Self.defaults, context: context
         )
-        BlockingThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
+        PollThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
             while lifecycle.isRunning {
-                rd_kafka_poll(client.handle, 100)
+                client.poll(milliseconds: 100)
             }
-            // Fail whatever is still queued or in flight and serve those delivery reports, so no
-            // sender waits forever (a send may have enqueued while shutdown began).
+            // Nothing enqueues any more (the state left `running` before the loop was stopped,
+            // or the producer is gone): fail what is left once and serve those delivery reports,
+            // so no sender waits forever.
+            client.purgeQueuedAndInFlight()
             var rounds = 0
-            repeat {
-                rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
-                rd_kafka_poll(client.handle, 50)
+            while client.outQueueLength > 0, rounds < 100 {
+                client.poll(milliseconds: 50)
                 rounds += 1
-            } while rd_kafka_outq_len(client.handle) > 0 && rounds < 100
+            }
             lifecycle.threadExited()
         }
     }
 
+    deinit {
+        // The poll thread holds the client, not the producer: without this it would poll forever.
+        lifecycle.stop()
+    }
+
     /// Sends one message and returns where it was stored.
     /// - Throws: ``KafkaError/delivery(code:reason:transient:)`` when librdkafka reports a
-    ///   failure (after its own retries, bounded by `message.timeout.ms`), or
-    ///   ``KafkaError/shutDown`` after ``shutdown(timeout:)``.
+    ///   failure (after its own retries, bounded by `message.timeout.ms`),
+    ///   ``KafkaError/shutDown`` once ``shutdown(timeout:)`` began, or `CancellationError` when
+    ///   the task is cancelled while waiting: the message stays enqueued and its report is still
+    ///   collected, it is only not waited for.
     public func send(
         topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
     ) async throws -> DeliveryReport {
-        let results = await send([OutgoingMessage(topic: topic, key: key, value: value, headers: headers)])
-        return try results[0].get()
+        let pending = submit([OutgoingMessage(topic: topic, key: key, value: value, headers: headers)])
+        return try await pending.cancellableResults()[0].get()
     }
 
     /// Enqueues `messages` in order without waiting between them, then waits for every
     /// delivery report. Messages with the same key keep their order.
     ///
     /// When one cannot be enqueued (local queue full, shut down), it and every later message
-    /// fail without being sent, so a retry of the failed suffix keeps the order. Never blocks.
+    /// fail without being sent, so a retry of the failed suffix keeps the order. Never blocks a
+    /// thread; not cancellable (every result is returned).
     /// - Returns: one result per message, in the same order.
     public func send(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, KafkaError>] {
         await submit(messages).results()
@@ -122,95 +148,86 @@ public final class KafkaProducer: Sendable {
     ///   not transient; shut down), it fails with that error and every later one of this call
     ///   with ``KafkaError/skipped``, unsent; ``PendingDeliveries/accepted`` says how many were
     ///   enqueued, so a caller can retry the suffix in order.
-    /// - Never blocks and never suspends; thread-safe.
+    /// - Never blocks and never suspends; thread-safe (concurrent calls enqueue one after the
+    ///   other, each call's messages contiguously).
     public func submit(_ messages: [OutgoingMessage]) -> PendingDeliveries {
         let batch = DeliveryBatch(count: messages.count)
-        var index = 0
-        var rejection: KafkaError?
-        while index < messages.count {
-            guard lifecycle.isRunning else {
-                rejection = .shutDown
-                break
-            }
-            let box = Unmanaged.passRetained(DeliverySlot(batch: batch, index: index))
-            let err = produce(messages[index], opaque: box.toOpaque())
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                box.release()
-                // A full local queue (queue.buffering.max.*) fails this and every later message
-                // as transient, without blocking this thread: the caller retries the suffix
-                // later, in order.
-                rejection = KafkaError.delivery(err)
-                break
-            }
-            index += 1
-        }
-        if let rejection { batch.failRemaining(from: index, with: rejection) }
-        return PendingDeliveries(batch: batch, accepted: index, rejection: rejection)
-    }
-
-    private func produce(_ message: OutgoingMessage, opaque: UnsafeMutableRawPointer) -> rd_kafka_resp_err_t {
-        let list = rd_kafka_headers_new(message.headers.count)
-        for header in message.headers {
-            header.value.withUnsafeBytes { bytes in
-                _ = rd_kafka_header_add(list, header.name, -1, bytes.baseAddress, bytes.count)
+        // One lock per call, held while enqueueing (librdkafka's produce never blocks here), so
+        // a shutdown cannot start between the check and the enqueue.
+        let (accepted, rejection) = state.withLock { state -> (Int, KafkaError?) in
+            switch state.submit() {
+            case .reject:
+                return (0, .shutDown)
+            case .enqueue:
+                for index in messages.indices {
+                    // A full local queue (queue.buffering.max.*) fails this and every later
+                    // message as transient, without blocking this thread: the caller retries the
+                    // suffix later, in order.
+                    if let error = client.produce(messages[index], slot: DeliverySlot(batch: batch, index: index)) {
+                        return (index, error)
+                    }
+                }
+                return (messages.count, nil)
             }
         }
-        let err = message.value.withUnsafeBytes { valueBytes in
-            (message.key ?? []).withUnsafeBytes { keyBytes in
-                crdkafka_produce(
-                    client.handle, message.topic,
-                    message.key == nil ? nil : keyBytes.baseAddress, message.key == nil ? 0 : keyBytes.count,
-                    valueBytes.baseAddress, valueBytes.count,
-                    list, opaque
-                )
-            }
-        }
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR { rd_kafka_headers_destroy(list) }
-        return err
+        if let rejection { batch.failRemaining(from: accepted, with: rejection) }
+        return PendingDeliveries(batch: batch, accepted: accepted, rejection: rejection)
     }
 
     /// The idempotent producer's fatal error, once librdkafka raised one (for example a
     /// sequence gap it cannot recover from). From then on nothing can be delivered: the owner
     /// should stop and start a new producer (a service exits and orderd restarts it).
+    /// Non-blocking and thread-safe.
     public var fatalError: KafkaError? {
-        var errstr = [CChar](repeating: 0, count: 512)
-        let err = rd_kafka_fatal_error(client.handle, &errstr, errstr.count)
-        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-        return .delivery(code: err.rawValue, reason: "fatal producer error: \(String(errorBuffer: errstr))", transient: false)
+        client.fatalError
     }
 
-    /// Raises a fatal error as librdkafka would (tests only).
-    func raiseFatalErrorForTesting(_ reason: String) {
-        _ = rd_kafka_test_fatal_error(client.handle, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason)
+    /// Raises a fatal error as librdkafka would on an out-of-order sequence, so tests can
+    /// exercise ``fatalError`` handling.
+    @_spi(Testing)
+    public func raiseFatalErrorForTesting(_ reason: String) {
+        client.raiseFatalError(reason: reason)
     }
 
-    /// True when a broker answered a metadata request within `timeout`.
+    /// True when a broker answered a metadata request within `timeout`. Runs on the module's
+    /// shared blocking pool, never on the cooperative pool.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
-        await BlockingThread.run(name: "kafka-metadata") { [client] in
-            client.brokerAnswersBlocking(timeout: timeout)
-        }
+        await BlockingPool.run { [client] in client.brokerAnswersBlocking(timeout: timeout) }
     }
 
-    /// Waits until every message sent so far is delivered or `timeout` passes.
+    /// Waits until every message sent so far is delivered or `timeout` passes (on the shared
+    /// blocking pool).
     /// - Returns: true when nothing is left in flight.
-    @discardableResult
-    public func flush(timeout: Duration) async -> Bool {
-        await BlockingThread.run(name: "kafka-flush") { [client] in
-            rd_kafka_flush(client.handle, Int32(timeout.milliseconds)) == RD_KAFKA_RESP_ERR_NO_ERROR
-        }
+    private func flush(timeout: Duration) async -> Bool {
+        await BlockingPool.run { [client] in client.flushBlocking(timeout: timeout) }
     }
 
-    /// Flushes for at most `timeout`, fails every message still undelivered, and stops the poll
-    /// thread. Idempotent; later sends throw ``KafkaError/shutDown``.
+    /// Refuses new messages (they fail with ``KafkaError/shutDown``), flushes for at most
+    /// `timeout`, fails every message still undelivered, and stops the poll thread (waiting at
+    /// most 2 s more for it). Idempotent: a concurrent caller returns when the first is done.
     public func shutdown(timeout: Duration = .seconds(10)) async {
-        guard lifecycle.isRunning else { return }
-        let flushed = await flush(timeout: timeout)
-        if !flushed {
-            let left = rd_kafka_outq_len(client.handle)
-            logger.warning("producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox")
-            rd_kafka_purge(client.handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
+        switch state.withLock({ $0.shutdown() }) {
+        case .none:
+            return
+        case .waitForShutdown:
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                switch state.withLock({ $0.waitForShutdown(continuation) }) {
+                case .suspend: break
+                case .resume: continuation.resume()
+                }
+            }
+        case .flushAndStop:
+            let flushed = await flush(timeout: timeout)
+            if !flushed {
+                let left = client.outQueueLength
+                logger.warning(
+                    "producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox"
+                )
+                client.purgeQueuedAndInFlight()
+            }
+            await lifecycle.stopAndWait(timeout: .seconds(2))
+            for waiter in state.withLock({ $0.shutdownFinished() }) { waiter.resume() }
         }
-        await lifecycle.stopAndWait(timeout: .seconds(2))
     }
 }
 
@@ -219,12 +236,15 @@ public final class KafkaProducer: Sendable {
 ///
 /// Every message gets exactly one result: its report, its enqueue failure, or a failure from
 /// ``KafkaProducer/shutdown(timeout:)`` (which fails whatever is undelivered), so the waits below
-/// end within `message.timeout.ms` or a producer shutdown. They are not cancellable for that
-/// reason: a result is never lost to a cancelled waiter. Sendable; may be awaited from any task.
+/// end within `message.timeout.ms` or a producer shutdown. ``results()`` and ``nextResults()``
+/// are not cancellable for that reason; ``cancellableResults()`` is, and a cancelled waiter loses
+/// nothing (the handle keeps the results). Sendable; may be awaited from any task.
 public struct PendingDeliveries: Sendable {
     /// One message's result, with its index in the submitted array.
     public struct Settled: Sendable {
+        /// The message's index in the array given to ``KafkaProducer/submit(_:)``.
         public var index: Int
+        /// Where it was stored, or why it was not.
         public var result: Result<DeliveryReport, KafkaError>
     }
 
@@ -246,6 +266,12 @@ public struct PendingDeliveries: Sendable {
     /// from any number of tasks.
     public func results() async -> [Result<DeliveryReport, KafkaError>] {
         await batch.results()
+    }
+
+    /// Like ``results()``, but a cancelled waiter stops waiting with `CancellationError`; the
+    /// results are still collected and a later call returns them.
+    public func cancellableResults() async throws -> [Result<DeliveryReport, KafkaError>] {
+        try await batch.cancellableResults()
     }
 
     /// Waits until at least one result that no earlier call returned is in, and returns all such

@@ -10,8 +10,10 @@ import Metrics
 ///
 /// Called on librdkafka's thread; swift-metrics handlers are thread-safe.
 public struct KafkaStatisticsRecorder: Sendable {
+    /// The `client` label of every metric recorded.
     public let client: String
 
+    /// A recorder labelling its metrics with `client`.
     public init(client: String) {
         self.client = client
     }

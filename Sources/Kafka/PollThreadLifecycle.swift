@@ -27,6 +27,11 @@ final class PollThreadLifecycle: Sendable {
         for waiter in waiters { waiter.resume(returning: true) }
     }
 
+    /// Asks the loop to stop without waiting (an owner being released).
+    func stop() {
+        state.withLock { $0.running = false }
+    }
+
     /// Asks the loop to stop and waits until the thread has exited or `timeout` passed.
     /// Idempotent; any number of callers may wait.
     /// - Returns: false when the thread was still busy when the timeout passed.
@@ -50,11 +55,6 @@ final class PollThreadLifecycle: Sendable {
             }
             if exited { continuation.resume(returning: true) }
         }
-    }
-
-    /// Asks the loop to stop and waits until the thread has exited, however long it takes.
-    func stopAndWait() async {
-        _ = await stopAndWait(timeout: .seconds(86_400 * 365))
     }
 
     private func resume(_ id: Int, with result: Bool) {

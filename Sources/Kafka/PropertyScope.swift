@@ -1,8 +1,7 @@
-import CRdKafka
 import Foundation
 
 /// Which kind of client a librdkafka property applies to, as the linked librdkafka documents
-/// it (the `C/P` column of `rd_kafka_conf_properties_show`, the table CONFIGURATION.md is made
+/// it (the `C/P` column of librdkafka's property table, the table CONFIGURATION.md is made
 /// from).
 ///
 /// The services share one list of `KAFKA_*` pass-through properties between their producer
@@ -30,10 +29,9 @@ enum PropertyScope: Sendable {
 
     /// Read once from librdkafka: lines such as `fetch.wait.max.ms  |  C  | 0 .. 300000 | …`.
     private static let table: [String: PropertyScope] = {
-        guard let text = crdkafka_properties_table() else { return [:] }
-        defer { free(text) }
+        guard let text = RDKafkaConfig.propertiesTable() else { return [:] }
         var scopes: [String: PropertyScope] = [:]
-        for line in String(cString: text).split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let columns = line.split(separator: "|", omittingEmptySubsequences: false)
             guard columns.count > 2 else { continue }
             let name = columns[0].trimmingCharacters(in: .whitespaces)

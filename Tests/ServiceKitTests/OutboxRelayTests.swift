@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-@testable import Kafka
+@_spi(Testing) @testable import Kafka
 import OrderEvents
 @testable import ServiceKit
 import Testing

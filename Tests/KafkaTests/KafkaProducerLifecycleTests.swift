@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@_spi(Testing) @testable import Kafka
+
+@Suite("Producer lifecycle: cancellation, shutdown, state machine")
+struct KafkaProducerLifecycleTests {
+    @Test("a cancelled send stops waiting with CancellationError; the message's report is still collected")
+    func cancelledSend() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "stalled", partitions: 1)])
+        // No leader: the message waits in librdkafka until one is back.
+        try cluster.setPartitionLeader(topic: "stalled", partition: 0, broker: nil)
+        let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
+        let message = OutgoingMessage(topic: "stalled", key: Array("k".utf8), value: [1])
+
+        let sending = Task { try await producer.send(topic: message.topic, key: message.key, value: message.value) }
+        sending.cancel()
+        await #expect(throws: CancellationError.self) { try await sending.value }
+
+        let pending = producer.submit([message])
+        let waiting = Task { try await pending.cancellableResults() }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+
+        try cluster.setPartitionLeader(topic: "stalled", partition: 0, broker: 1)
+        let results = await pending.results()
+        #expect(results.count == 1)
+        #expect((try? results[0].get())?.partition == 0)
+        await producer.shutdown()
+    }
+
+    @Test("shutdown fails what cannot be delivered in time, so no waiter hangs; later submits fail with shutDown")
+    func shutdownFailsUndelivered() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "stuck", partitions: 1)])
+        try cluster.setPartitionLeader(topic: "stuck", partition: 0, broker: nil)
+        let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
+        let pending = producer.submit([OutgoingMessage(topic: "stuck", key: nil, value: [1])])
+        #expect(pending.accepted == 1)
+        // Two concurrent shutdowns: both return once the first has stopped the poll thread.
+        async let first: Void = producer.shutdown(timeout: .milliseconds(200))
+        async let second: Void = producer.shutdown(timeout: .milliseconds(200))
+        _ = await (first, second)
+        let results = await pending.results()
+        guard case .failure(let error) = results[0] else {
+            Issue.record("a message without a leader was reported delivered")
+            return
+        }
+        #expect(error.isTransient)
+        let late = producer.submit([OutgoingMessage(topic: "stuck", key: nil, value: [2])])
+        #expect(late.accepted == 0)
+        #expect(late.rejection == .shutDown)
+    }
+
+    @Test("a producer or consumer released without shutdown stops its poll thread, which releases the client")
+    func releasedClientsStopTheirThreads() async throws {
+        let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "dropped", partitions: 1)])
+        weak var producerClient: RDKafkaClient?
+        weak var consumerClient: RDKafkaClient?
+        do {
+            let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
+            let consumer = try TestKafka.consumer(cluster, group: "dropped", topics: ["dropped"])
+            producerClient = producer.client
+            consumerClient = consumer.client
+        }
+        // Only the poll threads hold the clients now; each lets go when its loop has ended.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while producerClient != nil || consumerClient != nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(producerClient == nil, "the producer's poll thread is still running")
+        #expect(consumerClient == nil, "the consumer's poll thread is still running")
+    }
+
+    @Test("the state machine refuses messages once shutdown began and lets exactly one caller flush")
+    func stateMachine() {
+        var machine = ProducerStateMachine()
+        #expect(machine.submit() == .enqueue)
+        #expect(machine.shutdown() == .flushAndStop)
+        #expect(machine.submit() == .reject)
+        #expect(machine.shutdown() == .waitForShutdown)
+        #expect(machine.shutdownFinished().isEmpty)
+        #expect(machine.submit() == .reject)
+        #expect(machine.shutdown() == .none)
+    }
+}
