@@ -33,6 +33,7 @@ struct LoopbackHTTPClientTests {
         )
         let response = try await Client(server.endpoint, timeout: .seconds(5)).get("/metrics")
         #expect(String(buffer: response.body) == "abcdefg")
+        #expect(server.requests.count == 1)
     }
 
     @Test("a body that ends with the connection is read to the end")
@@ -40,6 +41,7 @@ struct LoopbackHTTPClientTests {
         let server = try CannedServer(.tcp, answer: .bytes("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"))
         let response = try await Client(server.endpoint, timeout: .seconds(5)).get("/")
         #expect(String(buffer: response.body) == "until the end")
+        #expect(server.requests.count == 1)
     }
 
     @Test("POST over a Unix socket: an empty body is sent with Content-Length 0; a 404 is a response, not an error")
@@ -62,6 +64,7 @@ struct LoopbackHTTPClientTests {
         let failure = await Self.failure(Client(server.endpoint, timeout: .milliseconds(300)), get: "/health")
         #expect(failure == .timedOut(server.endpoint, after: Duration.milliseconds(300)))
         #expect(ContinuousClock.now - began < .seconds(3))
+        #expect(server.requests.count == 1)
     }
 
     @Test("a connection closed before a complete response: closedBeforeResponse")
@@ -76,6 +79,7 @@ struct LoopbackHTTPClientTests {
         let nothing = try CannedServer(.tcp, answer: .bytes(""))
         #expect(await Self.failure(Client(nothing.endpoint, timeout: .seconds(5)), get: "/")
             == .closedBeforeResponse(nothing.endpoint))
+        #expect(server.requests.count == 1 && nothing.requests.count == 1)
     }
 
     @Test("a body over the limit: bodyTooLarge")
@@ -85,6 +89,7 @@ struct LoopbackHTTPClientTests {
         let client = Client(server.endpoint, timeout: .seconds(5), maximumBodyBytes: 1000)
         let failure = await Self.failure(client, get: "/metrics")
         #expect(failure == .bodyTooLarge(server.endpoint, limit: 1000))
+        #expect(server.requests.count == 1)
     }
 
     @Test("nothing listening: connectFailed, with the endpoint in the message")
@@ -113,6 +118,10 @@ struct LoopbackHTTPClientTests {
 /// A one-thread socket server: for each connection it reads the request head, records it, then
 /// writes `answer` and closes, or (`.silence`) keeps the connection open without a word until
 /// the server goes away.
+///
+/// Its `deinit` closes the listener, and Swift may release a value right after its last use: a
+/// test must use the server (for example `server.requests`) after its request, or the listener
+/// can close before the connection is accepted and the request time out.
 final class CannedServer: Sendable {
     enum Transport { case tcp, unix }
     enum Answer: Sendable {
