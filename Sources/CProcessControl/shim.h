@@ -17,10 +17,18 @@
 // Declared by glibc only under _GNU_SOURCE, which a Swift module cannot set for its importers.
 extern int pipe2(int pipefd[2], int flags);
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+// <sys/socket.h> is not included: it would import its enums a second time into Swift.
+struct sockaddr;
+extern int accept4(int sockfd, struct sockaddr *addr, unsigned int *addrlen, int flags);
 
 /// pipe2(2) with O_CLOEXEC: neither end leaks into other children.
 static inline int cprocesscontrol_pipe_cloexec(int fds[2], int extra_flags) {
     return pipe2(fds, O_CLOEXEC | extra_flags);
+}
+
+/// accept4(2) with SOCK_CLOEXEC: the connection cannot leak into a child spawned meanwhile.
+static inline int cprocesscontrol_accept_cloexec(int fd) {
+    return accept4(fd, 0, 0, O_CLOEXEC);  // SOCK_CLOEXEC is O_CLOEXEC on Linux
 }
 
 /// Makes the spawned child change to `path` before exec (glibc 2.29+).

@@ -1,3 +1,4 @@
+import CProcessControl
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -180,7 +181,9 @@ final class CannedServer: Sendable {
         let received = received
         Thread.detachNewThread {
             var held: [Int32] = []
-            while case let connection = accept(fd, nil, nil), connection >= 0 {
+            // Close-on-exec: a process another test spawns meanwhile must not inherit the connection and
+            // hold it open after `close`, or the client would never see the end of a close-delimited body.
+            while case let connection = cprocesscontrol_accept_cloexec(fd), connection >= 0 {
                 var head: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 while !head.ends(with: Array("\r\n\r\n".utf8)) {
