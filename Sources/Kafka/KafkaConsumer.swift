@@ -24,7 +24,7 @@ public final class KafkaConsumer: Sendable {
     let client: RDKafkaClient
     private let buffer: MessageBuffer
     private let logger: Logger
-    private let lifecycle = PollThreadLifecycle()
+    private let lifecycle = ClientLifecycle(ConsumerStateMachine())
 
     /// Consumer defaults. Anything in `configuration.properties` overrides them.
     public static func defaults(groupId: String) -> [KafkaProperty] {
@@ -90,7 +90,10 @@ public final class KafkaConsumer: Sendable {
 
     deinit {
         // The poll thread holds the client, not the consumer: without this it would poll forever.
-        lifecycle.stop()
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
+        case .stopPollThread: lifecycle.stopPollThread()
+        case .none: break
+        }
     }
 
     /// The consumed messages, in partition order. Ends after ``shutdown()``.
@@ -139,12 +142,33 @@ public final class KafkaConsumer: Sendable {
     /// - Returns: false when the close did not finish in time.
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
-        buffer.finish()
-        let closed = await lifecycle.stopAndWait(timeout: timeout)
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
+        case .stopPollThread:
+            buffer.finish()
+            lifecycle.stopPollThread()
+        case .none:
+            break
+        }
+        let closed = await waitForClose(timeout: timeout)
         if !closed {
             logger.warning("consumer close did not finish within \(timeout); the group expires this member after its session timeout")
         }
         return closed
+    }
+
+    /// Waits until the poll thread has closed the client, or `timeout` passed.
+    private func waitForClose(timeout: Duration) async -> Bool {
+        let id = lifecycle.machine.withLock { $0.nextWaiterID() }
+        return await lifecycle.wait(
+            timeout: timeout, timeoutValue: false,
+            register: { machine, waiter in
+                switch machine.waitForClose(id: id, waiter) {
+                case .suspend: nil
+                case .resume: true
+                }
+            },
+            takeBack: { $0.closeWaitTimedOut(id: id) }
+        )
     }
 
     /// True when a broker answered a metadata request within `timeout`.
@@ -154,9 +178,10 @@ public final class KafkaConsumer: Sendable {
     }
 
     private static func pollLoop(
-        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: PollThreadLifecycle, logger: Logger
+        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: ClientLifecycle<ConsumerStateMachine>,
+        logger: Logger
     ) {
-        while lifecycle.isRunning {
+        while lifecycle.isPolling {
             // While the application is behind, leave records in librdkafka's queue. Rebalance
             // callbacks wait until it pulls the next message, which bounds that delay.
             guard buffer.waitForRoom(timeout: 0.1) else { continue }
@@ -173,7 +198,7 @@ public final class KafkaConsumer: Sendable {
         if let error = client.closeConsumerBlocking() {
             logger.warning("consumer close: \(error)")
         }
-        lifecycle.threadExited()
+        for waiter in lifecycle.machine.withLock({ $0.pollThreadExited() }) { waiter.resume(returning: true) }
     }
 
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.

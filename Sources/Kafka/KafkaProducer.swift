@@ -60,8 +60,8 @@ public struct OutgoingMessage: Sendable, Hashable {
 public final class KafkaProducer: Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
-    private let lifecycle = PollThreadLifecycle()
-    private let state = Mutex(ProducerStateMachine())
+    /// Shared with the poll thread, which reports its exit there.
+    private let lifecycle = ClientLifecycle(ProducerStateMachine())
     private let logger: Logger
 
     /// The producer defaults. Anything in `configuration.properties` overrides them.
@@ -93,7 +93,7 @@ public final class KafkaProducer: Sendable {
             kind: .producer, configuration: configuration, defaults: Self.defaults, context: context
         )
         PollThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
-            while lifecycle.isRunning {
+            while lifecycle.isPolling {
                 client.poll(milliseconds: 100)
             }
             // Nothing enqueues any more (the state left `running` before the loop was stopped,
@@ -105,13 +105,16 @@ public final class KafkaProducer: Sendable {
                 client.poll(milliseconds: 50)
                 rounds += 1
             }
-            lifecycle.threadExited()
+            lifecycle.machine.withLock { $0.pollThreadExited() }?.resume()
         }
     }
 
     deinit {
         // The poll thread holds the client, not the producer: without this it would poll forever.
-        lifecycle.stop()
+        switch lifecycle.machine.withLock({ $0.released() }) {
+        case .stopPollThread: lifecycle.stopPollThread()
+        case .none: break
+        }
     }
 
     /// Sends one message and returns where it was stored.
@@ -154,7 +157,7 @@ public final class KafkaProducer: Sendable {
         let batch = DeliveryBatch(count: messages.count)
         // One lock per call, held while enqueueing (librdkafka's produce never blocks here), so
         // a shutdown cannot start between the check and the enqueue.
-        let (accepted, rejection) = state.withLock { state -> (Int, KafkaError?) in
+        let (accepted, rejection) = lifecycle.machine.withLock { state -> (Int, KafkaError?) in
             switch state.submit() {
             case .reject:
                 return (0, .shutDown)
@@ -206,17 +209,17 @@ public final class KafkaProducer: Sendable {
     /// `timeout`, fails every message still undelivered, and stops the poll thread (waiting at
     /// most 2 s more for it). Idempotent: a concurrent caller returns when the first is done.
     public func shutdown(timeout: Duration = .seconds(10)) async {
-        switch state.withLock({ $0.shutdown() }) {
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
         case .none:
             return
         case .waitForShutdown:
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                switch state.withLock({ $0.waitForShutdown(continuation) }) {
+                switch lifecycle.machine.withLock({ $0.waitForShutdown(continuation) }) {
                 case .suspend: break
                 case .resume: continuation.resume()
                 }
             }
-        case .flushAndStop:
+        case .flush:
             let flushed = await flush(timeout: timeout)
             if !flushed {
                 let left = client.outQueueLength
@@ -225,9 +228,27 @@ public final class KafkaProducer: Sendable {
                 )
                 client.purgeQueuedAndInFlight()
             }
-            await lifecycle.stopAndWait(timeout: .seconds(2))
-            for waiter in state.withLock({ $0.shutdownFinished() }) { waiter.resume() }
+            switch lifecycle.machine.withLock({ $0.flushed() }) {
+            case .stopPollThread: lifecycle.stopPollThread()
+            case .none: break
+            }
+            await waitForPollThread(timeout: .seconds(2))
+            for waiter in lifecycle.machine.withLock({ $0.shutdownFinished() }) { waiter.resume() }
         }
+    }
+
+    /// Waits until the poll thread has exited, or `timeout` passed (it is stuck in librdkafka).
+    private func waitForPollThread(timeout: Duration) async {
+        await lifecycle.wait(
+            timeout: timeout, timeoutValue: (),
+            register: { machine, waiter in
+                switch machine.waitForPollThread(waiter) {
+                case .suspend: nil
+                case .resume: ()
+                }
+            },
+            takeBack: { $0.pollThreadWaitTimedOut() }
+        )
     }
 }
 
