@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// A client's lifecycle state machine, shared by the client and its poll thread. The thread
@@ -45,5 +46,16 @@ final class ClientLifecycle<Machine: ~Copyable>: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The `run()` of a client as a `Service`: waits for the graceful shutdown, then shuts down with
+/// `budget`; when the task is cancelled first, shuts down with none.
+func runUntilGracefulShutdown(budget: Duration, shutdown: (Duration) async -> Void) async {
+    do {
+        try await gracefulShutdown()
+        await shutdown(budget)
+    } catch {
+        await shutdown(.zero)
     }
 }

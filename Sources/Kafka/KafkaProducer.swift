@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A Kafka header: a name and raw bytes.
@@ -57,12 +58,17 @@ public struct OutgoingMessage: Sendable, Hashable {
 ///   delivered in time with ``KafkaError/delivery(code:reason:transient:)``, and stops the poll
 ///   thread. A producer released without a shutdown stops its poll thread too: what is still
 ///   undelivered then fails at once.
-public final class KafkaProducer: Sendable {
+/// - Service: the poll thread runs from `init`; ``run()`` keeps the producer in a
+///   `ServiceGroup` until its graceful shutdown, which is the same transition as
+///   ``shutdown(timeout:)`` (so an owner that shut the producer down already, like the outbox
+///   relay, finds it done).
+public final class KafkaProducer: Service, Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
     /// Shared with the poll thread, which reports its exit there.
     private let lifecycle = ClientLifecycle(ProducerStateMachine())
     private let logger: Logger
+    private let shutdownTimeout: Duration
 
     /// The producer defaults. Anything in `configuration.properties` overrides them.
     public static let defaults: [KafkaProperty] = [
@@ -81,14 +87,18 @@ public final class KafkaProducer: Sendable {
 
     /// Creates the producer and starts its poll thread. Connects lazily: no broker needs to be
     /// reachable yet.
+    /// - Parameter shutdownTimeout: the flush budget of the graceful shutdown of ``run()``.
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for a property
     ///   librdkafka rejects, or ``KafkaError/clientCreation(reason:)``.
-    public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
+    public init(
+        configuration: KafkaClientConfiguration, logger: Logger, shutdownTimeout: Duration = .seconds(10)
+    ) throws(KafkaError) {
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-producer")
         )
         self.logger = logger
+        self.shutdownTimeout = shutdownTimeout
         self.client = try RDKafkaClient(
             kind: .producer, configuration: configuration, defaults: Self.defaults, context: context
         )
@@ -115,6 +125,14 @@ public final class KafkaProducer: Sendable {
         case .stopPollThread: lifecycle.stopPollThread()
         case .none: break
         }
+    }
+
+    /// Waits for the graceful shutdown of the surrounding `ServiceGroup`, then shuts down
+    /// (``shutdown(timeout:)`` with the `shutdownTimeout` of `init`), and returns once the
+    /// poll thread has stopped. When cancelled instead, it shuts down without flushing: what is
+    /// undelivered fails at once. Never throws.
+    public func run() async {
+        await runUntilGracefulShutdown(budget: shutdownTimeout) { await shutdown(timeout: $0) }
     }
 
     /// Sends one message and returns where it was stored.
