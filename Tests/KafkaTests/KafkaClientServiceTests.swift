@@ -9,7 +9,7 @@ struct KafkaClientServiceTests {
     @Test("a producer in a ServiceGroup delivers until the graceful shutdown, which is its shutdown(timeout:)")
     func producerGracefulShutdown() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "served", partitions: 1)])
-        let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
+        let producer = try TestKafka.producer(cluster)
         let group = ServiceGroup(services: [producer], logger: TestKafka.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -31,9 +31,7 @@ struct KafkaClientServiceTests {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "leaderless", partitions: 1)])
         try cluster.setPartitionLeader(topic: "leaderless", partition: 0, broker: nil)
         // A graceful budget that would outlast the test: only a cancellation can end it in time.
-        let producer = try KafkaProducer(
-            configuration: TestKafka.configuration(cluster), logger: TestKafka.logger, shutdownTimeout: .seconds(600)
-        )
+        let producer = try TestKafka.producer(cluster, shutdownTimeout: .seconds(600))
         let pending = producer.submit([OutgoingMessage(topic: "leaderless", key: nil, value: [1])])
         #expect(pending.accepted == 1)
         let running = Task { await producer.run() }
