@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// A member of a balanced consumer group.
 ///
@@ -19,12 +20,17 @@ import Logging
 ///   acknowledges the whole batch with one call.
 /// - Thread-safety: every method may be called from any task; ``messages`` or
 ///   ``batches(maximum:)`` may be iterated by one task at a time.
-public final class KafkaConsumer: Sendable {
+/// - Service: the poll thread runs from `init`; ``run()`` keeps the consumer in a
+///   `ServiceGroup` until its graceful shutdown, which is the same transition as
+///   ``shutdown(timeout:)``. Place it so that it shuts down after the code handling its
+///   messages (a `ServiceGroup` shuts down in reverse order), or shut it down from that code.
+public final class KafkaConsumer: Service, Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
     private let buffer: MessageBuffer
     private let logger: Logger
-    private let lifecycle = PollThreadLifecycle()
+    private let shutdownTimeout: Duration
+    private let lifecycle = ClientLifecycle(ConsumerStateMachine())
 
     /// Consumer defaults. Anything in `configuration.properties` overrides them.
     public static func defaults(groupId: String) -> [KafkaProperty] {
@@ -49,6 +55,7 @@ public final class KafkaConsumer: Sendable {
     ///   before the poll thread stops pulling more out of librdkafka.
     /// - Parameter onAssignment: called on the poll thread after each assignment (possibly
     ///   empty, in a group with more members than partitions): the consumer has joined its group.
+    /// - Parameter shutdownTimeout: how long the graceful shutdown of ``run()`` waits for the close.
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)``,
     ///   ``KafkaError/clientCreation(reason:)`` or ``KafkaError/consumer(reason:)`` (subscribe).
     public init(
@@ -57,6 +64,7 @@ public final class KafkaConsumer: Sendable {
         topics: [String],
         bufferCapacity: Int = 1024,
         logger: Logger,
+        shutdownTimeout: Duration = .seconds(10),
         onAssignment: (@Sendable (Set<TopicPartition>) -> Void)? = nil
     ) throws(KafkaError) {
         let buffer = MessageBuffer(capacity: bufferCapacity)
@@ -81,6 +89,7 @@ public final class KafkaConsumer: Sendable {
         )
         self.buffer = buffer
         self.logger = logger
+        self.shutdownTimeout = shutdownTimeout
         client.redirectMainQueueToConsumer()
         try client.subscribe(to: topics)
         PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
@@ -90,7 +99,18 @@ public final class KafkaConsumer: Sendable {
 
     deinit {
         // The poll thread holds the client, not the consumer: without this it would poll forever.
-        lifecycle.stop()
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
+        case .stopPollThread: lifecycle.stopPollThread()
+        case .none: break
+        }
+    }
+
+    /// Waits for the graceful shutdown of the surrounding `ServiceGroup`, then shuts down
+    /// (``shutdown(timeout:)`` with the `shutdownTimeout` of `init`), and returns once the
+    /// client is closed or that timeout passed. When cancelled instead, it stops the poll thread
+    /// without waiting for the close. Never throws.
+    public func run() async {
+        await runUntilGracefulShutdown(budget: shutdownTimeout) { await shutdown(timeout: $0) }
     }
 
     /// The consumed messages, in partition order. Ends after ``shutdown()``.
@@ -139,12 +159,33 @@ public final class KafkaConsumer: Sendable {
     /// - Returns: false when the close did not finish in time.
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
-        buffer.finish()
-        let closed = await lifecycle.stopAndWait(timeout: timeout)
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
+        case .stopPollThread:
+            buffer.finish()
+            lifecycle.stopPollThread()
+        case .none:
+            break
+        }
+        let closed = await waitForClose(timeout: timeout)
         if !closed {
             logger.warning("consumer close did not finish within \(timeout); the group expires this member after its session timeout")
         }
         return closed
+    }
+
+    /// Waits until the poll thread has closed the client, or `timeout` passed.
+    private func waitForClose(timeout: Duration) async -> Bool {
+        let id = lifecycle.machine.withLock { $0.nextWaiterID() }
+        return await lifecycle.wait(
+            timeout: timeout, timeoutValue: false,
+            register: { machine, waiter in
+                switch machine.waitForClose(id: id, waiter) {
+                case .suspend: nil
+                case .resume: true
+                }
+            },
+            takeBack: { $0.closeWaitTimedOut(id: id) }
+        )
     }
 
     /// True when a broker answered a metadata request within `timeout`.
@@ -154,9 +195,10 @@ public final class KafkaConsumer: Sendable {
     }
 
     private static func pollLoop(
-        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: PollThreadLifecycle, logger: Logger
+        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: ClientLifecycle<ConsumerStateMachine>,
+        logger: Logger
     ) {
-        while lifecycle.isRunning {
+        while lifecycle.isPolling {
             // While the application is behind, leave records in librdkafka's queue. Rebalance
             // callbacks wait until it pulls the next message, which bounds that delay.
             guard buffer.waitForRoom(timeout: 0.1) else { continue }
@@ -173,7 +215,7 @@ public final class KafkaConsumer: Sendable {
         if let error = client.closeConsumerBlocking() {
             logger.warning("consumer close: \(error)")
         }
-        lifecycle.threadExited()
+        for waiter in lifecycle.machine.withLock({ $0.pollThreadExited() }) { waiter.resume(returning: true) }
     }
 
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.

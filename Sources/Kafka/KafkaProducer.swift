@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A Kafka header: a name and raw bytes.
@@ -57,12 +58,17 @@ public struct OutgoingMessage: Sendable, Hashable {
 ///   delivered in time with ``KafkaError/delivery(code:reason:transient:)``, and stops the poll
 ///   thread. A producer released without a shutdown stops its poll thread too: what is still
 ///   undelivered then fails at once.
-public final class KafkaProducer: Sendable {
+/// - Service: the poll thread runs from `init`; ``run()`` keeps the producer in a
+///   `ServiceGroup` until its graceful shutdown, which is the same transition as
+///   ``shutdown(timeout:)`` (so an owner that shut the producer down already, like the outbox
+///   relay, finds it done).
+public final class KafkaProducer: Service, Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
-    private let lifecycle = PollThreadLifecycle()
-    private let state = Mutex(ProducerStateMachine())
+    /// Shared with the poll thread, which reports its exit there.
+    private let lifecycle = ClientLifecycle(ProducerStateMachine())
     private let logger: Logger
+    private let shutdownTimeout: Duration
 
     /// The producer defaults. Anything in `configuration.properties` overrides them.
     public static let defaults: [KafkaProperty] = [
@@ -81,19 +87,23 @@ public final class KafkaProducer: Sendable {
 
     /// Creates the producer and starts its poll thread. Connects lazily: no broker needs to be
     /// reachable yet.
+    /// - Parameter shutdownTimeout: the flush budget of the graceful shutdown of ``run()``.
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for a property
     ///   librdkafka rejects, or ``KafkaError/clientCreation(reason:)``.
-    public init(configuration: KafkaClientConfiguration, logger: Logger) throws(KafkaError) {
+    public init(
+        configuration: KafkaClientConfiguration, logger: Logger, shutdownTimeout: Duration = .seconds(10)
+    ) throws(KafkaError) {
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-producer")
         )
         self.logger = logger
+        self.shutdownTimeout = shutdownTimeout
         self.client = try RDKafkaClient(
             kind: .producer, configuration: configuration, defaults: Self.defaults, context: context
         )
         PollThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
-            while lifecycle.isRunning {
+            while lifecycle.isPolling {
                 client.poll(milliseconds: 100)
             }
             // Nothing enqueues any more (the state left `running` before the loop was stopped,
@@ -105,13 +115,24 @@ public final class KafkaProducer: Sendable {
                 client.poll(milliseconds: 50)
                 rounds += 1
             }
-            lifecycle.threadExited()
+            lifecycle.machine.withLock { $0.pollThreadExited() }?.resume()
         }
     }
 
     deinit {
         // The poll thread holds the client, not the producer: without this it would poll forever.
-        lifecycle.stop()
+        switch lifecycle.machine.withLock({ $0.released() }) {
+        case .stopPollThread: lifecycle.stopPollThread()
+        case .none: break
+        }
+    }
+
+    /// Waits for the graceful shutdown of the surrounding `ServiceGroup`, then shuts down
+    /// (``shutdown(timeout:)`` with the `shutdownTimeout` of `init`), and returns once the
+    /// poll thread has stopped. When cancelled instead, it shuts down without flushing: what is
+    /// undelivered fails at once. Never throws.
+    public func run() async {
+        await runUntilGracefulShutdown(budget: shutdownTimeout) { await shutdown(timeout: $0) }
     }
 
     /// Sends one message and returns where it was stored.
@@ -154,7 +175,7 @@ public final class KafkaProducer: Sendable {
         let batch = DeliveryBatch(count: messages.count)
         // One lock per call, held while enqueueing (librdkafka's produce never blocks here), so
         // a shutdown cannot start between the check and the enqueue.
-        let (accepted, rejection) = state.withLock { state -> (Int, KafkaError?) in
+        let (accepted, rejection) = lifecycle.machine.withLock { state -> (Int, KafkaError?) in
             switch state.submit() {
             case .reject:
                 return (0, .shutDown)
@@ -206,17 +227,17 @@ public final class KafkaProducer: Sendable {
     /// `timeout`, fails every message still undelivered, and stops the poll thread (waiting at
     /// most 2 s more for it). Idempotent: a concurrent caller returns when the first is done.
     public func shutdown(timeout: Duration = .seconds(10)) async {
-        switch state.withLock({ $0.shutdown() }) {
+        switch lifecycle.machine.withLock({ $0.shutdown() }) {
         case .none:
             return
         case .waitForShutdown:
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                switch state.withLock({ $0.waitForShutdown(continuation) }) {
+                switch lifecycle.machine.withLock({ $0.waitForShutdown(continuation) }) {
                 case .suspend: break
                 case .resume: continuation.resume()
                 }
             }
-        case .flushAndStop:
+        case .flush:
             let flushed = await flush(timeout: timeout)
             if !flushed {
                 let left = client.outQueueLength
@@ -225,9 +246,27 @@ public final class KafkaProducer: Sendable {
                 )
                 client.purgeQueuedAndInFlight()
             }
-            await lifecycle.stopAndWait(timeout: .seconds(2))
-            for waiter in state.withLock({ $0.shutdownFinished() }) { waiter.resume() }
+            switch lifecycle.machine.withLock({ $0.flushed() }) {
+            case .stopPollThread: lifecycle.stopPollThread()
+            case .none: break
+            }
+            await waitForPollThread(timeout: .seconds(2))
+            for waiter in lifecycle.machine.withLock({ $0.shutdownFinished() }) { waiter.resume() }
         }
+    }
+
+    /// Waits until the poll thread has exited, or `timeout` passed (it is stuck in librdkafka).
+    private func waitForPollThread(timeout: Duration) async {
+        await lifecycle.wait(
+            timeout: timeout, timeoutValue: (),
+            register: { machine, waiter in
+                switch machine.waitForPollThread(waiter) {
+                case .suspend: nil
+                case .resume: ()
+                }
+            },
+            takeBack: { $0.pollThreadWaitTimedOut() }
+        )
     }
 }
 

@@ -114,8 +114,11 @@ public enum ServiceHost {
         let probe = ReadinessProbe(readiness: readiness, producer: producer, store: store, logger: logger)
         // Graceful shutdown runs in reverse: extra parts (the order API) stop taking work first,
         // then the consumer finishes its message and commits, then the relay drains the outbox
-        // and flushes, and the operations endpoints answer until the end.
-        let services: [any Service] = [operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
+        // and flushes (shutting the producer down itself, to settle what the flush failed), and
+        // the operations endpoints answer until the end; the producer's own graceful shutdown
+        // comes last and finds it shut down.
+        let services: [any Service] =
+            [producer, operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
         var groupConfiguration = ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

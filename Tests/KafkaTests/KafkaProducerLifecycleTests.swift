@@ -71,15 +71,29 @@ struct KafkaProducerLifecycleTests {
         #expect(consumerClient == nil, "the consumer's poll thread is still running")
     }
 
-    @Test("the state machine refuses messages once shutdown began and lets exactly one caller flush")
+    @Test("the state machine refuses messages once shutdown began, lets one caller flush, then stops the thread")
     func stateMachine() {
         var machine = ProducerStateMachine()
         #expect(machine.submit() == .enqueue)
-        #expect(machine.shutdown() == .flushAndStop)
+        #expect(machine.shutdown() == .flush)
         #expect(machine.submit() == .reject)
         #expect(machine.shutdown() == .waitForShutdown)
+        #expect(machine.flushed() == .stopPollThread)
+        #expect(machine.submit() == .reject)
+        #expect(machine.shutdown() == .waitForShutdown)
+        // The thread exits before the flushing caller waits for it: the wait returns at once.
+        #expect(machine.pollThreadExited() == nil)
+        #expect(machine.pollThreadWaitTimedOut() == nil)
         #expect(machine.shutdownFinished().isEmpty)
         #expect(machine.submit() == .reject)
         #expect(machine.shutdown() == .none)
+        #expect(machine.released() == .none)
+    }
+
+    @Test("a producer released while running stops its poll thread; its late exit is absorbed")
+    func stateMachineReleased() {
+        var machine = ProducerStateMachine()
+        #expect(machine.released() == .stopPollThread)
+        #expect(machine.pollThreadExited() == nil)
     }
 }

@@ -18,6 +18,12 @@ enum TestKafka {
         )
     }
 
+    static func producer(
+        _ cluster: EmbeddedKafkaCluster, shutdownTimeout: Duration = .seconds(10)
+    ) throws -> KafkaProducer {
+        try KafkaProducer(configuration: configuration(cluster), logger: logger, shutdownTimeout: shutdownTimeout)
+    }
+
     static func consumer(_ cluster: EmbeddedKafkaCluster, group: String, topics: [String]) throws -> KafkaConsumer {
         var configuration = configuration(cluster)
         configuration.properties = [
