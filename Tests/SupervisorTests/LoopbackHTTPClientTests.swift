@@ -64,7 +64,9 @@ struct LoopbackHTTPClientTests {
         let began = ContinuousClock.now
         let failure = await Self.failure(Client(server.endpoint, timeout: .milliseconds(300)), get: "/health")
         #expect(failure == .timedOut(server.endpoint, after: Duration.milliseconds(300)))
-        #expect(ContinuousClock.now - began < .seconds(3))
+        // Without the timeout the request would wait for the silent server forever; the bound only
+        // has to tell "ended by the timeout" from that, on a loaded machine too.
+        #expect(ContinuousClock.now - began < .seconds(20))
         #expect(server.requests.count == 1)
     }
 
