@@ -5,17 +5,16 @@ import Foundation
 /// seconds. Always longer than zero.
 struct DurationText: ConfigurationValue {
     static let expected = "a duration like \"2s\" or an integer number of seconds"
-    var duration: Duration
+    var value: Duration
 
     init(from decoder: any Decoder) throws {
-        switch decoder.scalar() {
-        case .integer(let seconds)?:
+        if let seconds = decoder.single(Int.self) {
             guard seconds > 0 else {
                 throw decoder.invalid("\(seconds) must be a positive duration (an integer means seconds)")
             }
             guard seconds <= Int.max / 1_000_000_000 else { throw decoder.invalid("\(seconds) seconds is too long") }
-            duration = .seconds(seconds)
-        case .string(let text)?:
+            value = .seconds(seconds)
+        } else if let text = decoder.single(String.self) {
             guard let parsed = Self.parse(text) else {
                 throw decoder.invalid("""
                     "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
@@ -23,11 +22,13 @@ struct DurationText: ConfigurationValue {
                     """)
             }
             guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
-            duration = parsed
-        default:
+            value = parsed
+        } else {
             throw decoder.mismatch(Self.self)
         }
     }
+
+    static func toml(_ value: Duration) -> String { SupervisorConfiguration.quote(format(value)) }
 
     private static let nanoseconds: [Substring: Int64] = [
         "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
