@@ -1,18 +1,17 @@
 import TOMLKit
 
 /// The configuration file as `TOMLDecoder` reads it: each table as what it sets, every value
-/// already checked. ``resolve(source:environment:executableDirectory:)`` applies the tables over
-/// the defaults and checks what spans keys.
+/// checked. ``resolve(source:environment:executableDirectory:)`` applies the tables over the
+/// defaults and checks what spans keys.
 struct ConfigurationFile: ConfigurationTable {
-    var orderd = Overrides<DaemonSettings>()
-    var kafka = Overrides<KafkaSettings>()
-    var defaults = Overrides<SupervisionPolicy>()
-    var services: [(key: String, value: Overrides<ServiceSpec>)] = []
+    var orderd = Overrides<DaemonSettings>(), kafka = Overrides<KafkaSettings>()
+    var defaults = Overrides<SupervisionPolicy>(), services: [(key: String, value: Overrides<ServiceSpec>)] = []
 
     static var keys: [Key<Self>] {
         [
             Key("orderd", \.orderd, Overrides.self), Key("kafka", \.kafka, Overrides.self),
-            Key("defaults", \.defaults, Overrides.self), Key("services", \.services, Entries<Overrides<ServiceSpec>>.self),
+            Key("defaults", \.defaults, Overrides.self),
+            Key("services", \.services, Entries<Overrides<ServiceSpec>>.self),
         ]
     }
 
@@ -22,12 +21,9 @@ struct ConfigurationFile: ConfigurationTable {
         do {
             root = try TOMLTable(string: text)
         } catch {
-            let position = (error as? TOMLParseError)?.source.begin
-            throw ConfigurationError(
-                key: "",
-                message: "invalid TOML at line \(position?.line ?? 0), column \(position?.column ?? 0): \(error)",
-                line: position?.line
-            )
+            let at = (error as? TOMLParseError)?.source.begin
+            let message = "invalid TOML at line \(at?.line ?? 0), column \(at?.column ?? 0): \(error)"
+            throw ConfigurationError(key: "", message: message, line: at?.line)
         }
         do {
             return try TOMLDecoder().decode(Overrides<Self>.self, from: root).applied(to: ConfigurationFile())
@@ -56,7 +52,7 @@ protocol ConfigurationTable {
 }
 
 extension ConfigurationTable {
-    /// The lines `orderd check-config` prints for the keys of `root` this table describes.
+    /// What `orderd check-config` prints for the keys of `root`.
     static func lines(_ root: Root) -> [String] { keys.compactMap { $0.render(root) } }
 }
 
@@ -69,18 +65,18 @@ struct Key<Root> {
 }
 
 extension Key {
-    /// `name`, whose value `set` stores; `check` says what is wrong with a decoded value, if anything.
+    /// `name`, whose value `set` stores; `check` says what is wrong with a value, if anything.
     init<V: ConfigurationValue>(
         _ name: String, _ type: V.Type, check: @escaping (V.Value) -> String? = { _ in nil },
         render: @escaping (Root) -> String? = { _ in nil }, set: @escaping (inout Root, V.Value) -> Void
     ) {
-        self.name = name
-        self.render = render
-        decode = { container in
-            let value = try container.value(V.self, at: AnyKey(name))
-            if let problem = check(value) { throw ConfigurationError(dotted(container.codingPath + [AnyKey(name)]), problem) }
+        self.init(name: name, decode: { table in
+            let value = try table.value(V.self, at: AnyKey(name))
+            if let problem = check(value) {
+                throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), problem)
+            }
             return { set(&$0, value) }
-        }
+        }, render: render)
     }
 
     /// `name`, stored at `path` and printed as `name = <value>`.
@@ -93,16 +89,16 @@ extension Key {
         }
     }
 
-    /// This key as one of `Outer`, whose `path` holds a `Root`.
+    /// This key in a table of `Outer`, whose `path` holds the `Root`.
     func lifted<Outer>(_ path: WritableKeyPath<Outer, Root>) -> Key<Outer> {
-        Key<Outer>(name: name, decode: { [decode] container in
-            let change = try decode(container)
+        Key<Outer>(name: name, decode: { [decode] table in
+            let change = try decode(table)
             return { change(&$0[keyPath: path]) }
         }, render: { [render] in render($0[keyPath: path]) })
     }
 }
 
-/// What one table of the file sets, decoded by `Table.keys`: a key they do not list is an
+/// What one table of the file sets, decoded by `Table.keys`; a key they do not list is an
 /// error, with a suggestion.
 struct Overrides<Table: ConfigurationTable>: ConfigurationValue {
     static var expected: String { "a table" }
@@ -112,30 +108,27 @@ struct Overrides<Table: ConfigurationTable>: ConfigurationValue {
     init() {}
 
     init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        let known = Table.keys.map(\.name)
-        for name in container.allKeys.map(\.stringValue) where !known.contains(name) {
+        let table = try decoder.container(keyedBy: AnyKey.self), known = Table.keys.map(\.name)
+        for name in table.allKeys.map(\.stringValue) where !known.contains(name) {
             let distance = { (key: String) in editDistance(name.lowercased(), key) }
             let best = known.min { distance($0) < distance($1) }
             let hint = best.flatMap { distance($0) <= max(2, name.count / 4) ? "did you mean \($0)?" : nil }
             let message = "unknown key; " + (hint ?? "expected one of \(known.joined(separator: ", "))")
-            throw ConfigurationError(dotted(container.codingPath + [AnyKey(name)]), message)
+            throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), message)
         }
-        for key in Table.keys where container.contains(AnyKey(key.name)) {
-            changes.append(try key.decode(container))
+        for key in Table.keys where table.contains(AnyKey(key.name)) {
+            changes.append(try key.decode(table))
             names.insert(key.name)
         }
     }
 
-    /// Whether the table has the key `name`.
     func sets(_ name: String) -> Bool { names.contains(name) }
 
-    /// `root` with what the table sets.
     func applied(to root: Table.Root) -> Table.Root { changes.reduce(into: root) { $1(&$0) } }
 }
 
 extension KeyedDecodingContainer<AnyKey> {
-    /// The value at `key`; a value of the wrong TOML type is reported as the `V` that was expected.
+    /// The value at `key`; one of the wrong TOML type is reported as the `V` that was expected.
     func value<V: ConfigurationValue>(_ type: V.Type, at key: AnyKey) throws -> V.Value {
         do {
             return try decode(V.self, forKey: key).value
@@ -145,7 +138,6 @@ extension KeyedDecodingContainer<AnyKey> {
     }
 }
 
-/// Any key of a table.
 struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }
@@ -162,10 +154,7 @@ func dotted(_ path: [any CodingKey]) -> String {
     }
 }
 
-/// The dotted key of `components` (`"services", name, "after"`).
-func dotted(_ components: String...) -> String {
-    dotted(components.map(AnyKey.init))
-}
+func dotted(_ components: String...) -> String { dotted(components.map(AnyKey.init)) }
 
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)

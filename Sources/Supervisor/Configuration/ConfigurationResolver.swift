@@ -45,14 +45,16 @@ extension ConfigurationFile {
         ))
         let socketPath = daemon.socketPath
         if socketPath.utf8.count > 107 {
-            let hint = orderd.sets("socket_path") ? "" : " (it is the default from the environment; set orderd.socket_path)"
+            let hint = orderd.sets("socket_path")
+                ? "" : " (it is the default from the environment; set orderd.socket_path)"
             let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
             throw ConfigurationError("orderd.socket_path", message + hint)
         }
         if let group = daemon.socketGroup, !ConfigurationNames.isGroupName(group) {
             throw ConfigurationError("orderd.socket_group", "\"\(group)\" is not a valid group name or number")
         }
-        daemon.binaryDirectory = ConfigurationPath.join(FileManager.default.currentDirectoryPath, daemon.binaryDirectory)
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        daemon.binaryDirectory = ConfigurationPath.join(workingDirectory, daemon.binaryDirectory)
         return daemon
     }
 
@@ -61,9 +63,11 @@ extension ConfigurationFile {
     {
         let key = { (component: String) in dotted("services", name, component) }
         guard ConfigurationNames.isBareKey(name), name.utf8.count <= 64 else {
-            throw ConfigurationError(dotted("services", name), "a service name is 1–64 of letters, digits, '_' and '-'")
+            let message = "a service name is 1–64 of letters, digits, '_' and '-'"
+            throw ConfigurationError(dotted("services", name), message)
         }
-        var spec = table.applied(to: ServiceSpec(name: name, executable: name, metricsPort: 0, supervisionPolicy: defaults))
+        let unset = ServiceSpec(name: name, executable: name, metricsPort: 0, supervisionPolicy: defaults)
+        var spec = table.applied(to: unset)
         let policy = spec.supervisionPolicy
         try policy.checkBackoff(maximumSet: table.sets("backoff_max"), at: dotted("services", name))
         if policy.stopTimeout > daemon.stopTimeout {
@@ -82,12 +86,14 @@ extension ConfigurationFile {
             throw ConfigurationError(key("metrics_port"), message)
         }
         if let exported = spec.environment["METRICS_PORT"], exported != String(spec.metricsPort) {
-            let message = "\"\(exported)\" differs from metrics_port (\(spec.metricsPort)), which orderd probes and scrapes"
+            let port = spec.metricsPort
+            let message = "\"\(exported)\" differs from metrics_port (\(port)), which orderd probes and scrapes"
             throw ConfigurationError(dotted("services", name, "environment", "METRICS_PORT"),
                 message + "; remove it or make them equal")
         }
         if spec.after.contains(name) {
-            throw ConfigurationError(key("after"), "dependency cycle: \(name) -> \(name) (a service cannot start after itself)")
+            let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"
+            throw ConfigurationError(key("after"), message)
         }
         spec.after = spec.after.reduce(into: []) { after, next in if !after.contains(next) { after.append(next) } }
         spec.executable = ConfigurationPath.join(daemon.binaryDirectory, spec.executable)

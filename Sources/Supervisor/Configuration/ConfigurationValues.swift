@@ -1,11 +1,10 @@
 import Foundation
 import Logging
 
-/// A value of the configuration file, checked as it is decoded. A value of the wrong TOML type
-/// is reported as "expected <``expected``>, found <type>".
+/// A value of the configuration file, checked as it is decoded. One of the wrong TOML type is
+/// reported as "expected <``expected``>, found <type>".
 protocol ConfigurationValue: Decodable {
     associatedtype Value = Self
-    /// What the file should have here: `a string`, `an integer`, ….
     static var expected: String { get }
     var value: Value { get }
     /// `value` as `orderd check-config` writes it.
@@ -21,17 +20,7 @@ extension ConfigurationValue where Value == Self {
 }
 
 extension Decoder {
-    /// The value here, when it is a `T`.
-    func single<T: Decodable>(_ type: T.Type) -> T? {
-        try? singleValueContainer().decode(type)
-    }
-
-    /// The error for a value of the wrong TOML type.
-    func mismatch<T>(_ type: T.Type) -> DecodingError {
-        .typeMismatch(type, DecodingError.Context(codingPath: codingPath, debugDescription: ""))
-    }
-
-    /// The error for a value (or, given `name`, its entry `name`) of the right type that is not allowed.
+    /// The error for a value (or its entry `name`) of the right type that is not allowed.
     func invalid(_ message: String, at name: String? = nil) -> ConfigurationError {
         ConfigurationError(dotted(codingPath + (name.map { [AnyKey($0)] } ?? [])), message)
     }
@@ -44,13 +33,12 @@ extension Int: ConfigurationValue {
     static func toml(_ value: Int) -> String { "\(value)" }
 }
 
-/// The check of an integer key: nil within `range`, else what is wrong.
+/// The check of an integer key: what is wrong with a value outside `range`.
 func within(_ range: ClosedRange<Int>) -> (Int) -> String? {
     { range.contains($0) ? nil : "\($0) is out of range; expected \(range.lowerBound)–\(range.upperBound)" }
 }
 
 extension Array: ConfigurationValue where Element: ConfigurationValue {
-    // `after` is the only array of `Text`.
     static var expected: String { "an array of " + (Element.self == Text.self ? "service names" : "strings") }
     var value: [Element.Value] { map(\.value) }
     static func toml(_ value: [Element.Value]) -> String {
@@ -64,9 +52,8 @@ struct Text: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        guard let text = decoder.single(String.self) else { throw decoder.mismatch(Self.self) }
-        guard !text.allSatisfy(\.isWhitespace) else { throw decoder.invalid("must not be empty") }
-        value = text
+        value = try String(from: decoder)
+        guard !value.allSatisfy(\.isWhitespace) else { throw decoder.invalid("must not be empty") }
     }
 }
 
@@ -76,14 +63,12 @@ struct Scalar: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        let text = decoder.single(String.self) ?? decoder.single(Int.self).map(String.init)
-            ?? decoder.single(Bool.self).map(String.init)
-        guard let text else { throw decoder.mismatch(Self.self) }
-        value = text
+        value = try (try? String(from: decoder)) ?? (try? Int(from: decoder)).map(String.init)
+            ?? String(Bool(from: decoder))
     }
 }
 
-/// A string naming one of the cases of `Option`.
+/// One of the cases of an enumeration, by raw value.
 protocol ConfigurationChoice: CaseIterable, RawRepresentable<String> {
     /// What the value is, for "is not a <noun>".
     static var noun: String { get }
@@ -92,7 +77,6 @@ protocol ConfigurationChoice: CaseIterable, RawRepresentable<String> {
 extension RestartPolicy: ConfigurationChoice { static let noun = "restart policy" }
 extension Logger.Level: ConfigurationChoice { static let noun = "log level" }
 
-/// One of the cases of `Option`, by its raw value.
 struct Choice<Option: ConfigurationChoice>: ConfigurationValue {
     static var expected: String { "a string" }
     var value: Option
@@ -115,8 +99,9 @@ struct Brokers: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        let entries = try decoder.single(String.self)
-            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? [String](from: decoder)
+        let entries = try (try? String(from: decoder))
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            ?? [String](from: decoder)
         let trimmed = entries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard !trimmed.isEmpty, !trimmed.contains(where: \.isEmpty) else {
             throw decoder.invalid(
@@ -127,7 +112,7 @@ struct Brokers: ConfigurationValue {
     }
 }
 
-/// A table whose keys the file names (`[services]`, `environment`, `[kafka.properties]`), in key order.
+/// A table whose keys the file names (`[services]`, `environment`), in key order.
 struct Entries<Element: ConfigurationValue>: ConfigurationValue {
     static var expected: String { "a table" }
     var value: [(key: String, value: Element.Value)]
@@ -145,7 +130,8 @@ struct Environment: ConfigurationValue {
 
     init(from decoder: any Decoder) throws {
         for (name, text) in try Entries<Scalar>(from: decoder).value {
-            guard let first = name.first, !first.isNumber, name.unicodeScalars.allSatisfy(ConfigurationNames.isWord) else {
+            let valid = name.unicodeScalars.allSatisfy(ConfigurationNames.isWord)
+            guard let first = name.first, !first.isNumber, valid else {
                 let rule = "(letters, digits and '_', not starting with a digit)"
                 throw decoder.invalid("is not a valid environment variable name \(rule)", at: name)
             }
@@ -154,7 +140,7 @@ struct Environment: ConfigurationValue {
     }
 }
 
-/// `[kafka.properties]`, by librdkafka property name: `linger.ms = 5`, which TOML nests, is `linger.ms`.
+/// `[kafka.properties]` by librdkafka name (`linger.ms = 5`, which TOML nests, is `linger.ms`).
 /// No two map to the same environment variable, and the brokers are not among them.
 struct Properties: ConfigurationValue {
     static let expected = "a table"
@@ -162,7 +148,7 @@ struct Properties: ConfigurationValue {
 
     init(from decoder: any Decoder) throws {
         var variables: [String: String] = [:]
-        for (name, text) in try Nested.table(Entries(from: decoder)).flattened("").sorted(by: { $0.0 < $1.0 }) {
+        for (name, text) in try Self.flatten(decoder.container(keyedBy: AnyKey.self), "").sorted(by: { $0.0 < $1.0 }) {
             let allowed = name.unicodeScalars.allSatisfy {
                 ConfigurationNames.isWord($0) || "._-".unicodeScalars.contains($0)
             }
@@ -180,22 +166,15 @@ struct Properties: ConfigurationValue {
         }
     }
 
-    /// A value, or the table a dotted key makes.
-    indirect enum Nested: ConfigurationValue {
-        case text(String), table(Entries<Nested>)
-        static let expected = Scalar.expected
-
-        init(from decoder: any Decoder) throws {
-            let isTable = (try? decoder.container(keyedBy: AnyKey.self)) != nil
-            self = isTable ? .table(try Entries(from: decoder)) : .text(try Scalar(from: decoder).value)
-        }
-
-        /// The properties below `name`, by dotted name.
-        func flattened(_ name: String) -> [(String, String)] {
-            switch self {
-            case .text(let text): [(name, text)]
-            case .table(let table): table.value.flatMap { $1.flattened(name.isEmpty ? $0 : name + "." + $0) }
+    private static func flatten(_ table: KeyedDecodingContainer<AnyKey>, _ prefix: String) throws
+        -> [(String, String)]
+    {
+        try table.allKeys.flatMap { key in
+            let name = prefix.isEmpty ? key.stringValue : prefix + "." + key.stringValue
+            guard let nested = try? table.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
+                return [(name, try table.value(Scalar.self, at: key))]
             }
+            return try flatten(nested, name)
         }
     }
 }

@@ -8,24 +8,23 @@ struct DurationText: ConfigurationValue {
     var value: Duration
 
     init(from decoder: any Decoder) throws {
-        if let seconds = decoder.single(Int.self) {
+        if let seconds = try? Int(from: decoder) {
             guard seconds > 0 else {
                 throw decoder.invalid("\(seconds) must be a positive duration (an integer means seconds)")
             }
             guard seconds <= Int.max / 1_000_000_000 else { throw decoder.invalid("\(seconds) seconds is too long") }
             value = .seconds(seconds)
-        } else if let text = decoder.single(String.self) {
-            guard let parsed = Self.parse(text) else {
-                throw decoder.invalid("""
-                    "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
-                    or "1h" (or an integer number of seconds)
-                    """)
-            }
-            guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
-            value = parsed
-        } else {
-            throw decoder.mismatch(Self.self)
+            return
         }
+        let text = try String(from: decoder)
+        guard let parsed = Self.parse(text) else {
+            throw decoder.invalid("""
+                "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
+                or "1h" (or an integer number of seconds)
+                """)
+        }
+        guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
+        value = parsed
     }
 
     static func toml(_ value: Duration) -> String { SupervisorConfiguration.quote(format(value)) }
