@@ -1,16 +1,19 @@
-import Logging
 import TOMLKit
 
-/// The configuration file as `TOMLDecoder` reads it: every key optional, every value already
-/// of its type (see ``ConfigurationValue``). ``resolve(source:environment:executableDirectory:)``
-/// applies the defaults and the checks that span keys.
+/// The configuration file as `TOMLDecoder` reads it: each table as what it sets, every value
+/// checked. ``resolve(source:environment:executableDirectory:)`` applies the tables over the
+/// defaults and checks what spans keys.
 struct ConfigurationFile: ConfigurationTable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case orderd, kafka, defaults, services }
-    static let keys = CodingKeys.allCases.map(\.rawValue)
-    var orderd: DaemonTable?
-    var kafka: KafkaTable?
-    var defaults: PolicyTable?
-    var services: Entries<ServiceTable>?
+    var orderd = Overrides<DaemonSettings>(), kafka = Overrides<KafkaSettings>()
+    var defaults = Overrides<SupervisionPolicy>(), services: [(key: String, value: Overrides<ServiceSpec>)] = []
+
+    static var keys: [Key<Self>] {
+        [
+            Key("orderd", \.orderd, Overrides.self), Key("kafka", \.kafka, Overrides.self),
+            Key("defaults", \.defaults, Overrides.self),
+            Key("services", \.services, Entries<Overrides<ServiceSpec>>.self),
+        ]
+    }
 
     /// Parses `text`; a TOML syntax error names the line, any other error the dotted key.
     static func decode(_ text: String) throws(ConfigurationError) -> ConfigurationFile {
@@ -18,16 +21,12 @@ struct ConfigurationFile: ConfigurationTable {
         do {
             root = try TOMLTable(string: text)
         } catch {
-            let position = (error as? TOMLParseError)?.source.begin
-            throw ConfigurationError(
-                key: "",
-                message: "invalid TOML at line \(position?.line ?? 0), column \(position?.column ?? 0): \(error)",
-                line: position?.line
-            )
+            let at = (error as? TOMLParseError)?.source.begin
+            let message = "invalid TOML at line \(at?.line ?? 0), column \(at?.column ?? 0): \(error)"
+            throw ConfigurationError(key: "", message: message, line: at?.line)
         }
         do {
-            try rejectUnknown(root.keys, at: [])
-            return try TOMLDecoder().decode(ConfigurationFile.self, from: root)
+            return try TOMLDecoder().decode(Overrides<Self>.self, from: root).applied(to: ConfigurationFile())
         } catch let error as ConfigurationError {
             throw error
         } catch DecodingError.typeMismatch(let type, let context) {
@@ -45,153 +44,100 @@ struct ConfigurationFile: ConfigurationTable {
     }
 }
 
-/// `[orderd]`
-struct DaemonTable: ConfigurationTable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case socketPath = "socket_path", socketGroup = "socket_group", metricsHost = "metrics_host"
-        case metricsPort = "metrics_port", scrapeTimeout = "scrape_timeout", stopTimeout = "stop_timeout"
-        case dataDirectory = "data_directory", binaryDirectory = "binary_directory", logLevel = "log_level"
-    }
-    static let keys = CodingKeys.allCases.map(\.rawValue)
-    var socketPath, socketGroup, metricsHost: Text?
-    var metricsPort: Bounded<PortRange>?
-    var scrapeTimeout, stopTimeout: DurationText?
-    var dataDirectory, binaryDirectory: Text?
-    var logLevel: Choice<Logger.Level>?
-}
-
-/// `[kafka]`
-struct KafkaTable: ConfigurationTable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case brokers, embeddedPartitions = "embedded_partitions", properties
-    }
-    static let keys = CodingKeys.allCases.map(\.rawValue)
-    var brokers: Brokers?
-    var embeddedPartitions: Bounded<PartitionRange>?
-    var properties: Entries<PropertyValue>?
-}
-
-/// `[defaults]`, and the same keys in `[services.<name>]`: what overrides ``SupervisionPolicy``'s defaults.
-struct PolicyTable: ConfigurationTable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case restart, backoffInitial = "backoff_initial", backoffMaximum = "backoff_max"
-        case backoffResetAfter = "backoff_reset_after", startLimitBurst = "start_limit_burst"
-        case startLimitInterval = "start_limit_interval", stopTimeout = "stop_timeout", probes
-    }
-    static let keys = CodingKeys.allCases.map(\.rawValue)
-    var restart: Choice<RestartPolicy>?
-    var backoffInitial, backoffMaximum, backoffResetAfter: DurationText?
-    var startLimitBurst: Bounded<CountRange>?
-    var startLimitInterval, stopTimeout: DurationText?
-    var probes: ProbeTable?
-}
-
-/// `[defaults.probes]`, `[services.<name>.probes]`
-struct ProbeTable: ConfigurationTable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case startupBudget = "startup_budget", interval, timeout
-        case livenessFailureThreshold = "liveness_failure_threshold"
-        case readinessFailureThreshold = "readiness_failure_threshold"
-    }
-    static let keys = CodingKeys.allCases.map(\.rawValue)
-    var startupBudget, interval, timeout: DurationText?
-    var livenessFailureThreshold, readinessFailureThreshold: Bounded<CountRange>?
-}
-
-/// `[services.<name>]`: its own keys plus those of ``PolicyTable``.
-struct ServiceTable: ConfigurationTable {
-    struct Own: Decodable {
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case executable, arguments, workingDirectory = "working_directory", environment
-            case metricsPort = "metrics_port", after, priority
-        }
-        var executable, workingDirectory: Text?
-        var arguments: List<String>?
-        var environment: Entries<Scalar>?
-        var metricsPort: Bounded<PortRange>?
-        var after: List<ServiceName>?
-        var priority: Bounded<PriorityRange>?
-    }
-    static var keys: [String] { Own.CodingKeys.allCases.map(\.rawValue) + PolicyTable.keys }
-    var own: Own
-    var policy: PolicyTable
-
-    init(from decoder: any Decoder) throws {
-        own = try Own(from: decoder)
-        policy = try PolicyTable(from: decoder)
-    }
-}
-
-/// A `[kafka.properties]` value; a dotted key (`linger.ms = 5`) nests a table.
-indirect enum PropertyValue: ConfigurationValue {
-    case value(Scalar)
-    case table(Entries<PropertyValue>)
-    static let expected = Scalar.expected
-
-    init(from decoder: any Decoder) throws {
-        if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
-            self = .table(try Entries(from: decoder))
-        } else {
-            self = .value(try Scalar(from: decoder))
-        }
-    }
-}
-
-// MARK: - Strict tables
-
-/// A table of the file: a key that ``keys`` does not list is an error, with a suggestion.
-protocol ConfigurationTable: ConfigurationValue {
-    static var keys: [String] { get }
+/// A table of the file, described key by key.
+protocol ConfigurationTable {
+    associatedtype Root = Self
+    /// Every key the table may have, in the order `orderd check-config` prints them.
+    static var keys: [Key<Root>] { get }
 }
 
 extension ConfigurationTable {
+    /// What `orderd check-config` prints for the keys of `root`.
+    static func lines(_ root: Root) -> [String] { keys.compactMap { $0.render(root) } }
+}
+
+/// One key of a table: how its value is decoded and checked, where it goes in `Root`, and the
+/// line `orderd check-config` prints for it (nil when it is printed apart).
+struct Key<Root> {
+    let name: String
+    let decode: (KeyedDecodingContainer<AnyKey>) throws -> (inout Root) -> Void
+    let render: (Root) -> String?
+}
+
+extension Key {
+    /// `name`, whose value `set` stores; `check` says what is wrong with a value, if anything.
+    init<V: ConfigurationValue>(
+        _ name: String, _ type: V.Type, check: @escaping (V.Value) -> String? = { _ in nil },
+        render: @escaping (Root) -> String? = { _ in nil }, set: @escaping (inout Root, V.Value) -> Void
+    ) {
+        self.init(name: name, decode: { table in
+            let value = try table.value(V.self, at: AnyKey(name))
+            if let problem = check(value) {
+                throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), problem)
+            }
+            return { set(&$0, value) }
+        }, render: render)
+    }
+
+    /// `name`, stored at `path` and printed as `name = <value>`.
+    init<V: ConfigurationValue>(
+        _ name: String, _ path: WritableKeyPath<Root, V.Value>, _ type: V.Type,
+        check: @escaping (V.Value) -> String? = { _ in nil }
+    ) {
+        self.init(name, type, check: check, render: { "\(name) = \(V.toml($0[keyPath: path]))" }) {
+            $0[keyPath: path] = $1
+        }
+    }
+
+    /// This key in a table of `Outer`, whose `path` holds the `Root`.
+    func lifted<Outer>(_ path: WritableKeyPath<Outer, Root>) -> Key<Outer> {
+        Key<Outer>(name: name, decode: { [decode] table in
+            let change = try decode(table)
+            return { change(&$0[keyPath: path]) }
+        }, render: { [render] in render($0[keyPath: path]) })
+    }
+}
+
+/// What one table of the file sets, decoded by `Table.keys`; a key they do not list is an
+/// error, with a suggestion.
+struct Overrides<Table: ConfigurationTable>: ConfigurationValue {
     static var expected: String { "a table" }
-}
+    private var names: Set<String> = []
+    private var changes: [(inout Table.Root) -> Void] = []
 
-extension ConfigurationTable {
-    static func rejectUnknown(_ present: [String], at path: [any CodingKey]) throws(ConfigurationError) {
-        for name in present where !keys.contains(name) {
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let table = try decoder.container(keyedBy: AnyKey.self), known = Table.keys.map(\.name)
+        for name in table.allKeys.map(\.stringValue) where !known.contains(name) {
             let distance = { (key: String) in editDistance(name.lowercased(), key) }
-            let best = keys.min { distance($0) < distance($1) }
+            let best = known.min { distance($0) < distance($1) }
             let hint = best.flatMap { distance($0) <= max(2, name.count / 4) ? "did you mean \($0)?" : nil }
-            throw ConfigurationError(
-                key: dotted(path + [AnyKey(name)]),
-                message: "unknown key; " + (hint ?? "expected one of \(keys.joined(separator: ", "))")
-            )
+            let message = "unknown key; " + (hint ?? "expected one of \(known.joined(separator: ", "))")
+            throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), message)
+        }
+        for key in Table.keys where table.contains(AnyKey(key.name)) {
+            changes.append(try key.decode(table))
+            names.insert(key.name)
         }
     }
+
+    func sets(_ name: String) -> Bool { names.contains(name) }
+
+    func applied(to root: Table.Root) -> Table.Root { changes.reduce(into: root) { $1(&$0) } }
 }
 
-extension KeyedDecodingContainer {
-    /// The synthesized `init(from:)` of every table reads its keys through this overload: a
-    /// table is checked for unknown keys before it is decoded, and a value of the wrong TOML
-    /// type is reported as the ``ConfigurationValue`` that was expected.
-    func decodeIfPresent<T: ConfigurationValue>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard contains(key) else { return nil }
-        if let table = T.self as? any ConfigurationTable.Type,
-            let nested = try? nestedContainer(keyedBy: AnyKey.self, forKey: key) {
-            try table.rejectUnknown(nested.allKeys.map(\.stringValue), at: nested.codingPath)
-        }
+extension KeyedDecodingContainer<AnyKey> {
+    /// The value at `key`; one of the wrong TOML type is reported as the `V` that was expected.
+    func value<V: ConfigurationValue>(_ type: V.Type, at key: AnyKey) throws -> V.Value {
         do {
-            return try decode(T.self, forKey: key)
+            return try decode(V.self, forKey: key).value
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.count == codingPath.count + 1 {
-            throw DecodingError.typeMismatch(T.self, context)
+            throw DecodingError.typeMismatch(V.self, context)
         }
     }
 }
 
-/// A table whose keys the file names (`[services]`, `environment`, `[kafka.properties]`), in key order.
-struct Entries<Value: ConfigurationValue>: ConfigurationValue {
-    static var expected: String { "a table" }
-    var entries: [(key: String, value: Value)]
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        entries = try container.allKeys.map { ($0.stringValue, try container.decodeIfPresent(Value.self, forKey: $0)!) }
-    }
-}
-
-/// Any key of a table.
 struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }
@@ -204,16 +150,11 @@ struct AnyKey: CodingKey {
 func dotted(_ path: [any CodingKey]) -> String {
     path.reduce(into: "") { result, key in
         if let index = key.intValue { return result += "[\(index)]" }
-        if !result.isEmpty { result += "." }
-        let name = key.stringValue
-        result += ConfigurationNames.isBareKey(name) ? name : SupervisorConfiguration.quote(name)
+        result += (result.isEmpty ? "" : ".") + SupervisorConfiguration.key(key.stringValue)
     }
 }
 
-/// The dotted key of `components` (`"services", name, "after"`).
-func dotted(_ components: String...) -> String {
-    dotted(components.map(AnyKey.init))
-}
+func dotted(_ components: String...) -> String { dotted(components.map(AnyKey.init)) }
 
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)

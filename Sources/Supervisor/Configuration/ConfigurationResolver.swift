@@ -14,12 +14,13 @@ extension ConfigurationFile {
         -> SupervisorConfiguration
     {
         let daemon = try daemonSettings(environment: environment, executableDirectory: executableDirectory)
-        let defaults = try SupervisionPolicy().applying(self.defaults, at: "defaults")
-        guard let tables = services?.entries, !tables.isEmpty else {
+        let defaults = self.defaults.applied(to: SupervisionPolicy())
+        try defaults.checkBackoff(maximumSet: self.defaults.sets("backoff_max"), at: "defaults")
+        guard !services.isEmpty else {
             throw ConfigurationError("services", "at least one service is required: add a [services.<name>] table")
         }
         var specs: [ServiceSpec] = []
-        for (name, table) in tables { specs.append(try service(name, table, defaults: defaults, daemon: daemon)) }
+        for (name, table) in services { specs.append(try service(name, table, defaults: defaults, daemon: daemon)) }
         let ordered = try Self.startOrder(specs)
         var owners = [daemon.metricsPort: "orderd.metrics_port"]
         for service in ordered {
@@ -28,90 +29,51 @@ extension ConfigurationFile {
                 throw ConfigurationError(key, "port \(service.metricsPort) is already used by \(owner)")
             }
         }
-        let kafka = try kafkaSettings(environment: environment)
+        let brokers = environment[ConfigurationDefaults.brokersVariable]
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+        let kafka = self.kafka.applied(to: KafkaSettings(brokers: brokers))
         return SupervisorConfiguration(source: source, daemon: daemon, kafka: kafka, services: ordered)
     }
 
     private func daemonSettings(environment: [String: String], executableDirectory: String?) throws(ConfigurationError)
         -> DaemonSettings
     {
-        let table = orderd ?? DaemonTable()
-        let socketPath = table.socketPath?.value ?? ConfigurationDefaults.socketPath(environment: environment)
+        let variable = environment[ConfigurationDefaults.binaryDirectoryVariable].flatMap { $0.isEmpty ? nil : $0 }
+        var daemon = orderd.applied(to: DaemonSettings(
+            socketPath: ConfigurationDefaults.socketPath(environment: environment),
+            binaryDirectory: variable ?? executableDirectory ?? ConfigurationDefaults.runningExecutableDirectory()
+        ))
+        let socketPath = daemon.socketPath
         if socketPath.utf8.count > 107 {
-            let hint = table.socketPath != nil
+            let hint = orderd.sets("socket_path")
                 ? "" : " (it is the default from the environment; set orderd.socket_path)"
             let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
             throw ConfigurationError("orderd.socket_path", message + hint)
         }
-        if let group = table.socketGroup?.value, !ConfigurationNames.isGroupName(group) {
+        if let group = daemon.socketGroup, !ConfigurationNames.isGroupName(group) {
             throw ConfigurationError("orderd.socket_group", "\"\(group)\" is not a valid group name or number")
         }
-        let variable = environment[ConfigurationDefaults.binaryDirectoryVariable].flatMap { $0.isEmpty ? nil : $0 }
-        let binaryDirectory = table.binaryDirectory?.value ?? variable
-            ?? executableDirectory ?? ConfigurationDefaults.runningExecutableDirectory()
-        let absolute = ConfigurationPath.join(FileManager.default.currentDirectoryPath, binaryDirectory)
-        var daemon = DaemonSettings(socketPath: socketPath, binaryDirectory: absolute)
-        daemon.socketGroup = table.socketGroup?.value
-        daemon.metricsHost = table.metricsHost?.value ?? daemon.metricsHost
-        daemon.metricsPort = table.metricsPort?.value ?? daemon.metricsPort
-        daemon.scrapeTimeout = table.scrapeTimeout?.duration ?? daemon.scrapeTimeout
-        daemon.stopTimeout = table.stopTimeout?.duration ?? daemon.stopTimeout
-        daemon.dataDirectory = table.dataDirectory?.value ?? daemon.dataDirectory
-        daemon.logLevel = table.logLevel?.value ?? daemon.logLevel
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        daemon.binaryDirectory = ConfigurationPath.join(workingDirectory, daemon.binaryDirectory)
         return daemon
     }
 
-    private func kafkaSettings(environment: [String: String]) throws(ConfigurationError) -> KafkaSettings {
-        let variable = environment[ConfigurationDefaults.brokersVariable]
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        var settings = KafkaSettings(brokers: kafka?.brokers?.value ?? variable.flatMap { $0.isEmpty ? nil : $0 })
-        settings.embeddedPartitions = kafka?.embeddedPartitions?.value ?? settings.embeddedPartitions
-        var variables: [String: String] = [:]
-        for (name, value) in Self.flatten(kafka?.properties, prefix: "").sorted(by: { $0.0 < $1.0 }) {
-            let key = dotted("kafka", "properties", name)
-            let allowed = name.unicodeScalars.allSatisfy {
-                ConfigurationNames.isWord($0) || "._-".unicodeScalars.contains($0)
-            }
-            guard !name.isEmpty, allowed else {
-                throw ConfigurationError(key, "is not a librdkafka property name (letters, digits, '.', '_', '-')")
-            }
-            if ["bootstrap.servers", "metadata.broker.list"].contains(name.lowercased()) {
-                throw ConfigurationError(key, "set kafka.brokers instead")
-            }
-            let variable = KafkaSettings.environmentVariable(forProperty: name)
-            if let other = variables.updateValue(name, forKey: variable) {
-                throw ConfigurationError(key, "maps to the same environment variable \(variable) as \"\(other)\"")
-            }
-            settings.properties[name] = value
-        }
-        return settings
-    }
-
-    /// `[kafka.properties]` accepts `"security.protocol" = "SASL_SSL"` and the dotted-key form
-    /// `security.protocol = "SASL_SSL"` (which TOML nests); both give `security.protocol`.
-    private static func flatten(_ table: Entries<PropertyValue>?, prefix: String) -> [(String, String)] {
-        (table?.entries ?? []).flatMap { key, value -> [(String, String)] in
-            let name = prefix.isEmpty ? key : prefix + "." + key
-            switch value {
-            case .value(let scalar): return [(name, scalar.text)]
-            case .table(let nested): return flatten(nested, prefix: name)
-            }
-        }
-    }
-
-    private func service(_ name: String, _ table: ServiceTable, defaults: SupervisionPolicy, daemon: DaemonSettings)
-        throws(ConfigurationError) -> ServiceSpec
+    private func service(_ name: String, _ table: Overrides<ServiceSpec>, defaults: SupervisionPolicy,
+        daemon: DaemonSettings) throws(ConfigurationError) -> ServiceSpec
     {
         let key = { (component: String) in dotted("services", name, component) }
         guard ConfigurationNames.isBareKey(name), name.utf8.count <= 64 else {
             let message = "a service name is 1–64 of letters, digits, '_' and '-'"
             throw ConfigurationError(dotted("services", name), message)
         }
-        let policy = try defaults.applying(table.policy, at: dotted("services", name))
+        let unset = ServiceSpec(name: name, executable: name, metricsPort: 0, supervisionPolicy: defaults)
+        var spec = table.applied(to: unset)
+        let policy = spec.supervisionPolicy
+        try policy.checkBackoff(maximumSet: table.sets("backoff_max"), at: dotted("services", name))
         if policy.stopTimeout > daemon.stopTimeout {
             let (limit, own) = (DurationText.format(daemon.stopTimeout), DurationText.format(policy.stopTimeout))
-            let inDefaults = self.defaults?.stopTimeout != nil ? "defaults.stop_timeout" : nil
-            let origin = table.policy.stopTimeout != nil ? key("stop_timeout") : inDefaults
+            let origin = table.sets("stop_timeout") ? key("stop_timeout")
+                : self.defaults.sets("stop_timeout") ? "defaults.stop_timeout" : nil
             throw ConfigurationError(
                 key: origin ?? "orderd.stop_timeout",
                 message: origin == nil
@@ -119,41 +81,22 @@ extension ConfigurationFile {
                     : "\(own) is longer than orderd.stop_timeout (\(limit)), the budget for stopping every service"
             )
         }
-        let own = table.own
-        guard let metricsPort = own.metricsPort?.value else {
+        guard table.sets("metrics_port") else {
             let message = "is required: the port of the service's /metrics, /health and /ready (1–65535)"
             throw ConfigurationError(key("metrics_port"), message)
         }
-        var environment: [String: String] = [:]
-        for (variable, value) in own.environment?.entries ?? [] {
-            let valid = variable.unicodeScalars.allSatisfy(ConfigurationNames.isWord)
-            guard let first = variable.first, !first.isNumber, valid else {
-                let message = "is not a valid environment variable name (letters, digits and '_', "
-                    + "not starting with a digit)"
-                throw ConfigurationError(dotted("services", name, "environment", variable), message)
-            }
-            environment[variable] = value.text
+        if let exported = spec.environment["METRICS_PORT"], exported != String(spec.metricsPort) {
+            let port = spec.metricsPort
+            let message = "\"\(exported)\" differs from metrics_port (\(port)), which orderd probes and scrapes"
+            throw ConfigurationError(dotted("services", name, "environment", "METRICS_PORT"),
+                message + "; remove it or make them equal")
         }
-        if let exported = environment["METRICS_PORT"], exported != String(metricsPort) {
-            let message = "\"\(exported)\" differs from metrics_port (\(metricsPort)), which orderd probes and scrapes"
-            let key = dotted("services", name, "environment", "METRICS_PORT")
-            throw ConfigurationError(key, message + "; remove it or make them equal")
+        if spec.after.contains(name) {
+            let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"
+            throw ConfigurationError(key("after"), message)
         }
-        var after: [String] = []
-        for dependency in own.after?.values.map(\.value) ?? [] where !after.contains(dependency) {
-            if dependency == name {
-                let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"
-                throw ConfigurationError(key("after"), message)
-            }
-            after.append(dependency)
-        }
-        var spec = ServiceSpec(
-            name: name, executable: ConfigurationPath.join(daemon.binaryDirectory, own.executable?.value ?? name),
-            environment: environment, metricsPort: metricsPort, after: after, supervisionPolicy: policy
-        )
-        spec.arguments = own.arguments?.values ?? spec.arguments
-        spec.workingDirectory = own.workingDirectory?.value ?? spec.workingDirectory
-        spec.priority = own.priority?.value ?? spec.priority
+        spec.after = spec.after.reduce(into: []) { after, next in if !after.contains(next) { after.append(next) } }
+        spec.executable = ConfigurationPath.join(daemon.binaryDirectory, spec.executable)
         return spec
     }
 
@@ -187,30 +130,12 @@ extension ConfigurationFile {
 }
 
 extension SupervisionPolicy {
-    /// This policy with what `table` (at dotted `path`) sets; `backoff_initial` may not exceed
-    /// `backoff_max`. `self` is valid, so a violation is always caused by a key of `table`.
-    func applying(_ table: PolicyTable?, at path: String) throws(ConfigurationError) -> SupervisionPolicy {
-        guard let table else { return self }
-        var policy = self
-        policy.restart = table.restart?.value ?? restart
-        policy.backoffInitial = table.backoffInitial?.duration ?? backoffInitial
-        policy.backoffMaximum = table.backoffMaximum?.duration ?? backoffMaximum
-        policy.backoffResetAfter = table.backoffResetAfter?.duration ?? backoffResetAfter
-        policy.startLimitBurst = table.startLimitBurst?.value ?? startLimitBurst
-        policy.startLimitInterval = table.startLimitInterval?.duration ?? startLimitInterval
-        policy.stopTimeout = table.stopTimeout?.duration ?? stopTimeout
-        policy.startupBudget = table.probes?.startupBudget?.duration ?? startupBudget
-        policy.probeInterval = table.probes?.interval?.duration ?? probeInterval
-        policy.probeTimeout = table.probes?.timeout?.duration ?? probeTimeout
-        policy.livenessFailureThreshold = table.probes?.livenessFailureThreshold?.value ?? livenessFailureThreshold
-        policy.readinessFailureThreshold = table.probes?.readinessFailureThreshold?.value ?? readinessFailureThreshold
-        guard policy.backoffInitial <= policy.backoffMaximum else {
-            let key = path + (table.backoffMaximum != nil ? ".backoff_max" : ".backoff_initial")
-            let (initial, maximum) = (policy.backoffInitial, policy.backoffMaximum)
-            let (initialText, maximumText) = (DurationText.format(initial), DurationText.format(maximum))
-            let message = "backoff_initial (\(initialText)) is longer than backoff_max (\(maximumText))"
-            throw ConfigurationError(key, message)
-        }
-        return policy
+    /// `backoff_initial` may not exceed `backoff_max`; the key blamed is `backoff_max` when the
+    /// table at `path` sets it (the policy it overrides is valid).
+    func checkBackoff(maximumSet: Bool, at path: String) throws(ConfigurationError) {
+        guard backoffInitial > backoffMaximum else { return }
+        let (initial, maximum) = (DurationText.format(backoffInitial), DurationText.format(backoffMaximum))
+        let key = path + (maximumSet ? ".backoff_max" : ".backoff_initial")
+        throw ConfigurationError(key, "backoff_initial (\(initial)) is longer than backoff_max (\(maximum))")
     }
 }

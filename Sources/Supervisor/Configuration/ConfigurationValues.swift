@@ -1,55 +1,49 @@
 import Foundation
 import Logging
 
-/// A value of the configuration file. Decoding it checks it; a value of the wrong TOML type
-/// is reported as "expected <``expected``>, found <type>".
+/// A value of the configuration file, checked as it is decoded. One of the wrong TOML type is
+/// reported as "expected <``expected``>, found <type>".
 protocol ConfigurationValue: Decodable {
-    /// What the file should have here: `a string`, `an integer`, ….
+    associatedtype Value = Self
     static var expected: String { get }
+    var value: Value { get }
+    /// `value` as `orderd check-config` writes it.
+    static func toml(_ value: Value) -> String
+}
+
+extension ConfigurationValue {
+    static func toml(_ value: Value) -> String { SupervisorConfiguration.quote("\(value)") }
+}
+
+extension ConfigurationValue where Value == Self {
+    var value: Self { self }
 }
 
 extension Decoder {
-    /// The value here, when it is a string, an integer or a boolean.
-    func scalar() -> Scalar? {
-        guard let container = try? singleValueContainer() else { return nil }
-        if let text = try? container.decode(String.self) { return .string(text) }
-        if let number = try? container.decode(Int.self) { return .integer(number) }
-        return (try? container.decode(Bool.self)).map(Scalar.boolean)
-    }
-
-    /// The error for a value of the wrong TOML type.
-    func mismatch<T>(_ type: T.Type) -> DecodingError {
-        .typeMismatch(type, DecodingError.Context(codingPath: codingPath, debugDescription: ""))
-    }
-
-    /// The error for a value of the right type that is not allowed.
-    func invalid(_ message: String) -> ConfigurationError {
-        ConfigurationError(dotted(codingPath), message)
+    /// The error for a value (or its entry `name`) of the right type that is not allowed.
+    func invalid(_ message: String, at name: String? = nil) -> ConfigurationError {
+        ConfigurationError(dotted(codingPath + (name.map { [AnyKey($0)] } ?? [])), message)
     }
 }
 
-/// A string, integer or boolean, taken as its text (environment variables and librdkafka
-/// properties are text).
-enum Scalar: ConfigurationValue {
-    case string(String), integer(Int), boolean(Bool)
-    static let expected = "a string, integer or boolean"
+extension String: ConfigurationValue { static let expected = "a string" }
 
-    init(from decoder: any Decoder) throws {
-        guard let scalar = decoder.scalar() else { throw decoder.mismatch(Self.self) }
-        self = scalar
-    }
-
-    var text: String {
-        switch self {
-        case .string(let text): text
-        case .integer(let number): String(number)
-        case .boolean(let flag): flag ? "true" : "false"
-        }
-    }
+extension Int: ConfigurationValue {
+    static let expected = "an integer"
+    static func toml(_ value: Int) -> String { "\(value)" }
 }
 
-extension String: ConfigurationValue {
-    static let expected = "a string"
+/// The check of an integer key: what is wrong with a value outside `range`.
+func within(_ range: ClosedRange<Int>) -> (Int) -> String? {
+    { range.contains($0) ? nil : "\($0) is out of range; expected \(range.lowerBound)–\(range.upperBound)" }
+}
+
+extension Array: ConfigurationValue where Element: ConfigurationValue {
+    static var expected: String { "an array of " + (Element.self == Text.self ? "service names" : "strings") }
+    var value: [Element.Value] { map(\.value) }
+    static func toml(_ value: [Element.Value]) -> String {
+        "[" + value.map { SupervisorConfiguration.quote("\($0)") }.joined(separator: ", ") + "]"
+    }
 }
 
 /// A string that is not empty or blank (kept as written).
@@ -58,75 +52,23 @@ struct Text: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        guard case .string(let text)? = decoder.scalar() else { throw decoder.mismatch(Self.self) }
-        guard !text.allSatisfy(\.isWhitespace) else { throw decoder.invalid("must not be empty") }
-        value = text
+        value = try String(from: decoder)
+        guard !value.allSatisfy(\.isWhitespace) else { throw decoder.invalid("must not be empty") }
     }
 }
 
-/// An entry of `after`.
-struct ServiceName: ConfigurationValue {
-    static let expected = "a service name"
+/// A string, integer or boolean, as its text (environment variables and librdkafka properties are text).
+struct Scalar: ConfigurationValue {
+    static let expected = "a string, integer or boolean"
     var value: String
 
     init(from decoder: any Decoder) throws {
-        value = try Text(from: decoder).value
+        value = try (try? String(from: decoder)) ?? (try? Int(from: decoder)).map(String.init)
+            ?? String(Bool(from: decoder))
     }
 }
 
-/// A TOML array.
-struct List<Element: ConfigurationValue>: ConfigurationValue {
-    static var expected: String { "an array of " + (Element.self == ServiceName.self ? "service names" : "strings") }
-    var values: [Element]
-
-    init(from decoder: any Decoder) throws {
-        values = try [Element](from: decoder)
-    }
-}
-
-/// `kafka.brokers`: `"host:port,host:port"` or an array of `"host:port"`, as one comma-separated list.
-struct Brokers: ConfigurationValue {
-    static let expected = "a string \"host:port,…\" or an array of them"
-    var value: String
-
-    init(from decoder: any Decoder) throws {
-        let entries = try decoder.scalar().map { scalar -> [String] in
-            guard case .string(let text) = scalar else { throw decoder.mismatch(Self.self) }
-            return text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        } ?? List<String>(from: decoder).values
-        let trimmed = entries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard !trimmed.isEmpty, !trimmed.contains(where: \.isEmpty) else {
-            throw decoder.invalid(
-                "must list at least one \"host:port\" with no empty entries; leave it out to run the embedded broker"
-            )
-        }
-        value = trimmed.joined(separator: ",")
-    }
-}
-
-/// The allowed values of an integer key.
-protocol IntegerRange { static var range: ClosedRange<Int> { get } }
-enum PortRange: IntegerRange { static let range = 1...65535 }
-enum PartitionRange: IntegerRange { static let range = 1...10_000 }
-enum CountRange: IntegerRange { static let range = 1...1_000_000 }
-enum PriorityRange: IntegerRange { static let range = -1_000_000...1_000_000 }
-
-/// An integer within `Range.range`.
-struct Bounded<Range: IntegerRange>: ConfigurationValue {
-    static var expected: String { "an integer" }
-    var value: Int
-
-    init(from decoder: any Decoder) throws {
-        guard case .integer(let number)? = decoder.scalar() else { throw decoder.mismatch(Self.self) }
-        guard Range.range.contains(number) else {
-            let (lower, upper) = (Range.range.lowerBound, Range.range.upperBound)
-            throw decoder.invalid("\(number) is out of range; expected \(lower)–\(upper)")
-        }
-        value = number
-    }
-}
-
-/// A string naming one of the cases of `Option`.
+/// One of the cases of an enumeration, by raw value.
 protocol ConfigurationChoice: CaseIterable, RawRepresentable<String> {
     /// What the value is, for "is not a <noun>".
     static var noun: String { get }
@@ -135,7 +77,6 @@ protocol ConfigurationChoice: CaseIterable, RawRepresentable<String> {
 extension RestartPolicy: ConfigurationChoice { static let noun = "restart policy" }
 extension Logger.Level: ConfigurationChoice { static let noun = "log level" }
 
-/// One of the cases of `Option`, by its raw value.
 struct Choice<Option: ConfigurationChoice>: ConfigurationValue {
     static var expected: String { "a string" }
     var value: Option
@@ -147,5 +88,93 @@ struct Choice<Option: ConfigurationChoice>: ConfigurationValue {
             throw decoder.invalid("\"\(text)\" is not a \(Option.noun); use one of \(options)")
         }
         value = option
+    }
+
+    static func toml(_ value: Option) -> String { SupervisorConfiguration.quote(value.rawValue) }
+}
+
+/// `kafka.brokers`: `"host:port,host:port"` or an array of `"host:port"`, as one comma-separated list.
+struct Brokers: ConfigurationValue {
+    static let expected = "a string \"host:port,…\" or an array of them"
+    var value: String
+
+    init(from decoder: any Decoder) throws {
+        let entries = try (try? String(from: decoder))
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            ?? [String](from: decoder)
+        let trimmed = entries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard !trimmed.isEmpty, !trimmed.contains(where: \.isEmpty) else {
+            throw decoder.invalid(
+                "must list at least one \"host:port\" with no empty entries; leave it out to run the embedded broker"
+            )
+        }
+        value = trimmed.joined(separator: ",")
+    }
+}
+
+/// A table whose keys the file names (`[services]`, `environment`), in key order.
+struct Entries<Element: ConfigurationValue>: ConfigurationValue {
+    static var expected: String { "a table" }
+    var value: [(key: String, value: Element.Value)]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        value = try container.allKeys.map { ($0.stringValue, try container.value(Element.self, at: $0)) }
+    }
+}
+
+/// `[services.<name>.environment]`: names of letters, digits and `_`, not starting with a digit.
+struct Environment: ConfigurationValue {
+    static let expected = "a table"
+    var value: [String: String] = [:]
+
+    init(from decoder: any Decoder) throws {
+        for (name, text) in try Entries<Scalar>(from: decoder).value {
+            let valid = name.unicodeScalars.allSatisfy(ConfigurationNames.isWord)
+            guard let first = name.first, !first.isNumber, valid else {
+                let rule = "(letters, digits and '_', not starting with a digit)"
+                throw decoder.invalid("is not a valid environment variable name \(rule)", at: name)
+            }
+            value[name] = text
+        }
+    }
+}
+
+/// `[kafka.properties]` by librdkafka name (`linger.ms = 5`, which TOML nests, is `linger.ms`).
+/// No two map to the same environment variable, and the brokers are not among them.
+struct Properties: ConfigurationValue {
+    static let expected = "a table"
+    var value: [String: String] = [:]
+
+    init(from decoder: any Decoder) throws {
+        var variables: [String: String] = [:]
+        for (name, text) in try Self.flatten(decoder.container(keyedBy: AnyKey.self), "").sorted(by: { $0.0 < $1.0 }) {
+            let allowed = name.unicodeScalars.allSatisfy {
+                ConfigurationNames.isWord($0) || "._-".unicodeScalars.contains($0)
+            }
+            guard !name.isEmpty, allowed else {
+                throw decoder.invalid("is not a librdkafka property name (letters, digits, '.', '_', '-')", at: name)
+            }
+            if ["bootstrap.servers", "metadata.broker.list"].contains(name.lowercased()) {
+                throw decoder.invalid("set kafka.brokers instead", at: name)
+            }
+            let variable = KafkaSettings.environmentVariable(forProperty: name)
+            if let other = variables.updateValue(name, forKey: variable) {
+                throw decoder.invalid("maps to the same environment variable \(variable) as \"\(other)\"", at: name)
+            }
+            value[name] = text
+        }
+    }
+
+    private static func flatten(_ table: KeyedDecodingContainer<AnyKey>, _ prefix: String) throws
+        -> [(String, String)]
+    {
+        try table.allKeys.flatMap { key in
+            let name = prefix.isEmpty ? key.stringValue : prefix + "." + key.stringValue
+            guard let nested = try? table.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
+                return [(name, try table.value(Scalar.self, at: key))]
+            }
+            return try flatten(nested, name)
+        }
     }
 }

@@ -5,29 +5,29 @@ import Foundation
 /// seconds. Always longer than zero.
 struct DurationText: ConfigurationValue {
     static let expected = "a duration like \"2s\" or an integer number of seconds"
-    var duration: Duration
+    var value: Duration
 
     init(from decoder: any Decoder) throws {
-        switch decoder.scalar() {
-        case .integer(let seconds)?:
+        if let seconds = try? Int(from: decoder) {
             guard seconds > 0 else {
                 throw decoder.invalid("\(seconds) must be a positive duration (an integer means seconds)")
             }
             guard seconds <= Int.max / 1_000_000_000 else { throw decoder.invalid("\(seconds) seconds is too long") }
-            duration = .seconds(seconds)
-        case .string(let text)?:
-            guard let parsed = Self.parse(text) else {
-                throw decoder.invalid("""
-                    "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
-                    or "1h" (or an integer number of seconds)
-                    """)
-            }
-            guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
-            duration = parsed
-        default:
-            throw decoder.mismatch(Self.self)
+            value = .seconds(seconds)
+            return
         }
+        let text = try String(from: decoder)
+        guard let parsed = Self.parse(text) else {
+            throw decoder.invalid("""
+                "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
+                or "1h" (or an integer number of seconds)
+                """)
+        }
+        guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
+        value = parsed
     }
+
+    static func toml(_ value: Duration) -> String { SupervisorConfiguration.quote(format(value)) }
 
     private static let nanoseconds: [Substring: Int64] = [
         "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
