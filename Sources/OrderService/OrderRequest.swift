@@ -1,14 +1,14 @@
 import Foundation
 import OrderEvents
 
+// Configured once and never mutated: safe to share between requests.
+private let decoder = JSONDecoder()
+
 /// A validated `POST /order` body.
 ///
 /// Validation is strict so that a client's mistake is reported, never guessed at: unknown
 /// fields are refused, `amount` must be a JSON number > 0 with at most two decimals (kept
 /// exactly), and every error names the field.
-// Configured once and never mutated: safe to share between requests.
-private let decoder = JSONDecoder()
-
 public struct OrderRequest: Sendable, Hashable {
     /// The client's id (1–64 of `[A-Za-z0-9._-]`), or nil for a generated one.
     public var orderId: String?

@@ -32,6 +32,8 @@ public final class EventConsumerService: Service, Sendable {
     /// The most messages handled in one transaction.
     public static let maximumBatch = 500
 
+    /// A consume loop for `configuration`'s group and subscriptions; nothing connects until
+    /// ``run()``. `relay` is woken after each committed batch that wrote outbox rows.
     public init(
         configuration: ServiceConfiguration, store: EventStore, handler: any EventHandler,
         relay: OutboxRelay, readiness: Readiness, logger: Logger
@@ -46,6 +48,10 @@ public final class EventConsumerService: Service, Sendable {
         metrics.registerZero(topics: configuration.subscriptions)
     }
 
+    /// Consumes until graceful shutdown: each batch is handled in one transaction (each event in
+    /// its own savepoint; poison and rejected events dead-lettered), and its offsets are stored
+    /// only after that commit, so an event is applied at least once and, through the inbox,
+    /// exactly once. Returns after the last batch is finished and the consumer is closed.
     public func run() async throws {
         guard await provisionTopics() else { return }
         let readiness = self.readiness

@@ -51,6 +51,7 @@ public final class OutboxRelay: Service, Sendable {
         /// The producer hit a fatal error; only a new process (a new producer) can go on.
         case producerFailed(KafkaError)
 
+        /// Says what failed and that the service must be restarted.
         public var description: String {
             switch self {
             case .producerFailed(let error): "outbox relay stopped: \(error); restart the service"
@@ -97,6 +98,10 @@ public final class OutboxRelay: Service, Sendable {
         signal.signal()
     }
 
+    /// Publishes outbox rows until graceful shutdown, in order per (topic, key); a row is marked
+    /// sent only after Kafka acknowledged it. On shutdown it drains what is in flight and flushes
+    /// the producer within the shutdown budget; unsent rows stay in the outbox for the next start.
+    /// Throws ``RelayError`` when the producer hit a fatal error.
     public func run() async throws {
         // The handler only flips the signal; the loop owns every deadline itself, so nothing is
         // shared between the handler and the loop but the (locked) signal.

@@ -16,6 +16,7 @@ public final class Readiness: Sendable {
 
     private let state: Mutex<[Check: String?]>
 
+    /// Tracks `checks`, each failing ("not checked yet") until its first ``set(_:ready:reason:)``.
     public init(checks: [Check] = Check.allCases) {
         state = Mutex(Dictionary(uniqueKeysWithValues: checks.map { ($0, "\($0.rawValue): not checked yet") }))
     }
@@ -39,7 +40,11 @@ public struct ReadinessProbe: Service {
     let interval: Duration
     let logger: Logger
 
-    public init(readiness: Readiness, producer: KafkaProducer, store: EventStore, interval: Duration = .seconds(2), logger: Logger) {
+    /// Probes through `producer` (a metadata request bounded by `interval`) and `store`.
+    public init(
+        readiness: Readiness, producer: KafkaProducer, store: EventStore, interval: Duration = .seconds(2),
+        logger: Logger
+    ) {
         self.readiness = readiness
         self.producer = producer
         self.store = store
@@ -47,6 +52,7 @@ public struct ReadinessProbe: Service {
         self.logger = logger
     }
 
+    /// Probes every `interval` until graceful shutdown; logs each change of overall readiness once.
     public func run() async throws {
         var wasReady: Bool?
         while !Task.isShuttingDownGracefully, !Task.isCancelled {

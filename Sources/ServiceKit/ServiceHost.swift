@@ -27,17 +27,25 @@ public protocol PlatformService: EventHandler {
 }
 
 extension PlatformService {
+    /// Nothing to prepare.
     public func prepare(store: EventStore) async throws {}
+    /// No extra parts.
     public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] { [] }
 }
 
 /// What a service's extra parts can use.
 public struct ServiceRuntime: Sendable {
+    /// The validated settings every service shares.
     public let configuration: ServiceConfiguration
+    /// The environment, for a part's own variables (for example the order API's `PORT`).
     public let reader: ConfigReader
+    /// The service's store; its transactions are the only way to write state and outbox rows.
     public let store: EventStore
+    /// Wake it after committing outbox rows outside the consume loop.
     public let relay: OutboxRelay
+    /// The `/ready` state; a part may add its own checks' results.
     public let readiness: Readiness
+    /// The service's logger (label: the service name).
     public let logger: Logger
 }
 
@@ -48,7 +56,12 @@ public enum ServiceHost {
     /// Exit status for a configuration error (sysexits' EX_CONFIG).
     public static let configurationErrorStatus: Int32 = 78
 
-    public static func main<S: PlatformService>(_: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment) async -> Never {
+    /// Runs `S` until SIGTERM/SIGINT, then shuts down gracefully and exits 0; exits
+    /// ``configurationErrorStatus`` after printing the problem when a variable is invalid, and 1
+    /// when a part fails (the failure is logged first).
+    public static func main<S: PlatformService>(
+        _: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async -> Never {
         // A closed stdout (its reader died) must not kill the service mid-shutdown.
         signal(SIGPIPE, SIG_IGN)
         let reader = ConfigReader(environment: environment)

@@ -13,10 +13,14 @@ import Glibc
 /// - `POST /v1/services/{name}/{start|stop|restart|reset-failed}` → ``ServiceStatus``;
 ///   404 for an unknown service or command.
 public enum ControlServer {
+    /// Why the control socket could not be set up; orderd exits instead of running without it.
     public enum SocketError: Error, CustomStringConvertible {
+        /// Another orderd holds the socket's lock (the path).
         case inUse(String)
+        /// The socket or its directory cannot be created or bound (the path, the reason).
         case unusable(String, String)
 
+        /// Names the path and says what to do.
         public var description: String {
             switch self {
             case .inUse(let path): "another orderd is already running on \(path); stop it first (orderd status shows it)"

@@ -3,8 +3,10 @@
 /// decision (restart or not, how long to back off, when the start limit trips) is tested
 /// exhaustively with an injected clock.
 public struct Supervision: Sendable {
+    /// Time as the state machine sees it: injected with every event, never read from a clock.
     public typealias Instant = ContinuousClock.Instant
 
+    /// What happened to the service: operator commands, process and probe outcomes, timers.
     public enum Event: Sendable, Hashable {
         /// An operator (or orderd's start-up) asks for the service to run.
         case start
@@ -16,14 +18,21 @@ public struct Supervision: Sendable {
         case restart
         /// Clear `failed` and the start-limit history, and start again.
         case resetFailed
+        /// The process was spawned with this pid.
         case spawned(pid: Int32)
+        /// `posix_spawn` failed (the reason); handled like an exit: back off and retry.
         case spawnFailed(String)
+        /// `/ready` answered 2xx.
         case readinessPassed
+        /// `/ready` failed or did not answer in time.
         case readinessFailed
+        /// `/health` answered 2xx.
         case livenessPassed
+        /// `/health` failed or did not answer in time.
         case livenessFailed
         /// The startup budget passed without the service ever becoming ready.
         case startupBudgetExceeded
+        /// The process exited (reaped by pid).
         case exited(ExitStatus)
         /// The backoff delay scheduled by ``Action/scheduleRestart(after:)`` elapsed.
         case backoffElapsed
@@ -31,25 +40,37 @@ public struct Supervision: Sendable {
         case stopTimeoutElapsed
     }
 
+    /// What the caller must do, in the order returned.
     public enum Action: Sendable, Hashable {
+        /// Spawn the process; report ``Event/spawned(pid:)`` or ``Event/spawnFailed(_:)``.
         case spawn
         /// SIGTERM to the process group.
         case terminate
         /// SIGKILL to the process group.
         case kill
+        /// Report ``Event/backoffElapsed`` after this delay (replacing any pending timer).
         case scheduleRestart(after: Duration)
+        /// Report ``Event/stopTimeoutElapsed`` after this delay (replacing any pending timer).
         case scheduleKill(after: Duration)
         /// The restart counter moved (for the metric), with its reason.
         case countRestart(RestartReason)
     }
 
+    /// Restart, backoff, start-limit, stop and probe settings; fixed for this machine's life.
     public let policy: SupervisionPolicy
+    /// The current state; starts `stopped`.
     public private(set) var state: ServiceState = .stopped
+    /// The running process, from ``Event/spawned(pid:)`` until its exit.
     public private(set) var pid: Int32?
+    /// When the current process was spawned.
     public private(set) var startedAt: Instant?
+    /// When the current process last became ready (nil while not ready).
     public private(set) var readySince: Instant?
+    /// Restarts so far (every reason), as `orderd status` shows them.
     public private(set) var restarts = 0
+    /// The last exit, if any.
     public private(set) var lastExit: ExitStatus?
+    /// When a scheduled restart is due, while in `backoff`.
     public private(set) var nextRestart: Instant?
     /// Why the service is failed or stopped by policy, for `orderd status`.
     public private(set) var note: String?
@@ -66,6 +87,7 @@ public struct Supervision: Sendable {
 
     private enum StopIntent: Sendable { case stop, restart(RestartReason) }
 
+    /// A stopped service under `policy`; nothing happens until ``Event/start``.
     public init(policy: SupervisionPolicy) {
         self.policy = policy
     }

@@ -104,6 +104,7 @@ public struct ServiceSpec: Sendable, Hashable {
 /// A configuration problem, naming the file and the dotted key
 /// (`services.payment-service.restart`). Syntax errors name the line instead.
 public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The configuration file's path (or the `source` given to `parse`).
     public var file: String
     /// Dotted key, e.g. `services.payment-service.restart`; empty when the problem is the file
     /// as a whole (unreadable, invalid TOML).
@@ -113,6 +114,7 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     /// The line, for TOML syntax errors.
     public var line: Int?
 
+    /// A problem with `key` of `file`; `file` may be filled in later by the caller that knows it.
     public init(file: String = "", key: String, message: String, line: Int? = nil) {
         self.file = file
         self.key = key
