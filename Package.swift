@@ -183,7 +183,11 @@ let package = Package(
             dependencies: ["InventoryService", .product(name: "Configuration", package: "swift-configuration")]
         ),
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
-        .testTarget(name: "PrometheusExpositionTests", dependencies: ["PrometheusExposition"], resources: [.copy("Golden")]),
+        .testTarget(
+            name: "PrometheusExpositionTests",
+            dependencies: ["PrometheusExposition"],
+            resources: [.copy("Golden")]
+        ),
         .testTarget(
             name: "SupervisorTests",
             dependencies: [

@@ -10,12 +10,14 @@ public enum StockLedger {
         var stock: [String: Int] = [:]
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             let parts = entry.split(separator: "=", omittingEmptySubsequences: false)
-            guard parts.count == 2, let quantity = Int(parts[1].trimmingCharacters(in: .whitespaces)), quantity >= 0 else {
+            guard parts.count == 2, let quantity = Int(parts[1].trimmingCharacters(in: .whitespaces)), quantity >= 0
+            else {
                 return .failure(StockParseError(entry: entry))
             }
             let sku = parts[0].trimmingCharacters(in: .whitespaces)
-            guard (1...64).contains(sku.count), sku.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
-                  stock[sku] == nil
+            guard (1...64).contains(sku.count),
+                sku.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
+                stock[sku] == nil
             else { return .failure(StockParseError(entry: entry)) }
             stock[sku] = quantity
         }

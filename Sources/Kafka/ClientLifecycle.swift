@@ -27,7 +27,8 @@ final class ClientLifecycle<Machine: ~Copyable>: Sendable {
     /// - Parameter register: stores the waiter and returns nil, or returns the value to resume
     ///   with at once.
     func wait<T: Sendable>(
-        timeout: Duration, timeoutValue: T,
+        timeout: Duration,
+        timeoutValue: T,
         register: (inout Machine, CheckedContinuation<T, Never>) -> T?,
         takeBack: @escaping @Sendable (inout Machine) -> CheckedContinuation<T, Never>?
     ) async -> T {

@@ -42,8 +42,13 @@ public enum KafkaAdmin {
             let client: RDKafkaClient
             do {
                 client = try RDKafkaClient(
-                    kind: .producer, configuration: configuration, defaults: [],
-                    context: ClientContext(logger: logger, statistics: KafkaStatisticsRecorder(client: configuration.clientId))
+                    kind: .producer,
+                    configuration: configuration,
+                    defaults: [],
+                    context: ClientContext(
+                        logger: logger,
+                        statistics: KafkaStatisticsRecorder(client: configuration.clientId)
+                    )
                 )
             } catch let error as KafkaError {
                 return .failure(error)

@@ -23,7 +23,9 @@ public struct KafkaProperty: Sendable, Hashable {
     /// secret, jaas, pem, token or key (any case). Errs on the side of hiding.
     public static func isSensitive(_ name: String) -> Bool {
         let lowered = name.lowercased()
-        return ["password", "secret", "jaas", "pem", "token", "key", "oauthbearer.config"].contains { lowered.contains($0) }
+        return ["password", "secret", "jaas", "pem", "token", "key", "oauthbearer.config"].contains {
+            lowered.contains($0)
+        }
     }
 
     /// `name=value`, with a sensitive value replaced by `[redacted]`.

@@ -84,8 +84,10 @@ public final class KafkaConsumer: Service, Sendable {
             )
         )
         self.client = try RDKafkaClient(
-            kind: .consumer, configuration: configuration,
-            defaults: Self.defaults(groupId: groupId), context: context
+            kind: .consumer,
+            configuration: configuration,
+            defaults: Self.defaults(groupId: groupId),
+            context: context
         )
         self.buffer = buffer
         self.logger = logger
@@ -168,7 +170,9 @@ public final class KafkaConsumer: Service, Sendable {
         }
         let closed = await waitForClose(timeout: timeout)
         if !closed {
-            logger.warning("consumer close did not finish within \(timeout); the group expires this member after its session timeout")
+            logger.warning(
+                "consumer close did not finish within \(timeout); the group expires this member after its session timeout"
+            )
         }
         return closed
     }
@@ -177,7 +181,8 @@ public final class KafkaConsumer: Service, Sendable {
     private func waitForClose(timeout: Duration) async -> Bool {
         let id = lifecycle.machine.withLock { $0.nextWaiterID() }
         return await lifecycle.wait(
-            timeout: timeout, timeoutValue: false,
+            timeout: timeout,
+            timeoutValue: false,
             register: { machine, waiter in
                 switch machine.waitForClose(id: id, waiter) {
                 case .suspend: nil
@@ -195,7 +200,9 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     private static func pollLoop(
-        client: RDKafkaClient, buffer: MessageBuffer, lifecycle: ClientLifecycle<ConsumerStateMachine>,
+        client: RDKafkaClient,
+        buffer: MessageBuffer,
+        lifecycle: ClientLifecycle<ConsumerStateMachine>,
         logger: Logger
     ) {
         while lifecycle.isPolling {

@@ -34,8 +34,13 @@ public struct KafkaMessage: Sendable, Hashable {
 
     /// A record; the consumer builds these, tests and tools may too.
     public init(
-        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
-        headers: [KafkaHeader] = [], timestampMilliseconds: Int64? = nil
+        topic: String,
+        partition: Int32,
+        offset: Int64,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader] = [],
+        timestampMilliseconds: Int64? = nil
     ) {
         self.topic = topic
         self.partition = partition

@@ -91,7 +91,9 @@ public final class KafkaProducer: Service, Sendable {
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for a property
     ///   librdkafka rejects, or ``KafkaError/clientCreation(reason:)``.
     public init(
-        configuration: KafkaClientConfiguration, logger: Logger, shutdownTimeout: Duration = .seconds(10)
+        configuration: KafkaClientConfiguration,
+        logger: Logger,
+        shutdownTimeout: Duration = .seconds(10)
     ) throws(KafkaError) {
         let context = ClientContext(
             logger: logger,
@@ -100,7 +102,10 @@ public final class KafkaProducer: Service, Sendable {
         self.logger = logger
         self.shutdownTimeout = shutdownTimeout
         self.client = try RDKafkaClient(
-            kind: .producer, configuration: configuration, defaults: Self.defaults, context: context
+            kind: .producer,
+            configuration: configuration,
+            defaults: Self.defaults,
+            context: context
         )
         PollThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
             while lifecycle.isPolling {
@@ -142,7 +147,10 @@ public final class KafkaProducer: Service, Sendable {
     ///   the task is cancelled while waiting: the message stays enqueued and its report is still
     ///   collected, it is only not waited for.
     public func send(
-        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader] = []
     ) async throws -> DeliveryReport {
         let pending = submit([OutgoingMessage(topic: topic, key: key, value: value, headers: headers)])
         return try await pending.cancellableResults()[0].get()
@@ -258,7 +266,8 @@ public final class KafkaProducer: Service, Sendable {
     /// Waits until the poll thread has exited, or `timeout` passed (it is stuck in librdkafka).
     private func waitForPollThread(timeout: Duration) async {
         await lifecycle.wait(
-            timeout: timeout, timeoutValue: (),
+            timeout: timeout,
+            timeoutValue: (),
             register: { machine, waiter in
                 switch machine.waitForPollThread(waiter) {
                 case .suspend: nil

@@ -26,7 +26,7 @@ public struct KafkaStatisticsRecorder: Sendable {
         if let brokers = root["brokers"] as? [String: Any] {
             for (name, value) in brokers {
                 guard let broker = value as? [String: Any], let nodeId = broker["nodeid"] as? Int, nodeId >= 0,
-                      let rtt = broker["rtt"] as? [String: Any], let avg = rtt["avg"] as? Int, avg > 0
+                    let rtt = broker["rtt"] as? [String: Any], let avg = rtt["avg"] as? Int, avg > 0
                 else { continue }
                 Gauge(label: "kafka_broker_rtt_seconds", dimensions: [("client", client), ("broker", name)])
                     .record(Double(avg) / 1_000_000)
@@ -37,7 +37,7 @@ public struct KafkaStatisticsRecorder: Sendable {
             guard let partitions = (value as? [String: Any])?["partitions"] as? [String: Any] else { continue }
             for (partition, value) in partitions where partition != "-1" {
                 guard let stats = value as? [String: Any], let lag = stats["consumer_lag"] as? Int, lag >= 0,
-                      (stats["fetch_state"] as? String) == "active"
+                    (stats["fetch_state"] as? String) == "active"
                 else { continue }
                 Gauge(
                     label: "kafka_consumer_lag",

@@ -11,11 +11,17 @@ import ServiceKit
 /// short — and publishes `notifications.sent`.
 public struct NotificationService: PlatformService {
     public static let identity = ServiceIdentity(
-        name: "notification-service", metricsPort: 9103, groupIdVariable: "NOTIFICATION_GROUP_ID",
+        name: "notification-service",
+        metricsPort: 9103,
+        groupIdVariable: "NOTIFICATION_GROUP_ID",
         subscriptions: { [$0.inventoryReserved, $0.paymentsFailed, $0.inventoryRejected] }
     )
 
-    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+    public init(
+        configuration: ServiceConfiguration,
+        reader: ConfigReader,
+        logger: Logger
+    ) throws(ServiceConfigurationError) {
         for outcome in [NotifiedOutcome.completed, .cancelled] {
             Counter(label: "notifications_sent_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: 0)
         }
@@ -25,16 +31,18 @@ public struct NotificationService: PlatformService {
 
     public static func migrate(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("notifications-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE notifications (
-                    order_id TEXT PRIMARY KEY NOT NULL,
-                    notification_id TEXT NOT NULL,
-                    outcome TEXT NOT NULL,
-                    reason TEXT,
-                    recipient TEXT,
-                    created_at TEXT NOT NULL
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE notifications (
+                        order_id TEXT PRIMARY KEY NOT NULL,
+                        notification_id TEXT NOT NULL,
+                        outcome TEXT NOT NULL,
+                        reason TEXT,
+                        recipient TEXT,
+                        created_at TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
     }
 
@@ -58,12 +66,21 @@ public struct NotificationService: PlatformService {
                 INSERT OR IGNORE INTO notifications (order_id, notification_id, outcome, reason, recipient, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """
-        ).execute(arguments: [event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date())])
+        ).execute(arguments: [
+            event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date()),
+        ])
         guard db.changesCount == 1 else {
-            return Reaction(summary: "a notification for order \(event.orderId) was already sent; not sending another", level: .notice)
+            return Reaction(
+                summary: "a notification for order \(event.orderId) was already sent; not sending another",
+                level: .notice
+            )
         }
         let sent = NotificationSent(
-            notificationId: notificationId, outcome: outcome, reason: reason, channel: "log", recipient: recipient
+            notificationId: notificationId,
+            outcome: outcome,
+            reason: reason,
+            channel: "log",
+            recipient: recipient
         )
         let detail = reason.map { "\(outcome.rawValue), \($0.rawValue)" } ?? outcome.rawValue
         return Reaction(

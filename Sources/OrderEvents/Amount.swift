@@ -79,11 +79,13 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
 
     private static func parse(_ text: String) -> Amount? {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, whole.count <= 14, // 14 digits: maximum is 10^13 units
-              whole.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 14,  // 14 digits: maximum is 10^13 units
+            whole.allSatisfy({ $0.isASCII && $0.isNumber })
+        else { return nil }
         var fraction = parts.count == 2 ? String(parts[1]) : ""
         guard fraction.count <= 2, fraction.allSatisfy({ $0.isASCII && $0.isNumber }),
-              parts.count == 1 || !fraction.isEmpty else { return nil }
+            parts.count == 1 || !fraction.isEmpty
+        else { return nil }
         while fraction.count < 2 { fraction += "0" }
         guard let units = Int64(whole), let cents = Int64(fraction) else { return nil }
         let total = units * 100 + cents

@@ -113,7 +113,10 @@ public enum EventCodec {
         }
     }
 
-    private static func decodePayload(_ type: EventType, from container: KeyedDecodingContainer<Whole.Keys>) throws -> EventPayload {
+    private static func decodePayload(
+        _ type: EventType,
+        from container: KeyedDecodingContainer<Whole.Keys>
+    ) throws -> EventPayload {
         func body<T: Decodable>(_: T.Type) throws -> T {
             try container.decode(T.self, forKey: .payload)
         }
@@ -199,7 +202,10 @@ public enum EventCodec {
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
             guard let date = Timestamp.parse(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 timestamp: \(text)")
+                throw DecodingError.dataCorruptedError(
+                    in: container,
+                    debugDescription: "not an ISO 8601 timestamp: \(text)"
+                )
             }
             return date
         }
@@ -279,8 +285,10 @@ public enum Timestamp {
     /// milliseconds so that `parse(format(d)) == d` for every millisecond-exact date `d`.
     public static func parse(_ text: String) -> Date? {
         if let millis = parseCanonical(text) { return Date(timeIntervalSince1970: Double(millis) / 1000) }
-        guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
-            ?? (try? Date.ISO8601FormatStyle().parse(text)) else { return nil }
+        guard
+            let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+                ?? (try? Date.ISO8601FormatStyle().parse(text))
+        else { return nil }
         return Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 
@@ -290,7 +298,8 @@ public enum Timestamp {
         var text = text
         text.makeContiguousUTF8()
         return text.utf8.withContiguousStorageIfAvailable { bytes -> Int64? in
-            guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+                bytes[10] == UInt8(ascii: "T"),
                 bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."),
                 bytes[23] == UInt8(ascii: "Z")
             else { return nil }
@@ -305,7 +314,8 @@ public enum Timestamp {
             }
             guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
                 let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3),
-                (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second < 60
+                (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60,
+                second < 60
             else { return nil }
             let days = days(fromCivil: year, month: month, day: day)
             return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis

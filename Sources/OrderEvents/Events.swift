@@ -187,7 +187,13 @@ public struct NotificationSent: Sendable, Hashable, Codable {
     public var recipient: String?
 
     /// The payload as given; nothing is checked here.
-    public init(notificationId: String, outcome: NotifiedOutcome, reason: CancellationReason?, channel: String, recipient: String?) {
+    public init(
+        notificationId: String,
+        outcome: NotifiedOutcome,
+        reason: CancellationReason?,
+        channel: String,
+        recipient: String?
+    ) {
         self.notificationId = notificationId
         self.outcome = outcome
         self.reason = reason

@@ -31,8 +31,12 @@ public struct Topics: Sendable, Hashable {
 
     /// Topic names as given, one per event type.
     public init(
-        ordersCreated: String, paymentsCompleted: String, paymentsFailed: String,
-        paymentsRefunded: String, inventoryReserved: String, inventoryRejected: String,
+        ordersCreated: String,
+        paymentsCompleted: String,
+        paymentsFailed: String,
+        paymentsRefunded: String,
+        inventoryReserved: String,
+        inventoryRejected: String,
         notificationsSent: String
     ) {
         self.ordersCreated = ordersCreated

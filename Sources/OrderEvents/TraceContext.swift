@@ -31,10 +31,10 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         }
         let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "00",
-              parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
-              isLowerHex(parts[1]), isLowerHex(parts[2]), isLowerHex(parts[3]),
-              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16),
-              let flags = UInt8(parts[3], radix: 16)
+            parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
+            isLowerHex(parts[1]), isLowerHex(parts[2]), isLowerHex(parts[3]),
+            parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16),
+            let flags = UInt8(parts[3], radix: 16)
         else { return nil }
         self.init(traceId: String(parts[1]), spanId: String(parts[2]), sampled: flags & 1 == 1)
     }

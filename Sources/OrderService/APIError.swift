@@ -30,7 +30,9 @@ public struct APIError: HTTPResponseError, Sendable, Hashable {
 
     /// The answer to a failure that is not the client's (the database, shutting down): 503, retry later.
     static let unavailable = APIError(
-        .serviceUnavailable, code: "internal_error", message: "the order could not be processed; retry later"
+        .serviceUnavailable,
+        code: "internal_error",
+        message: "the order could not be processed; retry later"
     )
 
     /// The error as JSON with its status.
@@ -56,7 +58,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
     func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         do {
             return try await next(request, context)

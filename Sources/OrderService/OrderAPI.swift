@@ -29,11 +29,16 @@ public enum OrderAPI {
     /// The order API server on `host:port`, serving ``buildRouter(store:intake:ordersTopic:logger:)``
     /// over the service's store and intake. Runs as a `Service` until graceful shutdown.
     public static func buildApplication(
-        host: String, port: Int, runtime: ServiceRuntime, intake: OrderIntake
+        host: String,
+        port: Int,
+        runtime: ServiceRuntime,
+        intake: OrderIntake
     ) -> some ApplicationProtocol {
         Application(
             router: buildRouter(
-                store: runtime.store, intake: intake, ordersTopic: runtime.configuration.topics.ordersCreated,
+                store: runtime.store,
+                intake: intake,
+                ordersTopic: runtime.configuration.topics.ordersCreated,
                 logger: runtime.logger
             ),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "order-service"),
@@ -45,7 +50,10 @@ public enum OrderAPI {
     /// for a POST to be answered) and read from `store`; `ordersTopic` only names the topic in logs.
     /// Every failure is answered as an ``APIError``.
     public static func buildRouter(
-        store: EventStore, intake: OrderIntake, ordersTopic: String, logger: Logger
+        store: EventStore,
+        intake: OrderIntake,
+        ordersTopic: String,
+        logger: Logger
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: APIErrorMiddleware(logger: logger))
@@ -72,11 +80,18 @@ public enum OrderAPI {
     }
 
     static func createOrder(
-        _ request: Request, intake: OrderIntake, ordersTopic: String, logger: Logger
+        _ request: Request,
+        intake: OrderIntake,
+        ordersTopic: String,
+        logger: Logger
     ) async throws -> Response {
         guard isJSON(request.headers[.contentType]) else {
             countReceived(.invalid)
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the order as Content-Type: application/json")
+            throw APIError(
+                .unsupportedMediaType,
+                code: "unsupported_media_type",
+                message: "send the order as Content-Type: application/json"
+            )
         }
         let order: OrderRequest
         do {
@@ -94,7 +109,10 @@ public enum OrderAPI {
             countReceived(.accepted)
             logger.info(
                 "order \(orderId) accepted, published \(ordersTopic)",
-                metadata: ["orderId": .string(orderId), "amount": .string(record.amount.description), "items": .stringConvertible(record.items.count)]
+                metadata: [
+                    "orderId": .string(orderId), "amount": .string(record.amount.description),
+                    "items": .stringConvertible(record.items.count),
+                ]
             )
             return try JSONResponse.make(.accepted, OrderView(record), headers: [.location: "/orders/\(orderId)"])
         case .repeated(let record):
@@ -102,7 +120,12 @@ public enum OrderAPI {
             return try JSONResponse.make(.ok, OrderView(record), headers: [.location: "/orders/\(orderId)"])
         case .conflict:
             countReceived(.conflict)
-            throw APIError(.conflict, code: "order_conflict", message: "order \(orderId) already exists with a different body", field: "orderId")
+            throw APIError(
+                .conflict,
+                code: "order_conflict",
+                message: "order \(orderId) already exists with a different body",
+                field: "orderId"
+            )
         }
     }
 
@@ -127,10 +150,15 @@ public enum OrderAPI {
         }
     }
 
-    static let tooLarge = APIError(.contentTooLarge, code: "payload_too_large", message: "the body is larger than \(maximumBodyBytes) bytes")
+    static let tooLarge = APIError(
+        .contentTooLarge,
+        code: "payload_too_large",
+        message: "the body is larger than \(maximumBodyBytes) bytes"
+    )
 
     static func isJSON(_ contentType: String?) -> Bool {
-        guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else {
+        guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        else {
             return false
         }
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
@@ -140,14 +168,24 @@ public enum OrderAPI {
         var status: OrderStatus?
         if let text = query["status"].map(String.init), !text.isEmpty {
             guard let parsed = OrderStatus(rawValue: text.uppercased()) else {
-                throw APIError(.badRequest, code: "invalid_query", message: "status must be one of \(OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
+                throw APIError(
+                    .badRequest,
+                    code: "invalid_query",
+                    message: "status must be one of \(OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))",
+                    field: "status"
+                )
             }
             status = parsed
         }
         var limit = defaultListLimit
         if let text = query["limit"].map(String.init), !text.isEmpty {
             guard let parsed = Int(text), (1...maximumListLimit).contains(parsed) else {
-                throw APIError(.badRequest, code: "invalid_query", message: "limit must be a whole number from 1 to \(maximumListLimit)", field: "limit")
+                throw APIError(
+                    .badRequest,
+                    code: "invalid_query",
+                    message: "limit must be a whole number from 1 to \(maximumListLimit)",
+                    field: "limit"
+                )
             }
             limit = parsed
         }

@@ -165,7 +165,7 @@ public final class OrderIntake: Service, Sendable {
                 try batch.map { submission in
                     do {
                         return .success(try Self.write(submission, store: store, in: db))
-                    } catch where Self.mayHaveRolledBackTransaction(error, in: db) {
+                    } catch  where Self.mayHaveRolledBackTransaction(error, in: db) {
                         // Orders before this one may be gone with the transaction: fail them all.
                         throw error
                     } catch {
@@ -205,20 +205,43 @@ public final class OrderIntake: Service, Sendable {
             let now = Date()
             let createdAt = Timestamp.format(now)
             let correlationId = UUID().uuidString.lowercased()
-            try OrderTables.insert(order, orderId: submission.orderId, correlationId: correlationId, at: createdAt, in: db)
+            try OrderTables.insert(
+                order,
+                orderId: submission.orderId,
+                correlationId: correlationId,
+                at: createdAt,
+                in: db
+            )
             let event = EventEnvelope(
-                occurredAt: now, orderId: submission.orderId, correlationId: correlationId,
+                occurredAt: now,
+                orderId: submission.orderId,
+                correlationId: correlationId,
                 payload: .orderCreated(
-                    OrderCreated(amount: order.amount, currency: order.currency, customerEmail: order.customerEmail, items: order.items)
+                    OrderCreated(
+                        amount: order.amount,
+                        currency: order.currency,
+                        customerEmail: order.customerEmail,
+                        items: order.items
+                    )
                 )
             )
             try store.enqueue([event], trace: submission.trace, in: db)
-            acceptance = .accepted(OrderRecord(
-                orderId: submission.orderId, status: .pending, reason: nil, amount: order.amount, currency: order.currency,
-                customerEmail: order.customerEmail, items: order.items, refunded: false, createdAt: createdAt,
-                history: [OrderRecord.HistoryEntry(status: .pending, at: createdAt)], fingerprint: order.fingerprint,
-                correlationId: correlationId
-            ))
+            acceptance = .accepted(
+                OrderRecord(
+                    orderId: submission.orderId,
+                    status: .pending,
+                    reason: nil,
+                    amount: order.amount,
+                    currency: order.currency,
+                    customerEmail: order.customerEmail,
+                    items: order.items,
+                    refunded: false,
+                    createdAt: createdAt,
+                    history: [OrderRecord.HistoryEntry(status: .pending, at: createdAt)],
+                    fingerprint: order.fingerprint,
+                    correlationId: correlationId
+                )
+            )
             return .commit
         }
         return acceptance

@@ -40,41 +40,49 @@ public struct OrderRecord: Sendable, Hashable {
 enum OrderTables {
     static func migrate(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("orders-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE orders (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    order_id TEXT NOT NULL UNIQUE,
-                    status TEXT NOT NULL,
-                    reason TEXT,
-                    amount_minor INTEGER NOT NULL,
-                    currency TEXT NOT NULL,
-                    customer_email TEXT,
-                    items TEXT NOT NULL,
-                    refunded INTEGER NOT NULL DEFAULT 0,
-                    fingerprint TEXT NOT NULL,
-                    correlation_id TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL
-                );
-                CREATE INDEX orders_by_status ON orders(status, seq);
-                CREATE TABLE order_history (
-                    order_id TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    status TEXT NOT NULL,
-                    at TEXT NOT NULL,
-                    PRIMARY KEY (order_id, position)
-                ) WITHOUT ROWID;
-                CREATE TABLE parked_events (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    order_id TEXT NOT NULL,
-                    event BLOB NOT NULL
-                );
-                CREATE INDEX parked_by_order ON parked_events(order_id, seq);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE orders (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        order_id TEXT NOT NULL UNIQUE,
+                        status TEXT NOT NULL,
+                        reason TEXT,
+                        amount_minor INTEGER NOT NULL,
+                        currency TEXT NOT NULL,
+                        customer_email TEXT,
+                        items TEXT NOT NULL,
+                        refunded INTEGER NOT NULL DEFAULT 0,
+                        fingerprint TEXT NOT NULL,
+                        correlation_id TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    CREATE INDEX orders_by_status ON orders(status, seq);
+                    CREATE TABLE order_history (
+                        order_id TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        at TEXT NOT NULL,
+                        PRIMARY KEY (order_id, position)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE parked_events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        order_id TEXT NOT NULL,
+                        event BLOB NOT NULL
+                    );
+                    CREATE INDEX parked_by_order ON parked_events(order_id, seq);
+                    """
+            )
         }
     }
 
-    static func insert(_ request: OrderRequest, orderId: String, correlationId: String, at now: String, in db: Database) throws {
+    static func insert(
+        _ request: OrderRequest,
+        orderId: String,
+        correlationId: String,
+        at now: String,
+        in db: Database
+    ) throws {
         let items = String(decoding: try itemsEncoder.encode(request.items), as: UTF8.self)
         // Cached statements: these run for every order and event, and compiling SQL each time
         // was a tenth of order-service's CPU.
@@ -84,8 +92,10 @@ enum OrderTables {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(
-            arguments: [orderId, OrderStatus.pending.rawValue, request.amount.minorUnits, request.currency,
-                        request.customerEmail, items, request.fingerprint, correlationId, now, now]
+            arguments: [
+                orderId, OrderStatus.pending.rawValue, request.amount.minorUnits, request.currency,
+                request.customerEmail, items, request.fingerprint, correlationId, now, now,
+            ]
         )
         try appendHistory(orderId, .pending, at: now, in: db)
     }
@@ -100,7 +110,12 @@ enum OrderTables {
     }
 
     static func fetch(_ orderId: String, in db: Database) throws -> OrderRecord? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE order_id = ?"), arguments: [orderId]) else {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM orders WHERE order_id = ?"),
+                arguments: [orderId]
+            )
+        else {
             return nil
         }
         return try record(row, in: db)
@@ -108,30 +123,42 @@ enum OrderTables {
 
     /// What the consumer needs to move an order on: its status and when it was accepted.
     static func progress(_ orderId: String, in db: Database) throws -> (status: OrderStatus, createdAt: String)? {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT status, created_at FROM orders WHERE order_id = ?"), arguments: [orderId]
-        ) else { return nil }
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT status, created_at FROM orders WHERE order_id = ?"),
+                arguments: [orderId]
+            )
+        else { return nil }
         return (OrderStatus(rawValue: row[0]) ?? .pending, row[1])
     }
 
     /// The fingerprint of the stored order's body, nil when no order has this id.
     static func fingerprint(_ orderId: String, in db: Database) throws -> String? {
-        try String.fetchOne(db.cachedStatement(sql: "SELECT fingerprint FROM orders WHERE order_id = ?"), arguments: [orderId])
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT fingerprint FROM orders WHERE order_id = ?"),
+            arguments: [orderId]
+        )
     }
 
     static func list(status: OrderStatus?, limit: Int, in db: Database) throws -> [OrderRecord] {
-        let rows = if let status {
-            try Row.fetchAll(db, sql: "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?", arguments: [status.rawValue, limit])
-        } else {
-            try Row.fetchAll(db, sql: "SELECT * FROM orders ORDER BY seq DESC LIMIT ?", arguments: [limit])
-        }
+        let rows =
+            if let status {
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?",
+                    arguments: [status.rawValue, limit]
+                )
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM orders ORDER BY seq DESC LIMIT ?", arguments: [limit])
+            }
         return try rows.map { try record($0, in: db) }
     }
 
     static func record(_ row: Row, in db: Database) throws -> OrderRecord {
         let orderId: String = row["order_id"]
         let history = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position"), arguments: [orderId]
+            db.cachedStatement(sql: "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position"),
+            arguments: [orderId]
         ).map { OrderRecord.HistoryEntry(status: OrderStatus(rawValue: $0["status"]) ?? .pending, at: $0["at"]) }
         let items: String = row["items"]
         return OrderRecord(
@@ -150,7 +177,13 @@ enum OrderTables {
         )
     }
 
-    static func setStatus(_ orderId: String, _ status: OrderStatus, reason: CancellationReason?, at now: String, in db: Database) throws {
+    static func setStatus(
+        _ orderId: String,
+        _ status: OrderStatus,
+        reason: CancellationReason?,
+        at now: String,
+        in db: Database
+    ) throws {
         try db.cachedStatement(sql: "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?")
             .execute(arguments: [status.rawValue, reason?.rawValue, now, orderId])
         try appendHistory(orderId, status, at: now, in: db)

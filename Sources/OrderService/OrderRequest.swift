@@ -29,7 +29,13 @@ public struct OrderRequest: Sendable, Hashable {
     public static let defaultCurrency = "USD"
 
     /// An already-valid request (the values are not checked again).
-    public init(orderId: String?, amount: Amount, currency: String = OrderRequest.defaultCurrency, customerEmail: String? = nil, items: [LineItem] = []) {
+    public init(
+        orderId: String?,
+        amount: Amount,
+        currency: String = OrderRequest.defaultCurrency,
+        customerEmail: String? = nil,
+        items: [LineItem] = []
+    ) {
         self.orderId = orderId
         self.amount = amount
         self.currency = currency
@@ -55,12 +61,23 @@ public struct OrderRequest: Sendable, Hashable {
         } catch let error as APIError {
             throw error
         } catch let DecodingError.typeMismatch(_, context) {
-            throw APIError.invalidField(path(context.codingPath), "has the wrong type: \(expectation(context.codingPath))")
+            throw APIError.invalidField(
+                path(context.codingPath),
+                "has the wrong type: \(expectation(context.codingPath))"
+            )
         } catch let DecodingError.valueNotFound(_, context) {
-            throw APIError.invalidField(path(context.codingPath), "must not be null: \(expectation(context.codingPath))")
+            throw APIError.invalidField(
+                path(context.codingPath),
+                "must not be null: \(expectation(context.codingPath))"
+            )
         } catch let DecodingError.keyNotFound(key, context) {
             let field = path(context.codingPath + [key])
-            throw APIError(.badRequest, code: "missing_field", message: "\(field) is required: \(expectation(context.codingPath + [key]))", field: field)
+            throw APIError(
+                .badRequest,
+                code: "missing_field",
+                message: "\(field) is required: \(expectation(context.codingPath + [key]))",
+                field: field
+            )
         } catch let DecodingError.dataCorrupted(context) {
             throw APIError.invalidField(path(context.codingPath), "is invalid: \(expectation(context.codingPath))")
         } catch {
@@ -142,10 +159,16 @@ extension OrderRequest: Decodable {
         } catch {
             // Foundation's JSONDecoder throws an internal error for a number it cannot represent
             // (1e-400), which decode(_:from:) turns into a path-less "not valid JSON".
-            throw APIError.invalidField("amount", "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)")
+            throw APIError.invalidField(
+                "amount",
+                "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)"
+            )
         }
         guard decimal > 0, let amount = Amount(exactly: decimal) else {
-            throw APIError.invalidField("amount", "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)")
+            throw APIError.invalidField(
+                "amount",
+                "must be \(Self.expectation([Keys.amount])) and at most \(Amount.maximum)"
+            )
         }
         self.amount = amount
 
@@ -194,7 +217,10 @@ extension OrderRequest: Decodable {
 
         init(from decoder: any Decoder) throws {
             guard (try? decoder.container(keyedBy: AnyKey.self)) != nil else {
-                throw APIError.invalidField(OrderRequest.path(decoder.codingPath), "must be an object with sku and quantity")
+                throw APIError.invalidField(
+                    OrderRequest.path(decoder.codingPath),
+                    "must be an object with sku and quantity"
+                )
             }
             try OrderRequest.refuseUnknownKeys(decoder, allowed: ["sku", "quantity"])
             let container = try decoder.container(keyedBy: Keys.self)
@@ -216,7 +242,10 @@ extension OrderRequest: Decodable {
                 throw APIError.invalidField("items[\(index)].sku", "must be \(OrderRequest.expectation([Keys.sku]))")
             }
             guard (1...OrderRequest.maximumQuantity).contains(quantity) else {
-                throw APIError.invalidField("items[\(index)].quantity", "must be \(OrderRequest.expectation([Keys.quantity]))")
+                throw APIError.invalidField(
+                    "items[\(index)].quantity",
+                    "must be \(OrderRequest.expectation([Keys.quantity]))"
+                )
             }
             return LineItem(sku: sku, quantity: quantity)
         }
@@ -224,7 +253,8 @@ extension OrderRequest: Decodable {
 
     /// 1–64 of `[A-Za-z0-9._-]`: order ids and SKUs.
     public static func isIdentifier(_ text: String) -> Bool {
-        (1...64).contains(text.count) && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+        (1...64).contains(text.count)
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 
     static func isEmail(_ text: String) -> Bool {

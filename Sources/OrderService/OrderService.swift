@@ -13,10 +13,14 @@ import ServiceLifecycle
 public struct OrderService: PlatformService {
     /// order-service: metrics on 9100, group `ORDER_GROUP_ID`, consuming every outcome topic.
     public static let identity = ServiceIdentity(
-        name: "order-service", metricsPort: 9100, groupIdVariable: "ORDER_GROUP_ID",
+        name: "order-service",
+        metricsPort: 9100,
+        groupIdVariable: "ORDER_GROUP_ID",
         subscriptions: { topics in
-            [topics.paymentsCompleted, topics.paymentsFailed, topics.paymentsRefunded,
-             topics.inventoryReserved, topics.inventoryRejected, topics.notificationsSent]
+            [
+                topics.paymentsCompleted, topics.paymentsFailed, topics.paymentsRefunded,
+                topics.inventoryReserved, topics.inventoryRejected, topics.notificationsSent,
+            ]
         }
     )
 
@@ -26,7 +30,11 @@ public struct OrderService: PlatformService {
 
     /// Reads the API's `HOST` (default `0.0.0.0`) and `PORT` (default 4000).
     /// - Throws: ``ServiceConfigurationError`` naming `PORT` when it is not a port number.
-    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+    public init(
+        configuration: ServiceConfiguration,
+        reader: ConfigReader,
+        logger: Logger
+    ) throws(ServiceConfigurationError) {
         apiHost = reader.trimmedString(forKey: "host", default: "0.0.0.0")
         apiPort = try reader.port(forKey: "port", default: 4000)
         self.logger = logger
@@ -78,10 +86,15 @@ public struct OrderService: PlatformService {
             steps.append("\(fact) noted")
         case .deferred:
             try park(event, in: db)
-            return Reaction(summary: "\(event.type.rawValue) arrived before its predecessor; parked until order \(event.orderId) moves on", level: .debug)
+            return Reaction(
+                summary:
+                    "\(event.type.rawValue) arrived before its predecessor; parked until order \(event.orderId) moves on",
+                level: .debug
+            )
         case .refused:
             return Reaction(
-                summary: "refused transition: \(event.type.rawValue) does not apply to a \(order.status.rawValue) order",
+                summary:
+                    "refused transition: \(event.type.rawValue) does not apply to a \(order.status.rawValue) order",
                 level: .warning
             )
         }
@@ -105,14 +118,22 @@ public struct OrderService: PlatformService {
         case refused
     }
 
-    private func apply(_ fact: OrderFact, to status: OrderStatus, orderId: String, at now: Date, in db: Database) throws -> Applied {
+    private func apply(
+        _ fact: OrderFact,
+        to status: OrderStatus,
+        orderId: String,
+        at now: Date,
+        in db: Database
+    ) throws -> Applied {
         switch OrderStateMachine.decide(status, fact) {
         case .transition(let next, let reason):
             try OrderTables.setStatus(orderId, next, reason: reason, at: Timestamp.format(now), in: db)
             return .transition(next)
         case .acknowledge:
             if fact == .refunded {
-                try db.cachedStatement(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?").execute(arguments: [orderId])
+                try db.cachedStatement(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?").execute(arguments: [
+                    orderId
+                ])
             }
             return .acknowledged
         case .postpone:
@@ -131,9 +152,15 @@ public struct OrderService: PlatformService {
 
     /// Applies the first parked fact that now applies. Returns the new status when one moved
     /// the order, nil when nothing more can move it.
-    private func replayParked(_ orderId: String, status: OrderStatus, at now: Date, in db: Database) throws -> (OrderStatus, [String])? {
+    private func replayParked(
+        _ orderId: String,
+        status: OrderStatus,
+        at now: Date,
+        in db: Database
+    ) throws -> (OrderStatus, [String])? {
         let parked = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq"), arguments: [orderId]
+            db.cachedStatement(sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq"),
+            arguments: [orderId]
         )
         var steps: [String] = []
         for row in parked {

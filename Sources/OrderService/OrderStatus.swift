@@ -93,7 +93,7 @@ public enum OrderStateMachine {
         case (.cancelled, .notified(.cancelled)), (.cancelled, .refunded): .acknowledge
         // Facts that follow a transition not seen yet.
         case (.pending, .reserved), (.pending, .rejected), (.pending, .refunded),
-             (.pending, .notified), (.paid, .notified), (.paid, .refunded):
+            (.pending, .notified), (.paid, .notified), (.paid, .refunded):
             .postpone
         default: .refuse
         }

@@ -9,16 +9,25 @@ import ServiceKit
 /// order exactly once when inventory rejects it.
 public struct PaymentService: PlatformService {
     public static let identity = ServiceIdentity(
-        name: "payment-service", metricsPort: 9101, groupIdVariable: "PAYMENT_GROUP_ID",
+        name: "payment-service",
+        metricsPort: 9101,
+        groupIdVariable: "PAYMENT_GROUP_ID",
         subscriptions: { [$0.ordersCreated, $0.inventoryRejected] }
     )
 
     public let rule: PaymentRule
 
-    public init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError) {
+    public init(
+        configuration: ServiceConfiguration,
+        reader: ConfigReader,
+        logger: Logger
+    ) throws(ServiceConfigurationError) {
         let text = reader.trimmedString(forKey: "payment.limit", default: PaymentRule.defaultLimit.description)
         guard let limit = Amount(exactly: text) else {
-            throw ServiceConfigurationError(variable: "PAYMENT_LIMIT", problem: "\"\(text)\" is not an amount ≥ 0 with at most 2 decimal places")
+            throw ServiceConfigurationError(
+                variable: "PAYMENT_LIMIT",
+                problem: "\"\(text)\" is not an amount ≥ 0 with at most 2 decimal places"
+            )
         }
         rule = PaymentRule(limit: limit)
     }
@@ -29,17 +38,19 @@ public struct PaymentService: PlatformService {
 
     public static func migrate(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("payments-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE payments (
-                    order_id TEXT PRIMARY KEY NOT NULL,
-                    payment_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    amount_minor INTEGER NOT NULL,
-                    currency TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    refunded_at TEXT
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE payments (
+                        order_id TEXT PRIMARY KEY NOT NULL,
+                        payment_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        amount_minor INTEGER NOT NULL,
+                        currency TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        refunded_at TEXT
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
     }
 
@@ -56,8 +67,14 @@ public struct PaymentService: PlatformService {
 
     private func charge(_ event: EventEnvelope, _ order: OrderCreated, in db: Database) throws -> Reaction {
         guard order.amount.minorUnits > 0 else { throw EventRejected("amount must be greater than 0") }
-        if try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM payments WHERE order_id = ?"), arguments: [event.orderId]) != nil {
-            return Reaction(summary: "payment for order \(event.orderId) already decided; ignored a second OrderCreated", level: .warning)
+        if try String.fetchOne(
+            db.cachedStatement(sql: "SELECT status FROM payments WHERE order_id = ?"),
+            arguments: [event.orderId]
+        ) != nil {
+            return Reaction(
+                summary: "payment for order \(event.orderId) already decided; ignored a second OrderCreated",
+                level: .warning
+            )
         }
         let paymentId = UUID().uuidString.lowercased()
         let now = Timestamp.format(Date())
@@ -65,8 +82,11 @@ public struct PaymentService: PlatformService {
         case .approve:
             try record(event.orderId, paymentId: paymentId, status: "charged", order: order, at: now, in: db)
             let completed = PaymentCompleted(
-                paymentId: paymentId, amount: order.amount, currency: order.currency,
-                customerEmail: order.customerEmail, items: order.items
+                paymentId: paymentId,
+                amount: order.amount,
+                currency: order.currency,
+                customerEmail: order.customerEmail,
+                items: order.items
             )
             return Reaction(
                 events: [event.caused(.paymentCompleted(completed))],
@@ -75,8 +95,11 @@ public struct PaymentService: PlatformService {
         case .decline(let detail):
             try record(event.orderId, paymentId: paymentId, status: "declined", order: order, at: now, in: db)
             let failed = PaymentFailed(
-                reason: .paymentDeclined, amount: order.amount, currency: order.currency,
-                customerEmail: order.customerEmail, detail: detail
+                reason: .paymentDeclined,
+                amount: order.amount,
+                currency: order.currency,
+                customerEmail: order.customerEmail,
+                detail: detail
             )
             return Reaction(
                 events: [event.caused(.paymentFailed(failed))],
@@ -85,31 +108,47 @@ public struct PaymentService: PlatformService {
         }
     }
 
-    private func record(_ orderId: String, paymentId: String, status: String, order: OrderCreated, at now: String, in db: Database) throws {
+    private func record(
+        _ orderId: String,
+        paymentId: String,
+        status: String,
+        order: OrderCreated,
+        at now: String,
+        in db: Database
+    ) throws {
         try db.cachedStatement(
-            sql: "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+            sql:
+                "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [orderId, paymentId, status, order.amount.minorUnits, order.currency, now])
     }
 
     private func refund(_ event: EventEnvelope, in db: Database) throws -> Reaction {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM payments WHERE order_id = ?", arguments: [event.orderId]) else {
+        guard
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM payments WHERE order_id = ?", arguments: [event.orderId])
+        else {
             return Reaction(summary: "no payment to refund for order \(event.orderId)", level: .warning)
         }
         let status: String = row["status"]
         guard status == "charged" else {
-            return Reaction(summary: "payment for order \(event.orderId) is \(status); nothing to refund", level: .notice)
+            return Reaction(
+                summary: "payment for order \(event.orderId) is \(status); nothing to refund",
+                level: .notice
+            )
         }
         try db.execute(
             sql: "UPDATE payments SET status = 'refunded', refunded_at = ? WHERE order_id = ?",
             arguments: [Timestamp.format(Date()), event.orderId]
         )
         let refunded = PaymentRefunded(
-            paymentId: row["payment_id"], amount: Amount(uncheckedMinorUnits: row["amount_minor"]),
-            currency: row["currency"], reason: .outOfStock
+            paymentId: row["payment_id"],
+            amount: Amount(uncheckedMinorUnits: row["amount_minor"]),
+            currency: row["currency"],
+            reason: .outOfStock
         )
         return Reaction(
             events: [event.caused(.paymentRefunded(refunded))],
-            summary: "refunded payment of \(refunded.amount) \(refunded.currency) (out of stock), published payments.refunded"
+            summary:
+                "refunded payment of \(refunded.amount) \(refunded.currency) (out of stock), published payments.refunded"
         )
     }
 }

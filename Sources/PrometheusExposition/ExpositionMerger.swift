@@ -74,10 +74,17 @@ private struct BlockList {
     /// Conflict notes for names that have no block yet (reserved by an `own` family).
     private var pendingNotes: [String: [String]] = [:]
 
-    mutating func add(_ family: MetricFamily, samples: [Sample], from source: String, establishedType: MetricType?, isOwn: Bool = false) {
+    mutating func add(
+        _ family: MetricFamily,
+        samples: [Sample],
+        from source: String,
+        establishedType: MetricType?,
+        isOwn: Bool = false
+    ) {
         let existing = indexByName[family.name]
         if let winner = establishedType ?? existing.map({ blocks[$0].type }), winner != family.type {
-            let note = "# orderd: dropped \(family.name) from \(Escaping.help(source)): type \(family.type.rawValue) conflicts with \(winner.rawValue)"
+            let note =
+                "# orderd: dropped \(family.name) from \(Escaping.help(source)): type \(family.type.rawValue) conflicts with \(winner.rawValue)"
             if let existing {
                 blocks[existing].notes.append(note)
             } else {
@@ -89,7 +96,9 @@ private struct BlockList {
         if let existing {
             index = existing
         } else {
-            blocks.append(Block(name: family.name, type: family.type, notes: pendingNotes.removeValue(forKey: family.name) ?? []))
+            blocks.append(
+                Block(name: family.name, type: family.type, notes: pendingNotes.removeValue(forKey: family.name) ?? [])
+            )
             index = blocks.count - 1
             indexByName[family.name] = index
         }

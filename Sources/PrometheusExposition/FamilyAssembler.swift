@@ -72,7 +72,9 @@ struct FamilyAssembler {
         switch family.type {
         case .histogram:
             guard sample.name != family.name else {
-                throw fail("sample \(sample.name) of histogram \(family.name) must end in _bucket, _sum, _count or _created")
+                throw fail(
+                    "sample \(sample.name) of histogram \(family.name) must end in _bucket, _sum, _count or _created"
+                )
             }
             if sample.name == family.name + "_bucket" {
                 guard let le = sample.label("le") else { throw fail("histogram bucket \(sample.name) has no le label") }
@@ -83,7 +85,9 @@ struct FamilyAssembler {
                 guard let quantile = sample.label("quantile") else {
                     throw fail("summary sample \(sample.name) has no quantile label")
                 }
-                guard Double(quantile) != nil else { throw fail("invalid quantile value \"\(quantile)\" in \(sample.name)") }
+                guard Double(quantile) != nil else {
+                    throw fail("invalid quantile value \"\(quantile)\" in \(sample.name)")
+                }
             }
         case .counter, .gauge, .untyped:
             break

@@ -89,7 +89,9 @@ enum LineParser {
             guard cursor.current == ASCII.equals else { throw cursor.error("expected '=' after label name \(name)") }
             cursor.advance()
             cursor.skipBlanks()
-            guard cursor.current == ASCII.quote else { throw cursor.error("expected '\"' to open the value of label \(name)") }
+            guard cursor.current == ASCII.quote else {
+                throw cursor.error("expected '\"' to open the value of label \(name)")
+            }
             cursor.advance()
             let value = try cursor.readQuotedLabelValue(labelName: name)
             guard name != "__name__" else { throw cursor.error("label name __name__ is reserved") }

@@ -43,7 +43,12 @@ public struct Sample: Sendable, Hashable {
 
     /// Convenience for literals: `Sample(name: "x", labels: ["topic": "orders"], value: "1")`.
     public init(name: String, labels: KeyValuePairs<String, String>, value: String, timestamp: String? = nil) {
-        self.init(name: name, labels: labels.map { Label(name: $0.key, value: $0.value) }, value: value, timestamp: timestamp)
+        self.init(
+            name: name,
+            labels: labels.map { Label(name: $0.key, value: $0.value) },
+            value: value,
+            timestamp: timestamp
+        )
     }
 
     /// The value of the first label called `name`, or `nil` if there is none.

@@ -35,8 +35,12 @@ public final class EventConsumerService: Service, Sendable {
     /// A consume loop for `configuration`'s group and subscriptions; nothing connects until
     /// ``run()``. `relay` is woken after each committed batch that wrote outbox rows.
     public init(
-        configuration: ServiceConfiguration, store: EventStore, handler: any EventHandler,
-        relay: OutboxRelay, readiness: Readiness, logger: Logger
+        configuration: ServiceConfiguration,
+        store: EventStore,
+        handler: any EventHandler,
+        relay: OutboxRelay,
+        readiness: Readiness,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
@@ -56,11 +60,15 @@ public final class EventConsumerService: Service, Sendable {
         guard await provisionTopics() else { return }
         let readiness = self.readiness
         let consumer = try KafkaConsumer(
-            configuration: configuration.kafka, groupId: configuration.groupId,
-            topics: configuration.subscriptions, logger: logger,
+            configuration: configuration.kafka,
+            groupId: configuration.groupId,
+            topics: configuration.subscriptions,
+            logger: logger,
             onAssignment: { _ in readiness.set(.consumer, ready: true) }
         )
-        logger.info("consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)")
+        logger.info(
+            "consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)"
+        )
         await withGracefulShutdownHandler {
             for await batch in consumer.batches(maximum: Self.maximumBatch) {
                 guard await process(batch) else { break }
@@ -81,8 +89,10 @@ public final class EventConsumerService: Service, Sendable {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await KafkaAdmin.ensureTopics(
-                    configuration.topicSpecifications, configuration: configuration.kafka,
-                    timeout: .seconds(5), logger: logger
+                    configuration.topicSpecifications,
+                    configuration: configuration.kafka,
+                    timeout: .seconds(5),
+                    logger: logger
                 )
                 readiness.set(.topics, ready: true)
                 return true
@@ -175,7 +185,9 @@ public final class EventConsumerService: Service, Sendable {
                 do {
                     var outcome = ItemOutcome.duplicate
                     try db.inSavepoint {
-                        guard try store.recordInInbox(envelope, topic: item.message.topic, in: db) else { return .commit }
+                        guard try store.recordInInbox(envelope, topic: item.message.topic, in: db) else {
+                            return .commit
+                        }
                         let reaction = try handler.handle(envelope, in: db)
                         try store.enqueue(reaction.events, trace: item.trace, in: db)
                         outcome = .processed(reaction)
@@ -213,7 +225,10 @@ public final class EventConsumerService: Service, Sendable {
                 guard let envelope = item.envelope else { continue }
                 metrics.record(topic: topic, outcome: EventStore.Outcome.duplicate.rawValue, duration: duration)
                 metrics.duplicate(topic: topic)
-                logger.info("skipped duplicate \(envelope.type.rawValue) for order \(envelope.orderId)", metadata: Self.metadata(envelope))
+                logger.info(
+                    "skipped duplicate \(envelope.type.rawValue) for order \(envelope.orderId)",
+                    metadata: Self.metadata(envelope)
+                )
             case .processed(let reaction):
                 guard let envelope = item.envelope else { continue }
                 metrics.record(topic: topic, outcome: EventStore.Outcome.processed.rawValue, duration: duration)
@@ -221,7 +236,9 @@ public final class EventConsumerService: Service, Sendable {
                 var metadata = Self.metadata(envelope)
                 if !reaction.events.isEmpty {
                     published = true
-                    metadata["published"] = .string(reaction.events.map { configuration.topics.topic(for: $0.type) }.joined(separator: ","))
+                    metadata["published"] = .string(
+                        reaction.events.map { configuration.topics.topic(for: $0.type) }.joined(separator: ",")
+                    )
                 }
                 logger.log(level: reaction.level, "\(reaction.summary)", metadata: metadata)
             }
@@ -244,7 +261,8 @@ struct ConsumerMetrics: Sendable {
     func registerZero(topics: [String]) {
         for topic in topics {
             for outcome in ["processed", "duplicate", "dead_lettered"] {
-                Counter(label: "events_processed_total", dimensions: [("topic", topic), ("outcome", outcome)]).increment(by: 0)
+                Counter(label: "events_processed_total", dimensions: [("topic", topic), ("outcome", outcome)])
+                    .increment(by: 0)
             }
             Counter(label: "duplicates_skipped_total", dimensions: [("topic", topic)]).increment(by: 0)
             Counter(label: "dlq_messages_total", dimensions: [("topic", topic)]).increment(by: 0)
@@ -253,7 +271,9 @@ struct ConsumerMetrics: Sendable {
 
     func record(topic: String, outcome: String, duration: Duration) {
         Counter(label: "events_processed_total", dimensions: [("topic", topic), ("outcome", outcome)]).increment()
-        Metrics.Timer(label: "event_processing_duration_seconds", dimensions: [("topic", topic)]).record(duration: duration)
+        Metrics.Timer(label: "event_processing_duration_seconds", dimensions: [("topic", topic)]).record(
+            duration: duration
+        )
     }
 
     func duplicate(topic: String) {

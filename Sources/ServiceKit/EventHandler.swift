@@ -27,7 +27,12 @@ public struct Reaction: Sendable {
     public var onCommit: (@Sendable () -> Void)?
 
     /// A reaction; by default nothing is published and the summary is logged at info.
-    public init(events: [EventEnvelope] = [], summary: String, level: Logger.Level = .info, onCommit: (@Sendable () -> Void)? = nil) {
+    public init(
+        events: [EventEnvelope] = [],
+        summary: String,
+        level: Logger.Level = .info,
+        onCommit: (@Sendable () -> Void)? = nil
+    ) {
         self.events = events
         self.summary = summary
         self.level = level

@@ -29,10 +29,12 @@ extension EventStore {
     /// The indexes pruning needs to find old rows without a table scan (migration
     /// "platform-v3-pruning").
     static func migratePruningIndexes(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
-            CREATE INDEX inbox_processed ON inbox(processed_at);
-            """)
+        try db.execute(
+            sql: """
+                CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+                CREATE INDEX inbox_processed ON inbox(processed_at);
+                """
+        )
     }
 
     /// Unsent outbox rows in insertion order (rows set aside as failed excluded).
@@ -59,7 +61,10 @@ extension EventStore {
     /// relay re-sends after a transient failure of that key. Walks the unsent rows in that id
     /// range (the backlog), never the sent ones.
     public func unsent(
-        topic: String, key: [UInt8]?, ids: ClosedRange<Int64>, limit: Int
+        topic: String,
+        key: [UInt8]?,
+        ids: ClosedRange<Int64>,
+        limit: Int
     ) async throws -> [OutboxRecord] {
         try await database.read { db in
             try Row.fetchAll(
@@ -82,7 +87,9 @@ extension EventStore {
         return OutboxRecord(
             id: row["id"],
             message: OutgoingMessage(
-                topic: row["topic"], key: key.map { Array($0) }, value: Array(value),
+                topic: row["topic"],
+                key: key.map { Array($0) },
+                value: Array(value),
                 headers: headers
             )
         )
@@ -160,7 +167,8 @@ extension EventStore {
                 SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?
             )
             """,
-            before: cutoff, limit: limit
+            before: cutoff,
+            limit: limit
         )
     }
 
@@ -177,7 +185,8 @@ extension EventStore {
                 SELECT event_id FROM inbox WHERE processed_at < ? ORDER BY processed_at LIMIT ?
             )
             """,
-            before: cutoff, limit: limit
+            before: cutoff,
+            limit: limit
         )
     }
 

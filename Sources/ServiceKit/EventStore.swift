@@ -23,7 +23,9 @@ public final class EventStore: Sendable {
     /// Opens (creating when needed) `<directory>/<name>.sqlite` and applies the platform's
     /// migrations followed by `migrations`, which the service uses for its own tables.
     public init(
-        directory: String, name: String, topics: Topics,
+        directory: String,
+        name: String,
+        topics: Topics,
         migrations: (inout DatabaseMigrator) -> Void = { _ in }
     ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -38,41 +40,45 @@ public final class EventStore: Sendable {
         self.topics = topics
         var migrator = DatabaseMigrator()
         migrator.registerMigration("platform-v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE inbox (
-                    event_id TEXT PRIMARY KEY NOT NULL,
-                    topic TEXT NOT NULL,
-                    processed_at TEXT NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE outbox (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    topic TEXT NOT NULL,
-                    message_key BLOB,
-                    value BLOB NOT NULL,
-                    headers TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    sent_at TEXT
-                );
-                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
-                CREATE TABLE dead_letters (
-                    source_topic TEXT NOT NULL,
-                    source_partition INTEGER NOT NULL,
-                    source_offset INTEGER NOT NULL,
-                    error TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    PRIMARY KEY (source_topic, source_partition, source_offset)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE inbox (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        topic TEXT NOT NULL,
+                        processed_at TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        topic TEXT NOT NULL,
+                        message_key BLOB,
+                        value BLOB NOT NULL,
+                        headers TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        sent_at TEXT
+                    );
+                    CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
+                    CREATE TABLE dead_letters (
+                        source_topic TEXT NOT NULL,
+                        source_partition INTEGER NOT NULL,
+                        source_offset INTEGER NOT NULL,
+                        error TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        PRIMARY KEY (source_topic, source_partition, source_offset)
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         migrator.registerMigration("platform-v2-outbox-failures") { db in
             // A row Kafka will never accept (too large, not authorized) is set aside with its
             // error instead of blocking every row behind it.
-            try db.execute(sql: """
-                ALTER TABLE outbox ADD COLUMN failed_at TEXT;
-                ALTER TABLE outbox ADD COLUMN error TEXT;
-                DROP INDEX outbox_unsent;
-                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+                    ALTER TABLE outbox ADD COLUMN error TEXT;
+                    DROP INDEX outbox_unsent;
+                    CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+                    """
+            )
         }
         migrator.registerMigration("platform-v3-pruning", migrate: Self.migratePruningIndexes)
         migrations(&migrator)
@@ -126,8 +132,11 @@ public final class EventStore: Sendable {
                 KafkaHeader(name: EventHeader.traceparent, string: span.description),
             ]
             try insertOutbox(
-                topic: topics.topic(for: event.type), key: Array(event.key.utf8),
-                value: try EventCodec.encode(event), headers: headers, in: db
+                topic: topics.topic(for: event.type),
+                key: Array(event.key.utf8),
+                value: try EventCodec.encode(event),
+                headers: headers,
+                in: db
             )
         }
     }
@@ -145,24 +154,38 @@ public final class EventStore: Sendable {
             arguments: [message.topic, message.partition, message.offset, error, failedAt]
         )
         guard db.changesCount == 1 else { return false }
-        let headers = message.headers + [
-            KafkaHeader(name: "dlq-source-topic", string: message.topic),
-            KafkaHeader(name: "dlq-source-partition", string: String(message.partition)),
-            KafkaHeader(name: "dlq-source-offset", string: String(message.offset)),
-            KafkaHeader(name: "dlq-error", string: error),
-            KafkaHeader(name: "dlq-service", string: service),
-            KafkaHeader(name: "dlq-failed-at", string: failedAt),
-        ]
+        let headers =
+            message.headers + [
+                KafkaHeader(name: "dlq-source-topic", string: message.topic),
+                KafkaHeader(name: "dlq-source-partition", string: String(message.partition)),
+                KafkaHeader(name: "dlq-source-offset", string: String(message.offset)),
+                KafkaHeader(name: "dlq-error", string: error),
+                KafkaHeader(name: "dlq-service", string: service),
+                KafkaHeader(name: "dlq-failed-at", string: failedAt),
+            ]
         try insertOutbox(
-            topic: Topics.deadLetter(of: message.topic), key: message.key, value: message.value,
-            headers: headers, in: db
+            topic: Topics.deadLetter(of: message.topic),
+            key: message.key,
+            value: message.value,
+            headers: headers,
+            in: db
         )
         return true
     }
 
-    private func insertOutbox(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], in db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [topic, key.map { Data($0) }, Data(value), try StoredHeader.encode(headers), Timestamp.format(Date())])
+    private func insertOutbox(
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader],
+        in db: Database
+    ) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)"
+        )
+        .execute(arguments: [
+            topic, key.map { Data($0) }, Data(value), try StoredHeader.encode(headers), Timestamp.format(Date()),
+        ])
     }
 
     /// True when the database answers a trivial query.

@@ -32,7 +32,9 @@ package enum FileDescriptorWriter {
     ///   accounting as the buffer drains).
     /// - Throws: ``Failure`` on an error other than `EINTR` or `EAGAIN`.
     package static func writeAll(
-        _ bytes: UnsafeRawBufferPointer, to fileDescriptor: Int32, wrote: (Int) -> Void = { _ in }
+        _ bytes: UnsafeRawBufferPointer,
+        to fileDescriptor: Int32,
+        wrote: (Int) -> Void = { _ in }
     ) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
@@ -56,7 +58,11 @@ package enum FileDescriptorWriter {
     }
 
     /// Writes all of `bytes` to `fileDescriptor`, as the overload taking a buffer does.
-    package static func writeAll(_ bytes: [UInt8], to fileDescriptor: Int32, wrote: (Int) -> Void = { _ in }) throws(Failure) {
+    package static func writeAll(
+        _ bytes: [UInt8],
+        to fileDescriptor: Int32,
+        wrote: (Int) -> Void = { _ in }
+    ) throws(Failure) {
         // withUnsafeBytes rethrows untyped; carry the typed failure out by hand.
         let failure = bytes.withUnsafeBytes { buffer -> Failure? in
             do throws(Failure) {

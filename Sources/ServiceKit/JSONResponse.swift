@@ -6,7 +6,9 @@ public enum JSONResponse {
     /// the value encodes them, the same bytes on every run) and ended by a newline.
     /// - Throws: what ``OrderedJSONEncoder/encode(_:)`` throws; nothing is sent then.
     public static func make(
-        _ status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]
+        _ status: HTTPResponse.Status,
+        _ value: some Encodable,
+        headers: HTTPFields = [:]
     ) throws -> Response {
         var bytes = try OrderedJSONEncoder().encode(value)
         bytes.append(UInt8(ascii: "\n"))

@@ -50,8 +50,11 @@ public struct LineLogHandler: LogHandler {
             if merged.isEmpty { merged = extra } else { merged.merge(extra) { $1 } }
         }
         let line = LogLine.render(
-            millisecondsSinceEpoch: LogLine.now(), level: event.level, label: label,
-            message: event.message.description, metadata: merged
+            millisecondsSinceEpoch: LogLine.now(),
+            level: event.level,
+            label: label,
+            message: event.message.description,
+            metadata: merged
         )
         sink.append(line, label: label)
     }

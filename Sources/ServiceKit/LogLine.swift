@@ -16,7 +16,11 @@ enum LogLine {
     /// keys and values are escaped, so the result contains exactly one newline (the last byte) and
     /// every `\` in it starts an escape.
     static func render(
-        millisecondsSinceEpoch: Int64, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
+        millisecondsSinceEpoch: Int64,
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
     ) -> [UInt8] {
         var line: [UInt8] = []
         line.reserveCapacity(96 + label.utf8.count + message.utf8.count + 48 * metadata.count)
@@ -75,12 +79,15 @@ enum LogLine {
     }
 
     /// One pass: runs of bytes that need nothing (nearly all of them) are copied in bulk.
-    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, escapingQuotes: Bool, to line: inout [UInt8]) {
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, escapingQuotes: Bool, to line: inout [UInt8])
+    {
         var copied = 0
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            guard byte < 0x20 || byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == .backslash || (byte == .quote && escapingQuotes)
+            guard
+                byte < 0x20 || byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == .backslash
+                    || (byte == .quote && escapingQuotes)
             else {
                 index += 1
                 continue

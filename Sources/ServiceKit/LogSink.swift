@@ -165,7 +165,10 @@ private final class LogSinkCore: Sendable {
                 outputLock.withLock { _ in writeBatch(batch) }
                 if state.withLock({ $0.flushWaiters > 0 }) { progress.signal() }
             case .linger:
-                _ = wake.wait(timeout: DispatchTime.now() + DispatchTimeInterval.nanoseconds(Self.nanoseconds(LogSink.batchingInterval)))
+                _ = wake.wait(
+                    timeout: DispatchTime.now()
+                        + DispatchTimeInterval.nanoseconds(Self.nanoseconds(LogSink.batchingInterval))
+                )
             case .sleep:
                 wake.wait()
             case .stop:

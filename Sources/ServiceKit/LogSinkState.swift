@@ -66,7 +66,8 @@ struct LogSinkState {
         // The writer caught up after dropping lines and nobody has logged since: say so now.
         // Not after a failed write, which would make the notice fail in turn, and again, forever.
         if droppedSinceNotice > 0, !lastWriteFailed, !outputGone,
-           hasRoom(for: Self.noticeAllowance + noticeLabel.utf8.count, capacity: capacity) {
+            hasRoom(for: Self.noticeAllowance + noticeLabel.utf8.count, capacity: capacity)
+        {
             acceptNotice()
         }
         if !buffer.isEmpty {
@@ -124,7 +125,15 @@ struct LogSinkState {
 
     private mutating func acceptNotice() {
         let message = "\(droppedSinceNotice) log lines dropped: standard output was not keeping up"
-        accept(LogLine.render(millisecondsSinceEpoch: LogLine.now(), level: .warning, label: noticeLabel, message: message, metadata: [:]))
+        accept(
+            LogLine.render(
+                millisecondsSinceEpoch: LogLine.now(),
+                level: .warning,
+                label: noticeLabel,
+                message: message,
+                metadata: [:]
+            )
+        )
         droppedSinceNotice = 0
     }
 }

@@ -12,7 +12,9 @@ public enum OperationsServer {
     /// registry then, `/ready` reads ``Readiness`` then (503 `not ready: <reason>; …` while any check
     /// fails). Safe to serve concurrently: the registry and ``Readiness`` are thread-safe.
     public static func buildRouter(
-        registry: PrometheusCollectorRegistry, readiness: Readiness, service: String
+        registry: PrometheusCollectorRegistry,
+        readiness: Readiness,
+        service: String
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("metrics") { _, _ in
@@ -37,7 +39,12 @@ public enum OperationsServer {
     /// The server of ``buildRouter(registry:readiness:service:)`` on `host:port` (`METRICS_HOST`,
     /// `METRICS_PORT`). Runs as a `Service` until graceful shutdown.
     public static func buildApplication(
-        host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: Readiness, service: String, logger: Logger
+        host: String,
+        port: Int,
+        registry: PrometheusCollectorRegistry,
+        readiness: Readiness,
+        service: String,
+        logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: buildRouter(registry: registry, readiness: readiness, service: service),

@@ -79,7 +79,8 @@ private final class Node {
         switch value {
         case .empty:
             throw EncodingError.invalidValue(
-                codingPath, .init(codingPath: codingPath, debugDescription: "the value encoded nothing")
+                codingPath,
+                .init(codingPath: codingPath, debugDescription: "the value encoded nothing")
             )
         case .literal(let text):
             output.append(contentsOf: text.utf8)
@@ -126,7 +127,8 @@ private final class Node {
     static func number(_ value: some BinaryFloatingPoint & Encodable, codingPath: [any CodingKey]) throws -> String {
         guard value.isFinite else {
             throw EncodingError.invalidValue(
-                value, .init(codingPath: codingPath, debugDescription: "\(value) is not a valid JSON number")
+                value,
+                .init(codingPath: codingPath, debugDescription: "\(value) is not a valid JSON number")
             )
         }
         // JSONEncoder's own spelling of the number, so the bytes match what it would write.
@@ -188,25 +190,74 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         SingleValueContainer(node: node.child(forKey: key.stringValue), codingPath: codingPath + [key as any CodingKey])
     }
 
-    mutating func encodeNil(forKey key: Key) throws { var c = single(key); try c.encodeNil() }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: String, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { var c = single(key); try c.encode(value) }
-    mutating func encode(_ value: some Encodable, forKey key: Key) throws { var c = single(key); try c.encode(value) }
+    mutating func encodeNil(forKey key: Key) throws {
+        var c = single(key)
+        try c.encodeNil()
+    }
+    mutating func encode(_ value: Bool, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: String, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Double, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Float, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int8, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int16, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int32, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int64, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
+    mutating func encode(_ value: some Encodable, forKey key: Key) throws {
+        var c = single(key)
+        try c.encode(value)
+    }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
-        keyedBy keyType: NestedKey.Type, forKey key: Key
+        keyedBy keyType: NestedKey.Type,
+        forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
         nested(key).container(keyedBy: keyType)
     }
@@ -240,22 +291,70 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
         SingleValueContainer(node: node.appendChild(), codingPath: codingPath)
     }
 
-    mutating func encodeNil() throws { var c = single(); try c.encodeNil() }
-    mutating func encode(_ value: Bool) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: String) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Double) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Float) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Int) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Int8) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Int16) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Int32) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: Int64) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: UInt) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: UInt8) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: UInt16) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: UInt32) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: UInt64) throws { var c = single(); try c.encode(value) }
-    mutating func encode(_ value: some Encodable) throws { var c = single(); try c.encode(value) }
+    mutating func encodeNil() throws {
+        var c = single()
+        try c.encodeNil()
+    }
+    mutating func encode(_ value: Bool) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: String) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Double) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Float) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int8) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int16) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int32) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: Int64) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt8) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt16) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt32) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: UInt64) throws {
+        var c = single()
+        try c.encode(value)
+    }
+    mutating func encode(_ value: some Encodable) throws {
+        var c = single()
+        try c.encode(value)
+    }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type

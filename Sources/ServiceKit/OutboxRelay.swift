@@ -71,9 +71,14 @@ public final class OutboxRelay: Service, Sendable {
     ///     longest time in which an event can be delivered again (Kafka's log retention).
     ///   - pruneInterval: how often old rows are pruned.
     public init(
-        store: EventStore, producer: KafkaProducer, logger: Logger,
-        batchSize: Int = 500, idleInterval: Duration = .seconds(1), drainTimeout: Duration = .seconds(5),
-        pipelineDepth: Int = 8, retryBackoff: Backoff = Backoff(),
+        store: EventStore,
+        producer: KafkaProducer,
+        logger: Logger,
+        batchSize: Int = 500,
+        idleInterval: Duration = .seconds(1),
+        drainTimeout: Duration = .seconds(5),
+        pipelineDepth: Int = 8,
+        retryBackoff: Backoff = Backoff(),
         outboxRetention: Duration = EventStore.defaultOutboxRetention,
         inboxRetention: Duration = EventStore.defaultInboxRetention,
         pruneInterval: Duration = .seconds(5)
@@ -207,7 +212,8 @@ public final class OutboxRelay: Service, Sendable {
                 if now >= state.nextGauge || now >= state.nextPrune { await maintain(&state, now: now) }
                 await retryHeldKeys(&state, group: &group)
                 while state.fatal == nil, !state.producerClosed, state.moreToRead, now >= state.readPausedUntil,
-                      state.awaiting < pipelineDepth * batchSize {
+                    state.awaiting < pipelineDepth * batchSize
+                {
                     await readAndSubmit(&state, group: &group)
                     now = ContinuousClock.now
                 }
@@ -335,7 +341,10 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func track(
-        _ records: [OutboxRecord], _ pending: PendingDeliveries, in state: inout Pipeline, group: inout TaskGroup<Event>
+        _ records: [OutboxRecord],
+        _ pending: PendingDeliveries,
+        in state: inout Pipeline,
+        group: inout TaskGroup<Event>
     ) {
         guard !records.isEmpty else { return }
         let id = state.nextBatch
@@ -349,7 +358,10 @@ public final class OutboxRelay: Service, Sendable {
     /// Applies delivery results of one batch, in index order, and waits for the rest of them. A
     /// failure that turns out to be the producer's fatal error stops applying results at all.
     private func settle(
-        batch id: Int, _ settled: [PendingDeliveries.Settled], in state: inout Pipeline, group: inout TaskGroup<Event>
+        batch id: Int,
+        _ settled: [PendingDeliveries.Settled],
+        in state: inout Pipeline,
+        group: inout TaskGroup<Event>
     ) {
         guard var batch = state.batches[id] else { return }
         batch.handedOut += settled.count
@@ -379,8 +391,11 @@ public final class OutboxRelay: Service, Sendable {
 
     /// The ordering rules for one result.
     private func apply(
-        _ result: Result<DeliveryReport, KafkaError>, to record: OutboxRecord, key: OrderingKey,
-        in state: inout Pipeline, now: ContinuousClock.Instant
+        _ result: Result<DeliveryReport, KafkaError>,
+        to record: OutboxRecord,
+        key: OrderingKey,
+        in state: inout Pipeline,
+        now: ContinuousClock.Instant
     ) {
         guard var hold = state.holds[key] else {
             switch result {
@@ -451,7 +466,12 @@ public final class OutboxRelay: Service, Sendable {
             let records: [OutboxRecord]
             do {
                 // One row at a time, for the reason given in `readAndSubmit`.
-                records = try await store.unsent(topic: key.topic, key: key.key, ids: hold.from...state.cursor, limit: 1)
+                records = try await store.unsent(
+                    topic: key.topic,
+                    key: key.key,
+                    ids: hold.from...state.cursor,
+                    limit: 1
+                )
             } catch {
                 logger.warning("outbox read failed, retrying: \(error)")
                 hold.retryAt = now + hold.backoff.next()
@@ -565,7 +585,10 @@ public final class OutboxRelay: Service, Sendable {
 
     // MARK: - One synchronous round
 
-    enum BatchResult: Equatable { case published, idle, failed, fatal(KafkaError) }
+    enum BatchResult: Equatable {
+        case published, idle, failed
+        case fatal(KafkaError)
+    }
 
     /// One unpipelined round, for tests and tools: publishes up to `batchSize` rows from the
     /// oldest unsent one and marks the delivered prefix sent. Rows after the first failure stay

@@ -42,7 +42,10 @@ public struct ReadinessProbe: Service {
 
     /// Probes through `producer` (a metadata request bounded by `interval`) and `store`.
     public init(
-        readiness: Readiness, producer: KafkaProducer, store: EventStore, interval: Duration = .seconds(2),
+        readiness: Readiness,
+        producer: KafkaProducer,
+        store: EventStore,
+        interval: Duration = .seconds(2),
         logger: Logger
     ) {
         self.readiness = readiness

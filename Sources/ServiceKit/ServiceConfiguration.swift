@@ -17,7 +17,12 @@ public struct ServiceIdentity: Sendable {
     public var subscriptions: @Sendable (Topics) -> [String]
 
     /// An identity; `subscriptions` maps the configured topic names to the ones consumed.
-    public init(name: String, metricsPort: Int, groupIdVariable: String, subscriptions: @escaping @Sendable (Topics) -> [String]) {
+    public init(
+        name: String,
+        metricsPort: Int,
+        groupIdVariable: String,
+        subscriptions: @escaping @Sendable (Topics) -> [String]
+    ) {
         self.name = name
         self.metricsPort = metricsPort
         self.groupIdVariable = groupIdVariable
@@ -69,7 +74,9 @@ public struct ServiceConfiguration: Sendable {
     /// get their defaults.
     /// - Throws: ``ServiceConfigurationError`` naming the first variable whose value cannot be used.
     public init(
-        identity: ServiceIdentity, reader: ConfigReader, kafkaProperties: [KafkaProperty] = []
+        identity: ServiceIdentity,
+        reader: ConfigReader,
+        kafkaProperties: [KafkaProperty] = []
     ) throws(ServiceConfigurationError) {
         serviceName = reader.trimmedString(forKey: "service.name", default: identity.name)
         let defaults = Topics.defaults
@@ -79,10 +86,12 @@ public struct ServiceConfiguration: Sendable {
             paymentsFailed: try reader.topic(forKey: "payment.failed.topic", default: defaults.paymentsFailed),
             paymentsRefunded: try reader.topic(forKey: "payment.refunded.topic", default: defaults.paymentsRefunded),
             inventoryReserved: try reader.topic(
-                forKey: "inventory.reserved.topic", default: defaults.inventoryReserved
+                forKey: "inventory.reserved.topic",
+                default: defaults.inventoryReserved
             ),
             inventoryRejected: try reader.topic(
-                forKey: "inventory.rejected.topic", default: defaults.inventoryRejected
+                forKey: "inventory.rejected.topic",
+                default: defaults.inventoryRejected
             ),
             notificationsSent: try reader.topic(forKey: "notification.sent.topic", default: defaults.notificationsSent)
         )
@@ -102,14 +111,20 @@ public struct ServiceConfiguration: Sendable {
         self.logLevel = logLevel
         topicPartitions = try reader.integer(forKey: "topic.partitions", default: 3, in: 1...1000)
         topicReplicationFactor = try reader.integer(forKey: "topic.replication.factor", default: -1, in: -1...32)
-        outboxRetention = .seconds(try reader.integer(
-            forKey: "outbox.retention.seconds", default: Int(EventStore.defaultOutboxRetention.components.seconds),
-            in: 0...(366 * 86_400)
-        ))
-        inboxRetention = .seconds(try reader.integer(
-            forKey: "inbox.retention.seconds", default: Int(EventStore.defaultInboxRetention.components.seconds),
-            in: 86_400...(3660 * 86_400)
-        ))
+        outboxRetention = .seconds(
+            try reader.integer(
+                forKey: "outbox.retention.seconds",
+                default: Int(EventStore.defaultOutboxRetention.components.seconds),
+                in: 0...(366 * 86_400)
+            )
+        )
+        inboxRetention = .seconds(
+            try reader.integer(
+                forKey: "inbox.retention.seconds",
+                default: Int(EventStore.defaultInboxRetention.components.seconds),
+                in: 86_400...(3660 * 86_400)
+            )
+        )
         if let pid = reader.trimmedString(forKey: "orderd.pid") {
             guard let value = Int32(pid), value > 1 else {
                 throw ServiceConfigurationError(variable: "ORDERD_PID", problem: "\"\(pid)\" is not a process id")
@@ -121,11 +136,14 @@ public struct ServiceConfiguration: Sendable {
         let addresses = brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !addresses.isEmpty, addresses.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
             throw ServiceConfigurationError(
-                variable: "KAFKA_BROKERS", problem: "\"\(brokers)\" is not a comma-separated list of host:port"
+                variable: "KAFKA_BROKERS",
+                problem: "\"\(brokers)\" is not a comma-separated list of host:port"
             )
         }
         kafka = KafkaClientConfiguration(
-            bootstrapServers: addresses.joined(separator: ","), clientId: serviceName, properties: kafkaProperties
+            bootstrapServers: addresses.joined(separator: ","),
+            clientId: serviceName,
+            properties: kafkaProperties
         )
         do {
             try kafka.validate()
@@ -142,7 +160,8 @@ public struct ServiceConfiguration: Sendable {
     /// - Throws: ``ServiceConfigurationError`` naming the first variable whose value cannot be used.
     public init(identity: ServiceIdentity, environment: [String: String]) throws(ServiceConfigurationError) {
         try self.init(
-            identity: identity, reader: ConfigReader(environment: environment),
+            identity: identity,
+            reader: ConfigReader(environment: environment),
             kafkaProperties: KafkaClientConfiguration.passThroughProperties(from: environment)
         )
     }

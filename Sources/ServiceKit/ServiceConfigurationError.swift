@@ -61,7 +61,9 @@ extension ConfigReader {
     /// - Throws: ``ServiceConfigurationError`` naming the variable when the value is not a whole
     ///   number in `range`.
     public func integer(
-        forKey key: ConfigKey, default defaultValue: Int, in range: ClosedRange<Int>
+        forKey key: ConfigKey,
+        default defaultValue: Int,
+        in range: ClosedRange<Int>
     ) throws(ServiceConfigurationError) -> Int {
         guard let text = trimmedString(forKey: key) else { return defaultValue }
         guard let value = Int(text), range.contains(value) else {

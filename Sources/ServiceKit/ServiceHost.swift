@@ -60,7 +60,8 @@ public enum ServiceHost {
     /// ``configurationErrorStatus`` after printing the problem when a variable is invalid, and 1
     /// when a part fails (the failure is logged first).
     public static func main<S: PlatformService>(
-        _: S.Type, environment: [String: String] = ProcessInfo.processInfo.environment
+        _: S.Type,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) async -> Never {
         // A closed stdout (its reader died) must not kill the service mid-shutdown.
         signal(SIGPIPE, SIG_IGN)
@@ -87,8 +88,11 @@ public enum ServiceHost {
     }
 
     static func run<S: PlatformService>(
-        _ service: S, configuration: ServiceConfiguration, reader: ConfigReader,
-        registry: PrometheusCollectorRegistry, logger: Logger
+        _ service: S,
+        configuration: ServiceConfiguration,
+        reader: ConfigReader,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger
     ) async throws {
         if reader.trimmedString(forKey: "kafka.brokers") == nil {
             logger.warning("KAFKA_BROKERS is not set: using \(ServiceConfiguration.defaultBrokers)")
@@ -97,32 +101,50 @@ public enum ServiceHost {
             "starting",
             metadata: [
                 "brokers": .string(configuration.kafka.bootstrapServers), "group": .string(configuration.groupId),
-                "metricsPort": .stringConvertible(configuration.metricsPort), "dataDir": .string(configuration.dataDirectory),
+                "metricsPort": .stringConvertible(configuration.metricsPort),
+                "dataDir": .string(configuration.dataDirectory),
                 "kafkaProperties": .string(configuration.kafka.properties.map(\.redacted).joined(separator: ", ")),
             ]
         )
         let store = try EventStore(
-            directory: configuration.dataDirectory, name: configuration.serviceName,
-            topics: configuration.topics, migrations: S.migrate
+            directory: configuration.dataDirectory,
+            name: configuration.serviceName,
+            topics: configuration.topics,
+            migrations: S.migrate
         )
         try await service.prepare(store: store)
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
         let readiness = Readiness()
         let relay = OutboxRelay(
-            store: store, producer: producer, logger: logger,
-            outboxRetention: configuration.outboxRetention, inboxRetention: configuration.inboxRetention
+            store: store,
+            producer: producer,
+            logger: logger,
+            outboxRetention: configuration.outboxRetention,
+            inboxRetention: configuration.inboxRetention
         )
         let runtime = ServiceRuntime(
-            configuration: configuration, reader: reader, store: store, relay: relay,
-            readiness: readiness, logger: logger
+            configuration: configuration,
+            reader: reader,
+            store: store,
+            relay: relay,
+            readiness: readiness,
+            logger: logger
         )
         let operations = OperationsServer.buildApplication(
-            host: configuration.metricsHost, port: configuration.metricsPort, registry: registry,
-            readiness: readiness, service: configuration.serviceName, logger: logger
+            host: configuration.metricsHost,
+            port: configuration.metricsPort,
+            registry: registry,
+            readiness: readiness,
+            service: configuration.serviceName,
+            logger: logger
         )
         let consumer = EventConsumerService(
-            configuration: configuration, store: store, handler: service, relay: relay,
-            readiness: readiness, logger: logger
+            configuration: configuration,
+            store: store,
+            handler: service,
+            relay: relay,
+            readiness: readiness,
+            logger: logger
         )
         let probe = ReadinessProbe(readiness: readiness, producer: producer, store: store, logger: logger)
         // Graceful shutdown runs in reverse: extra parts (the order API) stop taking work first,

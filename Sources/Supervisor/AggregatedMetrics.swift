@@ -64,14 +64,32 @@ public struct AggregatedMetrics: Sendable {
             value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         }
         return [
-            gauge("orderd_service_up", "1 when the service answered its last metrics scrape.", rows.map {
-                Sample(name: "orderd_service_up", labels: [Label("service", $0.name)], value: scrapes[$0.name]?.families == nil ? "0" : "1")
-            }),
-            gauge("orderd_service_ready", "1 when the service's last readiness probe passed.", rows.map {
-                Sample(name: "orderd_service_ready", labels: [Label("service", $0.name)], value: $0.ready ? "1" : "0")
-            }),
+            gauge(
+                "orderd_service_up",
+                "1 when the service answered its last metrics scrape.",
+                rows.map {
+                    Sample(
+                        name: "orderd_service_up",
+                        labels: [Label("service", $0.name)],
+                        value: scrapes[$0.name]?.families == nil ? "0" : "1"
+                    )
+                }
+            ),
+            gauge(
+                "orderd_service_ready",
+                "1 when the service's last readiness probe passed.",
+                rows.map {
+                    Sample(
+                        name: "orderd_service_ready",
+                        labels: [Label("service", $0.name)],
+                        value: $0.ready ? "1" : "0"
+                    )
+                }
+            ),
             MetricFamily(
-                name: "orderd_service_restarts_total", help: "Restarts by reason (exit, liveness, startup, manual).", type: .counter,
+                name: "orderd_service_restarts_total",
+                help: "Restarts by reason (exit, liveness, startup, manual).",
+                type: .counter,
                 samples: counters.flatMap { entry in
                     RestartReason.allCases.map { reason in
                         Sample(
@@ -82,13 +100,23 @@ public struct AggregatedMetrics: Sendable {
                     }
                 }
             ),
-            gauge("orderd_service_state", "1 for the service's current state, 0 for the others.", rows.flatMap { row in
-                ServiceState.allCases.map { state in
-                    Sample(name: "orderd_service_state", labels: [Label("service", row.name), Label("state", state.rawValue)], value: row.state == state ? "1" : "0")
+            gauge(
+                "orderd_service_state",
+                "1 for the service's current state, 0 for the others.",
+                rows.flatMap { row in
+                    ServiceState.allCases.map { state in
+                        Sample(
+                            name: "orderd_service_state",
+                            labels: [Label("service", row.name), Label("state", state.rawValue)],
+                            value: row.state == state ? "1" : "0"
+                        )
+                    }
                 }
-            }),
+            ),
             MetricFamily(
-                name: "orderd_probe_failures_total", help: "Failed liveness and readiness probes.", type: .counter,
+                name: "orderd_probe_failures_total",
+                help: "Failed liveness and readiness probes.",
+                type: .counter,
                 samples: counters.flatMap { entry in
                     ["liveness", "readiness"].map { probe in
                         Sample(
@@ -99,11 +127,19 @@ public struct AggregatedMetrics: Sendable {
                     }
                 }
             ),
-            gauge("orderd_scrape_duration_seconds", "How long the last scrape of the service took.", rows.compactMap { row in
-                scrapes[row.name].map {
-                    Sample(name: "orderd_scrape_duration_seconds", labels: [Label("service", row.name)], value: number($0.duration.seconds))
+            gauge(
+                "orderd_scrape_duration_seconds",
+                "How long the last scrape of the service took.",
+                rows.compactMap { row in
+                    scrapes[row.name].map {
+                        Sample(
+                            name: "orderd_scrape_duration_seconds",
+                            labels: [Label("service", row.name)],
+                            value: number($0.duration.seconds)
+                        )
+                    }
                 }
-            }),
+            ),
         ]
     }
 
@@ -119,7 +155,11 @@ public struct AggregatedMetrics: Sendable {
             )
         }
         router.get("health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "ok orderd\n")))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "ok orderd\n"))
+            )
         }
         return Application(
             router: router,

@@ -65,7 +65,8 @@ public final class ChildProcesses: @unchecked Sendable {
     }
 
     /// Spawns `request` on the spawner thread; `onExit` is called once when it exits.
-    public func spawn(_ request: SpawnRequest, onExit: @escaping ExitHandler) async throws(SpawnError) -> SpawnedProcess {
+    public func spawn(_ request: SpawnRequest, onExit: @escaping ExitHandler) async throws(SpawnError) -> SpawnedProcess
+    {
         let result: Result<SpawnedProcess, SpawnError> = await withCheckedContinuation { continuation in
             condition.lock()
             requests.append((request, onExit, { continuation.resume(returning: $0) }))
@@ -145,7 +146,9 @@ public final class ChildProcesses: @unchecked Sendable {
     /// `posix_spawn` with a new session and stdout/stderr on one pipe.
     private static func spawnNow(_ request: SpawnRequest) -> Result<SpawnedProcess, SpawnError> {
         var pipeFDs: [Int32] = [0, 0]
-        guard cprocesscontrol_pipe_cloexec(&pipeFDs, 0) == 0 else { return .failure(SpawnError(errno: errno, what: "pipe")) }
+        guard cprocesscontrol_pipe_cloexec(&pipeFDs, 0) == 0 else {
+            return .failure(SpawnError(errno: errno, what: "pipe"))
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

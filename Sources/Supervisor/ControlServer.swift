@@ -23,7 +23,8 @@ public enum ControlServer {
         /// Names the path and says what to do.
         public var description: String {
             switch self {
-            case .inUse(let path): "another orderd is already running on \(path); stop it first (orderd status shows it)"
+            case .inUse(let path):
+                "another orderd is already running on \(path); stop it first (orderd status shows it)"
             case .unusable(let path, let reason): "cannot use control socket \(path): \(reason)"
             }
         }
@@ -36,7 +37,11 @@ public enum ControlServer {
         let directory = (path as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: directory) {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
             } catch {
                 throw .unusable(path, "cannot create \(directory): \(error.localizedDescription)")
             }
@@ -68,7 +73,9 @@ public enum ControlServer {
             buffer[bytes.count] = 0
         }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         return result == 0
     }
@@ -113,7 +120,10 @@ public enum ControlServer {
     /// The control API server on the Unix socket `path`, secured (``secure(_:group:logger:)``) as
     /// soon as it listens. Runs as a `Service` until graceful shutdown.
     public static func buildApplication(
-        path: String, group: String?, supervisor: Supervisor, logger: Logger
+        path: String,
+        group: String?,
+        supervisor: Supervisor,
+        logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: buildRouter(supervisor: supervisor),

@@ -49,15 +49,21 @@ public enum Daemon {
         } else {
             do {
                 let topics = Topics.defaults.allWithDeadLetters.map {
-                    TopicSpecification(name: $0, partitions: configuration.kafka.embeddedPartitions, replicationFactor: 1)
+                    TopicSpecification(
+                        name: $0,
+                        partitions: configuration.kafka.embeddedPartitions,
+                        replicationFactor: 1
+                    )
                 }
                 let embedded = try EmbeddedKafkaCluster(topics: topics)
                 cluster = embedded
                 brokers = embedded.bootstrapServers
-                logger.warning("""
+                logger.warning(
+                    """
                     EMBEDDED KAFKA on \(brokers): in memory and for development only — nothing survives \
                     a restart of orderd. Set kafka.brokers in \(configPath) or KAFKA_BROKERS for a real cluster.
-                    """)
+                    """
+                )
             } catch {
                 logger.critical("cannot start the embedded Kafka broker: \(error)")
                 return 1
@@ -65,22 +71,50 @@ public enum Daemon {
         }
 
         _ = ChildProcesses.shared(adoptOrphans: true)
-        let supervisor = Supervisor(configuration: configuration, brokers: brokers, embeddedBroker: cluster != nil, logger: logger)
-        let notifier = SystemdNotifier()
-        let supervision = SupervisionLoop(supervisor: supervisor, notifier: notifier, stopBudget: configuration.daemon.stopTimeout, logger: logger)
-        let metrics = AggregatedMetrics(supervisor: supervisor, scrapeTimeout: configuration.daemon.scrapeTimeout)
-        let metricsServer = metrics.application(host: configuration.daemon.metricsHost, port: configuration.daemon.metricsPort, logger: logger)
-        let control = ControlServer.buildApplication(
-            path: configuration.daemon.socketPath, group: configuration.daemon.socketGroup, supervisor: supervisor, logger: logger
+        let supervisor = Supervisor(
+            configuration: configuration,
+            brokers: brokers,
+            embeddedBroker: cluster != nil,
+            logger: logger
         )
-        let reload = ReloadHandler(configPath: configPath, environment: environment, supervisor: supervisor, notifier: notifier, logger: logger)
-        logger.info("orderd \(getpid()) starting \(configuration.services.count) services from \(configPath); control socket \(configuration.daemon.socketPath), metrics on :\(configuration.daemon.metricsPort)")
+        let notifier = SystemdNotifier()
+        let supervision = SupervisionLoop(
+            supervisor: supervisor,
+            notifier: notifier,
+            stopBudget: configuration.daemon.stopTimeout,
+            logger: logger
+        )
+        let metrics = AggregatedMetrics(supervisor: supervisor, scrapeTimeout: configuration.daemon.scrapeTimeout)
+        let metricsServer = metrics.application(
+            host: configuration.daemon.metricsHost,
+            port: configuration.daemon.metricsPort,
+            logger: logger
+        )
+        let control = ControlServer.buildApplication(
+            path: configuration.daemon.socketPath,
+            group: configuration.daemon.socketGroup,
+            supervisor: supervisor,
+            logger: logger
+        )
+        let reload = ReloadHandler(
+            configPath: configPath,
+            environment: environment,
+            supervisor: supervisor,
+            notifier: notifier,
+            logger: logger
+        )
+        logger.info(
+            "orderd \(getpid()) starting \(configuration.services.count) services from \(configPath); control socket \(configuration.daemon.socketPath), metrics on :\(configuration.daemon.metricsPort)"
+        )
 
         // Graceful shutdown runs in reverse: supervision stops every child first, then the
         // control socket and the metrics endpoint close.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: metricsServer), .init(service: control), .init(service: reload), .init(service: supervision)],
+                services: [
+                    .init(service: metricsServer), .init(service: control), .init(service: reload),
+                    .init(service: supervision),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

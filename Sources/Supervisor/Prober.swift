@@ -18,7 +18,9 @@ public struct Prober: Sendable {
     /// True when `GET http://127.0.0.1:<port><path>` answers 2xx within the timeout.
     public func check(port: Int, path: String) async -> Bool {
         let client = LoopbackHTTPClient(
-            .tcp(host: "127.0.0.1", port: port), timeout: timeout, maximumBodyBytes: 64 * 1024
+            .tcp(host: "127.0.0.1", port: port),
+            timeout: timeout,
+            maximumBodyBytes: 64 * 1024
         )
         return (try? await client.get(path))?.isSuccess ?? false
     }
@@ -26,7 +28,9 @@ public struct Prober: Sendable {
     /// The body of `GET /metrics` when it answers 200 within the timeout, else nil.
     public func scrape(port: Int) async -> String? {
         let client = LoopbackHTTPClient(
-            .tcp(host: "127.0.0.1", port: port), timeout: timeout, maximumBodyBytes: 16 * 1024 * 1024
+            .tcp(host: "127.0.0.1", port: port),
+            timeout: timeout,
+            maximumBodyBytes: 16 * 1024 * 1024
         )
         guard let response = try? await client.get("/metrics"), response.status == .ok else { return nil }
         return String(buffer: response.body)

@@ -44,7 +44,9 @@ public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static let signalNames: [Int32: String] = [1: "HUP", 2: "INT", 3: "QUIT", 6: "ABRT", 9: "KILL", 11: "SEGV", 13: "PIPE", 15: "TERM"]
+    static let signalNames: [Int32: String] = [
+        1: "HUP", 2: "INT", 3: "QUIT", 6: "ABRT", 9: "KILL", 11: "SEGV", 13: "PIPE", 15: "TERM",
+    ]
 }
 
 /// Why a service was restarted (the `reason` label of `orderd_service_restarts_total`).

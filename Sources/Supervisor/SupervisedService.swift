@@ -58,7 +58,10 @@ actor SupervisedService {
         let actions = machine.handle(event, now: .now, jitter: Double.random(in: 0.5...1.0))
         if machine.state != before {
             let level: Logger.Level = machine.state == .failed || machine.state == .backoff ? .warning : .info
-            logger.log(level: level, "\(name): \(before.rawValue) → \(machine.state.rawValue)\(machine.note.map { " (\($0))" } ?? "")")
+            logger.log(
+                level: level,
+                "\(name): \(before.rawValue) → \(machine.state.rawValue)\(machine.note.map { " (\($0))" } ?? "")"
+            )
         }
         for action in actions { perform(action) }
         changes.signal()
@@ -103,8 +106,10 @@ actor SupervisedService {
     /// Spawns the process of `generation`, then waits for its exit and applies it.
     private func runProcess(generation: Int) async {
         let request = SpawnRequest(
-            executable: spec.executable, arguments: spec.arguments,
-            environment: environment, workingDirectory: spec.workingDirectory
+            executable: spec.executable,
+            arguments: spec.arguments,
+            environment: environment,
+            workingDirectory: spec.workingDirectory
         )
         // The reaper thread hands the exit over through this stream, to this task.
         let (exits, exit) = AsyncStream.makeStream(of: ExitStatus.self, bufferingPolicy: .bufferingOldest(1))

@@ -85,7 +85,10 @@ public struct Supervision: Sendable {
     /// Whether the current process answered /health during its startup.
     private var aliveDuringStartup = false
 
-    private enum StopIntent: Sendable { case stop, restart(RestartReason) }
+    private enum StopIntent: Sendable {
+        case stop
+        case restart(RestartReason)
+    }
 
     /// A stopped service under `policy`; nothing happens until ``Event/start``.
     public init(policy: SupervisionPolicy) {
@@ -230,7 +233,7 @@ public struct Supervision: Sendable {
             return []
 
         case (_, .shutdown), (_, .spawned), (_, .spawnFailed), (_, .readinessPassed), (_, .readinessFailed),
-             (_, .livenessPassed), (_, .livenessFailed), (_, .startupBudgetExceeded), (_, .restart):
+            (_, .livenessPassed), (_, .livenessFailed), (_, .startupBudgetExceeded), (_, .restart):
             return []
         }
     }
@@ -263,19 +266,27 @@ public struct Supervision: Sendable {
         return [.terminate, .scheduleKill(after: policy.stopTimeout)]
     }
 
-    private mutating func afterExit(_ status: ExitStatus, reason: RestartReason, now: Instant, jitter: Double) -> [Action] {
+    private mutating func afterExit(
+        _ status: ExitStatus,
+        reason: RestartReason,
+        now: Instant,
+        jitter: Double
+    ) -> [Action] {
         lastExit = status
         let wasReadyLongEnough = readySince.map { now - $0 >= policy.backoffResetAfter } ?? false
         clearProcess()
         if wasReadyLongEnough { backoffAttempt = 0 }
-        let restart: Bool = switch policy.restart {
-        case .always: true
-        case .onFailure: !status.isSuccess
-        case .never: false
-        }
+        let restart: Bool =
+            switch policy.restart {
+            case .always: true
+            case .onFailure: !status.isSuccess
+            case .never: false
+            }
         guard restart else {
             state = status.isSuccess ? .stopped : .failed
-            note = status.isSuccess ? "exited cleanly; restart policy \(policy.restart.rawValue)" : "\(status); restart policy never"
+            note =
+                status.isSuccess
+                ? "exited cleanly; restart policy \(policy.restart.rawValue)" : "\(status); restart policy never"
             return []
         }
         return scheduleRestart(reason: reason, now: now, jitter: jitter)

@@ -36,24 +36,48 @@ public actor Supervisor {
         self.embeddedBroker = embeddedBroker
         self.logger = logger
         for spec in configuration.services {
-            services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker, logger: logger, changes: changes)
+            services[spec.name] = Self.makeService(
+                spec,
+                configuration: configuration,
+                brokers: brokers,
+                embeddedBroker: embeddedBroker,
+                logger: logger,
+                changes: changes
+            )
         }
         order = configuration.services.map(\.name)
     }
 
     private func add(_ spec: ServiceSpec) {
-        services[spec.name] = Self.makeService(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker, logger: logger, changes: changes)
+        services[spec.name] = Self.makeService(
+            spec,
+            configuration: configuration,
+            brokers: brokers,
+            embeddedBroker: embeddedBroker,
+            logger: logger,
+            changes: changes
+        )
         order = configuration.services.map(\.name).filter { services[$0] != nil }
     }
 
     private static func makeService(
-        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool, logger: Logger,
+        _ spec: ServiceSpec,
+        configuration: SupervisorConfiguration,
+        brokers: String,
+        embeddedBroker: Bool,
+        logger: Logger,
         changes: ChangeSignal
     ) -> SupervisedService {
         SupervisedService(
             spec: spec,
-            environment: childEnvironment(spec, configuration: configuration, brokers: brokers, embeddedBroker: embeddedBroker),
-            logger: logger, changes: changes
+            environment: childEnvironment(
+                spec,
+                configuration: configuration,
+                brokers: brokers,
+                embeddedBroker: embeddedBroker
+            ),
+            logger: logger,
+            changes: changes
         )
     }
 
@@ -63,9 +87,14 @@ public actor Supervisor {
     /// only the mock cluster (``EmbeddedKafkaCluster/lowLatencyProperties``) come first, so
     /// orderd's environment and the configuration still override them.
     static func childEnvironment(
-        _ spec: ServiceSpec, configuration: SupervisorConfiguration, brokers: String, embeddedBroker: Bool
+        _ spec: ServiceSpec,
+        configuration: SupervisorConfiguration,
+        brokers: String,
+        embeddedBroker: Bool
     ) -> [String: String] {
-        let privateToOrderd: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+        let privateToOrderd: Set<String> = [
+            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        ]
         var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
         environment["ORDERD_PID"] = String(getpid())
         environment["SERVICE_NAME"] = spec.name
@@ -121,7 +150,8 @@ public actor Supervisor {
                 if let other = services[dependency] { dependencies.append((dependency, await other.state)) }
             }
             if let failed = dependencies.first(where: { $0.state == .failed }) {
-                let reason = "not started: \(failed.name), which it starts after, failed; "
+                let reason =
+                    "not started: \(failed.name), which it starts after, failed; "
                     + "start \(failed.name) again (orderd reset-failed \(failed.name)), then orderd start \(name)"
                 notStarted[name] = reason
                 logger.error("\(name) \(reason)")
@@ -148,7 +178,10 @@ public actor Supervisor {
             guard let service = services[name] else { continue }
             await service.send(.shutdown)
             let left = deadline - ContinuousClock.now
-            if await !service.waitFor([.stopped, .failed], timeout: min(left, service.spec.supervisionPolicy.stopTimeout + .seconds(1))) {
+            if await !service.waitFor(
+                [.stopped, .failed],
+                timeout: min(left, service.spec.supervisionPolicy.stopTimeout + .seconds(1))
+            ) {
                 logger.warning("\(name) did not stop in time; killing its process group")
                 await service.killNow()
                 _ = await service.waitFor([.stopped, .failed], timeout: .seconds(2))
@@ -175,7 +208,8 @@ public actor Supervisor {
         /// What the CLI prints, listing the configured services.
         public var description: String {
             switch self {
-            case .unknownService(let name, let known): "no service named \(name); configured: \(known.joined(separator: ", "))"
+            case .unknownService(let name, let known):
+                "no service named \(name); configured: \(known.joined(separator: ", "))"
             }
         }
     }
@@ -243,7 +277,10 @@ public actor Supervisor {
             logger.info("reload: \(name) removed from the configuration; stopping it")
             if let service = services[name] {
                 await service.send(.stop)
-                _ = await service.waitFor([.stopped, .failed], timeout: spec.supervisionPolicy.stopTimeout + .seconds(1))
+                _ = await service.waitFor(
+                    [.stopped, .failed],
+                    timeout: spec.supervisionPolicy.stopTimeout + .seconds(1)
+                )
             }
             services[name] = nil
         }
@@ -253,7 +290,10 @@ public actor Supervisor {
             if let service = services[spec.name] {
                 logger.info("reload: \(spec.name) changed; restarting it with the new configuration")
                 await service.send(.stop)
-                if await !service.waitFor([.stopped, .failed], timeout: service.spec.supervisionPolicy.stopTimeout + .seconds(1)) {
+                if await !service.waitFor(
+                    [.stopped, .failed],
+                    timeout: service.spec.supervisionPolicy.stopTimeout + .seconds(1)
+                ) {
                     // Never leave the old process running unsupervised next to the new one.
                     await service.killNow()
                     _ = await service.waitFor([.stopped, .failed], timeout: .seconds(5))

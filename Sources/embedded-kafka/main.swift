@@ -30,7 +30,9 @@ while let argument = arguments.next() {
     }
 }
 
-let topics = Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: partitions, replicationFactor: 1) }
+let topics = Topics.defaults.allWithDeadLetters.map {
+    TopicSpecification(name: $0, partitions: partitions, replicationFactor: 1)
+}
 let cluster: EmbeddedKafkaCluster
 do {
     cluster = try EmbeddedKafkaCluster(brokers: brokers, topics: topics)
@@ -38,7 +40,9 @@ do {
     logger.critical("cannot start the embedded Kafka cluster: \(error)")
     exit(1)
 }
-logger.warning("EMBEDDED KAFKA: in-memory, for development only — nothing survives a restart. Point KAFKA_BROKERS at a real cluster in production.")
+logger.warning(
+    "EMBEDDED KAFKA: in-memory, for development only — nothing survives a restart. Point KAFKA_BROKERS at a real cluster in production."
+)
 logger.info("embedded Kafka listening on \(cluster.bootstrapServers) with \(topics.count) topics")
 FileHandle.standardOutput.write(Data((cluster.bootstrapServers + "\n").utf8))
 if let bootstrapFile {

@@ -35,7 +35,10 @@ struct Baseline: Sendable {
     func run() async throws(BenchError) -> Figures {
         let topic = settings.baselineTopic
         let clientConfiguration = KafkaClientConfiguration(
-            bootstrapServers: brokers, clientId: "order-bench-baseline", statisticsInterval: nil, properties: properties
+            bootstrapServers: brokers,
+            clientId: "order-bench-baseline",
+            statisticsInterval: nil,
+            properties: properties
         )
         let producer: KafkaProducer
         do {
@@ -49,17 +52,22 @@ struct Baseline: Sendable {
             let consumer = try await subscribe(topic, configuration: clientConfiguration, tally: tally)
             let outcome: Result<Figures, any Error>
             do {
-                outcome = .success(try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await Self.consume(consumer, into: tally) }
-                    // The reader ends when cancelled (its next() returns nil), on success or failure.
-                    defer { group.cancelAll() }
-                    let throughput = try await measureThroughput(topic, producer: producer, tally: tally)
-                    let hop = try await measureHop(topic, producer: producer, tally: tally)
-                    return Figures(
-                        topic: topic, messageBytes: Self.payload.count, messages: messages,
-                        messagesPerSecond: throughput, hopLatencyMs: LatencySummary(hop)
-                    )
-                })
+                outcome = .success(
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { await Self.consume(consumer, into: tally) }
+                        // The reader ends when cancelled (its next() returns nil), on success or failure.
+                        defer { group.cancelAll() }
+                        let throughput = try await measureThroughput(topic, producer: producer, tally: tally)
+                        let hop = try await measureHop(topic, producer: producer, tally: tally)
+                        return Figures(
+                            topic: topic,
+                            messageBytes: Self.payload.count,
+                            messages: messages,
+                            messagesPerSecond: throughput,
+                            hopLatencyMs: LatencySummary(hop)
+                        )
+                    }
+                )
             } catch {
                 outcome = .failure(error)
             }
@@ -78,10 +86,16 @@ struct Baseline: Sendable {
     /// An `orders.created` event as order-service writes it, so each message has its size.
     static let payload: [UInt8] = {
         let created = OrderCreated(
-            amount: Amount(uncheckedMinorUnits: 4200), currency: "USD", customerEmail: "bench@example.com",
+            amount: Amount(uncheckedMinorUnits: 4200),
+            currency: "USD",
+            customerEmail: "bench@example.com",
             items: [LineItem(sku: "SKU-1", quantity: 1)]
         )
-        let envelope = EventEnvelope(orderId: "bench-00000000-1000000", correlationId: UUID().uuidString, payload: .orderCreated(created))
+        let envelope = EventEnvelope(
+            orderId: "bench-00000000-1000000",
+            correlationId: UUID().uuidString,
+            payload: .orderCreated(created)
+        )
         return (try? EventCodec.encode(envelope)) ?? [UInt8](repeating: UInt8(ascii: "x"), count: 400)
     }()
 
@@ -95,27 +109,47 @@ struct Baseline: Sendable {
     /// admin API creates it; the embedded mock broker does not implement CreateTopics
     /// (rdkafka_mock.h) but creates a topic on a producer's first metadata request, which the
     /// priming message triggers. The priming message also proves the topic writable.
-    private func createTopic(_ topic: String, producer: KafkaProducer, configuration: KafkaClientConfiguration) async throws {
+    private func createTopic(
+        _ topic: String,
+        producer: KafkaProducer,
+        configuration: KafkaClientConfiguration
+    ) async throws {
         if !embeddedBroker {
             do {
                 try await KafkaAdmin.ensureTopics(
-                    [TopicSpecification(name: topic, partitions: 3)], configuration: configuration, timeout: .seconds(10), logger: logger
+                    [TopicSpecification(name: topic, partitions: 3)],
+                    configuration: configuration,
+                    timeout: .seconds(10),
+                    logger: logger
                 )
             } catch {
                 logger.warning("could not create \(topic) (\(error)); relying on the broker's auto-creation")
             }
         }
         do {
-            _ = try await producer.send(topic: topic, key: Array("prime".utf8), value: Self.payload, headers: Self.headers)
+            _ = try await producer.send(
+                topic: topic,
+                key: Array("prime".utf8),
+                value: Self.payload,
+                headers: Self.headers
+            )
         } catch {
             throw BenchError.kafka("cannot produce to \(topic): \(error)")
         }
     }
 
-    private func subscribe(_ topic: String, configuration: KafkaClientConfiguration, tally: Tally) async throws -> KafkaConsumer {
+    private func subscribe(
+        _ topic: String,
+        configuration: KafkaClientConfiguration,
+        tally: Tally
+    ) async throws -> KafkaConsumer {
         let consumer = try KafkaConsumer(
-            configuration: configuration, groupId: "order-bench-baseline-\(settings.runId)", topics: [topic],
-            bufferCapacity: 4096, logger: logger, onAssignment: { _ in tally.assigned() }
+            configuration: configuration,
+            groupId: "order-bench-baseline-\(settings.runId)",
+            topics: [topic],
+            bufferCapacity: 4096,
+            logger: logger,
+            onAssignment: { _ in tally.assigned() }
         )
         let deadline = ContinuousClock.now + .seconds(30)
         while !tally.isAssigned {
@@ -149,7 +183,9 @@ struct Baseline: Sendable {
             }
             return await group.reduce(0, +)
         }
-        guard failures == 0 else { throw BenchError.kafka("baseline: \(failures) of \(messages) messages were not delivered") }
+        guard failures == 0 else {
+            throw BenchError.kafka("baseline: \(failures) of \(messages) messages were not delivered")
+        }
         let last = try await tally.waitForThroughput(messages, timeout: .seconds(120))
         return Double(messages) / (last - start).inSeconds
     }
@@ -162,7 +198,12 @@ struct Baseline: Sendable {
             for index in 0..<count {
                 try await Task.sleep(until: start + .seconds(Double(index) / Double(Self.hopRate)), clock: .continuous)
                 tally.sent(hop: index, at: .now)
-                let message = OutgoingMessage(topic: topic, key: Array("h\(index)".utf8), value: Self.payload, headers: Self.headers)
+                let message = OutgoingMessage(
+                    topic: topic,
+                    key: Array("h\(index)".utf8),
+                    value: Self.payload,
+                    headers: Self.headers
+                )
                 group.addTask {
                     if case .failure(let error) = await producer.send([message])[0] {
                         throw BenchError.kafka("baseline hop message not delivered: \(error)")

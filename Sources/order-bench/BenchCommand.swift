@@ -78,7 +78,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Open loop: orders per second, on a fixed schedule (> 0).")
     var rate: Double?
 
-    @Option(help: "Keep-alive connections. Open loop: the pool size (default 64). Without --rate: closed loop, each sends back-to-back.")
+    @Option(
+        help:
+            "Keep-alive connections. Open loop: the pool size (default 64). Without --rate: closed loop, each sends back-to-back."
+    )
     var connections: Int?
 
     @Option(help: "Measured load time, e.g. 30s, 500ms, 2m.")
@@ -96,13 +99,20 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Target a running platform's order API, http://host:port (needs --brokers).")
     var api: String?
 
-    @Option(help: "With --api: the platform's Kafka bootstrap list, host:port[,host:port], to observe notifications.sent.")
+    @Option(
+        help: "With --api: the platform's Kafka bootstrap list, host:port[,host:port], to observe notifications.sent."
+    )
     var brokers: String?
 
-    @Flag(help: "With --api: the platform runs on orderd's embedded broker; use the low-latency client settings its services get.")
+    @Flag(
+        help:
+            "With --api: the platform runs on orderd's embedded broker; use the low-latency client settings its services get."
+    )
     var embeddedBroker = false
 
-    @Option(help: "LOG_LEVEL of every service of the hosted platform: trace, debug, info, notice, warning, error, critical.")
+    @Option(
+        help: "LOG_LEVEL of every service of the hosted platform: trace, debug, info, notice, warning, error, critical."
+    )
     var logLevel: String = "info"
 
     @Flag(help: "Keep the hosted platform's temporary directory (config, log, databases).")
@@ -141,7 +151,9 @@ struct BenchCommand: AsyncParsableCommand {
         case (nil, nil):
             throw ValidationError("choose a load: --rate N (open loop) or --connections N without --rate (closed loop)")
         case (let rate?, _):
-            guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be greater than 0 (orders per second), not \(rate)") }
+            guard rate > 0, rate.isFinite else {
+                throw ValidationError("--rate must be greater than 0 (orders per second), not \(rate)")
+            }
             load = .open(rate: rate)
         case (nil, _):
             load = .closed
@@ -171,13 +183,19 @@ struct BenchCommand: AsyncParsableCommand {
         switch (api, brokers) {
         case (nil, nil):
             guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
-                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(logLevel)")
+                throw ValidationError(
+                    "--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(logLevel)"
+                )
             }
             return .hosted(serviceLogLevel: level, keepDirectory: keep)
         case (nil, _) where embeddedBroker:
-            throw ValidationError("--embedded-broker is for a running platform (with --api); a hosted one always is on it")
+            throw ValidationError(
+                "--embedded-broker is for a running platform (with --api); a hosted one always is on it"
+            )
         case (nil, _?):
-            throw ValidationError("--brokers is only for a running platform: give --api too, or neither to host the platform")
+            throw ValidationError(
+                "--brokers is only for a running platform: give --api too, or neither to host the platform"
+            )
         case (_?, nil):
             throw ValidationError(
                 "--api needs --brokers: without Kafka the bench cannot observe notifications.sent, so it cannot verify any order"
@@ -190,7 +208,9 @@ struct BenchCommand: AsyncParsableCommand {
             case .failure(let error): throw ValidationError(error.description)
             }
             let list = brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard !list.isEmpty, list.allSatisfy({ $0.split(separator: ":").count == 2 && Int($0.split(separator: ":")[1]) != nil }) else {
+            guard !list.isEmpty,
+                list.allSatisfy({ $0.split(separator: ":").count == 2 && Int($0.split(separator: ":")[1]) != nil })
+            else {
                 throw ValidationError("--brokers must be host:port[,host:port…], not \(brokers)")
             }
             return .external(api: endpoint, brokers: list.joined(separator: ","), embeddedBroker: embeddedBroker)

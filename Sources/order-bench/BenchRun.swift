@@ -26,7 +26,13 @@ struct BenchRun: Sendable {
             let properties = embeddedBroker ? EmbeddedKafkaCluster.lowLatencyProperties : []
             let settings = self
             return try await untilInterrupted {
-                try await settings.measure(api: api, brokers: brokers, properties: properties, stats: stats, startup: nil)
+                try await settings.measure(
+                    api: api,
+                    brokers: brokers,
+                    properties: properties,
+                    stats: stats,
+                    startup: nil
+                )
             }
         case .hosted(let level, let keep):
             return try await hosted(serviceLogLevel: level, keep: keep)
@@ -38,13 +44,18 @@ struct BenchRun: Sendable {
         let settings = self
         let outcome: Result<BenchReport, any Error>
         do {
-            outcome = .success(try await untilInterrupted {
-                let (startup, broker) = try await platform.waitUntilReady(timeout: .seconds(120))
-                return try await settings.measure(
-                    api: platform.api, brokers: broker, properties: EmbeddedKafkaCluster.lowLatencyProperties,
-                    stats: ProcessStats(selection: .children(of: platform.orderd.pid)), startup: startup
-                )
-            })
+            outcome = .success(
+                try await untilInterrupted {
+                    let (startup, broker) = try await platform.waitUntilReady(timeout: .seconds(120))
+                    return try await settings.measure(
+                        api: platform.api,
+                        brokers: broker,
+                        properties: EmbeddedKafkaCluster.lowLatencyProperties,
+                        stats: ProcessStats(selection: .children(of: platform.orderd.pid)),
+                        startup: startup
+                    )
+                }
+            )
         } catch {
             outcome = .failure(error)
         }
@@ -64,25 +75,39 @@ struct BenchRun: Sendable {
         } else {
             platform.removeDirectory()
         }
-        if !report.passed { printToStandardError("order-bench: kept \(platform.directory); orderd's log: \(platform.logPath)") }
+        if !report.passed {
+            printToStandardError("order-bench: kept \(platform.directory); orderd's log: \(platform.logPath)")
+        }
         return report
     }
 
     /// Baseline, then the order load against `api`, observing notifications through `brokers`.
     private func measure(
-        api: APIEndpoint, brokers: String, properties: [KafkaProperty], stats: ProcessStats, startup: Duration?
+        api: APIEndpoint,
+        brokers: String,
+        properties: [KafkaProperty],
+        stats: ProcessStats,
+        startup: Duration?
     ) async throws -> BenchReport {
         var baseline: Baseline.Figures?
         if let messages = settings.baselineMessages {
             note("raw Kafka baseline on \(brokers)…")
             baseline = try await Baseline(
-                brokers: brokers, properties: properties, settings: settings, messages: messages,
-                embeddedBroker: settings.usesEmbeddedBroker, logger: logger
+                brokers: brokers,
+                properties: properties,
+                settings: settings,
+                messages: messages,
+                embeddedBroker: settings.usesEmbeddedBroker,
+                logger: logger
             ).run()
         }
         let ledger = OrderLedger()
         let observer = try NotificationObserver(
-            brokers: brokers, properties: properties, settings: settings, ledger: ledger, logger: logger
+            brokers: brokers,
+            properties: properties,
+            settings: settings,
+            ledger: ledger,
+            logger: logger
         )
         do {
             try await observer.waitForAssignment(timeout: .seconds(60))
@@ -107,7 +132,10 @@ struct BenchRun: Sendable {
                 await Self.drain(ledger, timeout: settings.drainTimeout)
                 stats.sample()
                 let nonTerminal = try await NonTerminalCheck(
-                    api: api, prefix: settings.orderIdPrefix, group: group, timeout: max(settings.requestTimeout, .seconds(10))
+                    api: api,
+                    prefix: settings.orderIdPrefix,
+                    group: group,
+                    timeout: max(settings.requestTimeout, .seconds(10))
                 ).run()
                 return .success(nonTerminal)
             } catch {
@@ -117,7 +145,13 @@ struct BenchRun: Sendable {
         await observer.stop()
         let nonTerminal = try verdict.get()
         return report(
-            ledger.summary(), nonTerminal: nonTerminal, baseline: baseline, stats: stats, startup: startup, api: api, brokers: brokers
+            ledger.summary(),
+            nonTerminal: nonTerminal,
+            baseline: baseline,
+            stats: stats,
+            startup: startup,
+            api: api,
+            brokers: brokers
         )
     }
 
@@ -137,8 +171,13 @@ struct BenchRun: Sendable {
     }
 
     private func report(
-        _ summary: OrderLedger.Summary, nonTerminal: [String], baseline: Baseline.Figures?, stats: ProcessStats,
-        startup: Duration?, api: APIEndpoint, brokers: String
+        _ summary: OrderLedger.Summary,
+        nonTerminal: [String],
+        baseline: Baseline.Figures?,
+        stats: ProcessStats,
+        startup: Duration?,
+        api: APIEndpoint,
+        brokers: String
     ) -> BenchReport {
         let e2eSeconds = zip(summary.firstSend, summary.lastNotification).map { ($1 - $0).inSeconds } ?? 0
         let e2eRate = e2eSeconds > 0 ? Double(summary.accepted) / e2eSeconds : 0
@@ -146,16 +185,25 @@ struct BenchRun: Sendable {
         let e2e = LatencySummary(summary.e2e)
         var problems: [String] = []
         if summary.accepted == 0 { problems.append("no order was accepted") }
-        if summary.lost > 0 { problems.append("\(summary.lost) accepted orders got no notification within --drain-timeout") }
+        if summary.lost > 0 {
+            problems.append("\(summary.lost) accepted orders got no notification within --drain-timeout")
+        }
         if summary.duplicates > 0 {
-            problems.append("\(summary.duplicates) duplicated notifications (an order notified under more than one eventId)")
+            problems.append(
+                "\(summary.duplicates) duplicated notifications (an order notified under more than one eventId)"
+            )
         }
         if !nonTerminal.isEmpty {
-            problems.append("\(nonTerminal.count) orders not terminal: \(nonTerminal.prefix(5).joined(separator: ", "))")
+            problems.append(
+                "\(nonTerminal.count) orders not terminal: \(nonTerminal.prefix(5).joined(separator: ", "))"
+            )
         }
         let ratios = baseline.flatMap { baseline -> BenchReport.Ratios? in
             guard baseline.messagesPerSecond > 0, baseline.hopLatencyMs.p50 > 0 else { return nil }
-            return BenchReport.Ratios(throughput: e2eRate / baseline.messagesPerSecond, latencyP50: e2e.p50 / baseline.hopLatencyMs.p50)
+            return BenchReport.Ratios(
+                throughput: e2eRate / baseline.messagesPerSecond,
+                latencyP50: e2e.p50 / baseline.hopLatencyMs.p50
+            )
         }
         let targetRate: Double? = if case .open(let rate) = settings.load { rate } else { nil }
         return BenchReport(
@@ -173,10 +221,17 @@ struct BenchRun: Sendable {
             httpLatencyMs: http,
             e2eLatencyMs: e2e,
             counts: BenchReport.Counts(
-                sent: summary.sent, accepted: summary.accepted, completed: summary.completed, cancelled: summary.cancelled,
-                failed: summary.failed, lost: summary.lost, duplicates: summary.duplicates, redelivered: summary.redelivered,
+                sent: summary.sent,
+                accepted: summary.accepted,
+                completed: summary.completed,
+                cancelled: summary.cancelled,
+                failed: summary.failed,
+                lost: summary.lost,
+                duplicates: summary.duplicates,
+                redelivered: summary.redelivered,
                 nonTerminal: nonTerminal.count,
-                unexpected: summary.unexpected, failures: summary.failures
+                unexpected: summary.unexpected,
+                failures: summary.failures
             ),
             baseline: baseline,
             ratios: ratios,

@@ -49,7 +49,10 @@ final class HTTPConnection: Sendable {
         self.endpoint = endpoint
     }
 
-    static func connect(to endpoint: APIEndpoint, on group: any EventLoopGroup) async throws(HTTPClientError) -> HTTPConnection {
+    static func connect(
+        to endpoint: APIEndpoint,
+        on group: any EventLoopGroup
+    ) async throws(HTTPClientError) -> HTTPConnection {
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -71,7 +74,11 @@ final class HTTPConnection: Sendable {
 
     /// Sends one request and waits for the whole response, at most `timeout`.
     func send(
-        _ method: HTTPMethod, _ uri: String, body: ByteBuffer? = nil, collectBody: Bool = false, timeout: Duration
+        _ method: HTTPMethod,
+        _ uri: String,
+        body: ByteBuffer? = nil,
+        collectBody: Bool = false,
+        timeout: Duration
     ) async throws(HTTPClientError) -> HTTPReply {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
         head.headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")

@@ -23,7 +23,11 @@ struct LatencySummary: Codable, Sendable, Hashable {
 extension Histogram<UInt64> {
     /// Microseconds from 1 µs to one hour at three significant digits (0.1 % error).
     static func latency() -> Histogram<UInt64> {
-        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: highestLatency, numberOfSignificantValueDigits: .three)
+        Histogram(
+            lowestDiscernibleValue: 1,
+            highestTrackableValue: highestLatency,
+            numberOfSignificantValueDigits: .three
+        )
     }
 
     static var highestLatency: UInt64 { 3_600_000_000 }

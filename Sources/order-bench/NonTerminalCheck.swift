@@ -49,7 +49,12 @@ struct NonTerminalCheck: Sendable {
         for status in Self.statuses {
             let reply: HTTPReply
             do {
-                reply = try await connection.send(.GET, "/orders?status=\(status)&limit=500", collectBody: true, timeout: timeout)
+                reply = try await connection.send(
+                    .GET,
+                    "/orders?status=\(status)&limit=500",
+                    collectBody: true,
+                    timeout: timeout
+                )
             } catch {
                 throw .http("GET /orders?status=\(status): \(error)")
             }

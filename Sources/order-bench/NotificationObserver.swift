@@ -19,7 +19,11 @@ final class NotificationObserver: Sendable {
     /// Subscribes; call ``waitForAssignment(timeout:)`` before sending orders and ``observe()``
     /// in a task of its own.
     init(
-        brokers: String, properties: [KafkaProperty], settings: BenchSettings, ledger: OrderLedger, logger: Logger
+        brokers: String,
+        properties: [KafkaProperty],
+        settings: BenchSettings,
+        ledger: OrderLedger,
+        logger: Logger
     ) throws(KafkaError) {
         let assigned = AssignmentSignal()
         self.assigned = assigned
@@ -28,7 +32,10 @@ final class NotificationObserver: Sendable {
         self.logger = logger
         self.consumer = try KafkaConsumer(
             configuration: KafkaClientConfiguration(
-                bootstrapServers: brokers, clientId: "order-bench-\(settings.runId)", statisticsInterval: nil, properties: properties
+                bootstrapServers: brokers,
+                clientId: "order-bench-\(settings.runId)",
+                statisticsInterval: nil,
+                properties: properties
             ),
             groupId: settings.consumerGroup,
             topics: [Topics.defaults.notificationsSent],
@@ -44,7 +51,9 @@ final class NotificationObserver: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !assigned.isSignalled {
             guard ContinuousClock.now < deadline, !Task.isCancelled else {
-                throw .kafka("the consumer of \(Topics.defaults.notificationsSent) got no partition assignment within \(timeout)")
+                throw .kafka(
+                    "the consumer of \(Topics.defaults.notificationsSent) got no partition assignment within \(timeout)"
+                )
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -64,7 +73,9 @@ final class NotificationObserver: Sendable {
                 else { continue }
                 ledger.notified(number, eventId: envelope.eventId, outcome: notification.outcome, at: seenAt)
             } catch {
-                logger.warning("undecodable event on \(message.topic)[\(message.partition)]@\(message.offset): \(error)")
+                logger.warning(
+                    "undecodable event on \(message.topic)[\(message.partition)]@\(message.offset): \(error)"
+                )
             }
         }
     }

@@ -23,7 +23,12 @@ struct OrderLoad: Sendable {
             connections.append(try await HTTPConnection.connect(to: api, on: group))
         }
         let start = ContinuousClock.now
-        let schedule = LoadSchedule(load: settings.load, start: start, warmup: settings.warmup, duration: settings.duration)
+        let schedule = LoadSchedule(
+            load: settings.load,
+            start: start,
+            warmup: settings.warmup,
+            duration: settings.duration
+        )
         await withTaskGroup(of: Void.self) { group in
             for connection in connections {
                 group.addTask { await worker(connection, schedule) }
@@ -44,7 +49,10 @@ struct OrderLoad: Sendable {
                     connection = try await HTTPConnection.connect(to: api, on: group)
                 }
                 let reply = try await connection!.send(
-                    .POST, "/order", body: ByteBuffer(string: Self.body(orderId: orderId)), timeout: settings.requestTimeout
+                    .POST,
+                    "/order",
+                    body: ByteBuffer(string: Self.body(orderId: orderId)),
+                    timeout: settings.requestTimeout
                 )
                 if reply.status == 202 {
                     ledger.accepted(slot.number, at: .now)

@@ -86,7 +86,9 @@ struct PlatformConfiguration: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0 else { throw .platform("cannot bind a port on 127.0.0.1: \(String(cString: strerror(errno)))", log: nil) }
+        guard bound == 0 else {
+            throw .platform("cannot bind a port on 127.0.0.1: \(String(cString: strerror(errno)))", log: nil)
+        }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }

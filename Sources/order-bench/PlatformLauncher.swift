@@ -21,7 +21,12 @@ final class HostedPlatform: Sendable {
     var logPath: String { configuration.logPath }
     var api: APIEndpoint { APIEndpoint(host: "127.0.0.1", port: configuration.apiPort) }
 
-    private init(configuration: PlatformConfiguration, orderd: SpawnedProcess, notify: NotifySocket, spawnedAt: ContinuousClock.Instant) {
+    private init(
+        configuration: PlatformConfiguration,
+        orderd: SpawnedProcess,
+        notify: NotifySocket,
+        spawnedAt: ContinuousClock.Instant
+    ) {
         self.configuration = configuration
         self.orderd = orderd
         self.notify = notify
@@ -37,7 +42,11 @@ final class HostedPlatform: Sendable {
         } catch {
             throw .platform("cannot create \(directory): \(error)", log: nil)
         }
-        let configuration = try PlatformConfiguration(directory: directory, binaryDirectory: binaries, serviceLogLevel: logLevel)
+        let configuration = try PlatformConfiguration(
+            directory: directory,
+            binaryDirectory: binaries,
+            serviceLogLevel: logLevel
+        )
         do {
             try configuration.text.write(toFile: configuration.path, atomically: true, encoding: .utf8)
         } catch {
@@ -48,11 +57,16 @@ final class HostedPlatform: Sendable {
         // No KAFKA_BROKERS (orderd must host the embedded broker) and our notify socket instead of
         // any systemd one. Other KAFKA_* properties reach every service through orderd, so a
         // setting can be tried as `KAFKA_LINGER_MS=0 order-bench …`.
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key != "KAFKA_BROKERS" && $0.key != "ORDERD_BIN_DIR" }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            $0.key != "KAFKA_BROKERS" && $0.key != "ORDERD_BIN_DIR"
+        }
         environment["NOTIFY_SOCKET"] = notify.path
         let spawnedAt = ContinuousClock.now
         let orderd = try SpawnedProcess.spawn(
-            "\(binaries)/orderd", ["run", "--config", configuration.path], environment: environment, output: configuration.logPath
+            "\(binaries)/orderd",
+            ["run", "--config", configuration.path],
+            environment: environment,
+            output: configuration.logPath
         )
         return HostedPlatform(configuration: configuration, orderd: orderd, notify: notify, spawnedAt: spawnedAt)
     }
@@ -108,7 +122,9 @@ final class HostedPlatform: Sendable {
     private static func executableDirectory() throws(BenchError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { throw .platform("cannot resolve /proc/self/exe: \(String(cString: strerror(errno)))", log: nil) }
+        guard count > 0 else {
+            throw .platform("cannot resolve /proc/self/exe: \(String(cString: strerror(errno)))", log: nil)
+        }
         let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return (path as NSString).deletingLastPathComponent
     }

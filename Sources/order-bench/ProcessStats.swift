@@ -76,7 +76,12 @@ final class ProcessStats: Sendable {
                     process.peakRssBytes = max(process.peakRssBytes, rss)
                     state.processes[pid] = process
                 } else {
-                    state.processes[pid] = Process(name: name, startTicks: state.marked ? 0 : ticks, lastTicks: ticks, peakRssBytes: rss)
+                    state.processes[pid] = Process(
+                        name: name,
+                        startTicks: state.marked ? 0 : ticks,
+                        lastTicks: ticks,
+                        peakRssBytes: rss
+                    )
                 }
             }
         }
@@ -87,14 +92,18 @@ final class ProcessStats: Sendable {
         state.withLock { state in
             var byName: [String: Figures] = [:]
             for (pid, process) in state.processes {
-                var figures = byName[process.name] ?? Figures(name: process.name, pids: [], cpuSeconds: 0, peakRssBytes: 0)
+                var figures =
+                    byName[process.name] ?? Figures(name: process.name, pids: [], cpuSeconds: 0, peakRssBytes: 0)
                 figures.pids.append(pid)
-                figures.cpuSeconds += Double(process.lastTicks - min(process.startTicks, process.lastTicks)) / ticksPerSecond
+                figures.cpuSeconds +=
+                    Double(process.lastTicks - min(process.startTicks, process.lastTicks)) / ticksPerSecond
                 figures.peakRssBytes = max(figures.peakRssBytes, process.peakRssBytes)
                 byName[process.name] = figures
             }
             let order = ["orderd"] + PlatformConfiguration.services + ["order-bench"]
-            func rank(_ figures: Figures) -> (Int, String) { (order.firstIndex(of: figures.name) ?? order.count, figures.name) }
+            func rank(_ figures: Figures) -> (Int, String) {
+                (order.firstIndex(of: figures.name) ?? order.count, figures.name)
+            }
             return byName.values
                 .map { figures in
                     var figures = figures
@@ -141,7 +150,8 @@ final class ProcessStats: Sendable {
 
     private static func cpuTicks(_ pid: pid_t) -> UInt64? {
         // utime and stime are fields 14 and 15 of stat, indices 11 and 12 after the name.
-        guard let fields = statFields(pid), fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12])
+        guard let fields = statFields(pid), fields.count > 12, let user = UInt64(fields[11]),
+            let system = UInt64(fields[12])
         else { return nil }
         return user + system
     }

@@ -93,9 +93,16 @@ struct BenchReport: Codable, Sendable {
             lines.append(label.column + value)
         }
         row("run", "\(runId) (\(target): \(api), brokers \(brokers))")
-        row("mode", mode == "open" ? "open loop, \(connections) connections" : "closed loop, \(connections) connections")
+        row(
+            "mode",
+            mode == "open" ? "open loop, \(connections) connections" : "closed loop, \(connections) connections"
+        )
         if let targetRate { row("target rate", "\(Self.number(targetRate)) orders/s") }
-        row("duration", "\(Self.number(durationSeconds)) s" + (warmupSeconds > 0 ? " after \(Self.number(warmupSeconds)) s warm-up" : ""))
+        row(
+            "duration",
+            "\(Self.number(durationSeconds)) s"
+                + (warmupSeconds > 0 ? " after \(Self.number(warmupSeconds)) s warm-up" : "")
+        )
         if let startupToReadySeconds { row("startup to READY=1", "\(Self.number(startupToReadySeconds)) s") }
         row("accepted rate", "\(Self.number(acceptedPerSecond)) orders/s (measured window)")
         row("e2e throughput", "\(Self.number(e2eOrdersPerSecond)) orders/s (first send → last notification)")
@@ -145,12 +152,15 @@ struct BenchReport: Codable, Sendable {
     private static let latencyHeader = ["p50", "p90", "p99", "p99.9", "max", "count"].map { $0.leftPad(10) }.joined()
 
     private static func latencyRow(_ summary: LatencySummary) -> String {
-        [summary.p50, summary.p90, summary.p99, summary.p999, summary.max].map { number($0, digits: 2).leftPad(10) }.joined()
+        [summary.p50, summary.p90, summary.p99, summary.p999, summary.max].map { number($0, digits: 2).leftPad(10) }
+            .joined()
             + String(summary.count).leftPad(10)
     }
 
     private static func failureDetail(_ failures: [String: Int]) -> String {
-        failures.isEmpty ? "" : " (" + failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
+        failures.isEmpty
+            ? ""
+            : " (" + failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
     }
 
     static func number(_ value: Double, digits: Int = 1) -> String {

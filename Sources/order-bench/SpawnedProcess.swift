@@ -29,7 +29,10 @@ final class SpawnedProcess: Sendable {
     }
 
     static func spawn(
-        _ executable: String, _ arguments: [String], environment: [String: String], output: String
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String],
+        output: String
     ) throws(BenchError) -> SpawnedProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -20,13 +20,24 @@ struct Orderd: AsyncParsableCommand {
 }
 
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Configuration file (default: $ORDERD_CONFIG, then ./etc/orderd.toml, then /etc/orderd/orderd.toml).")
+    @Option(
+        name: .long,
+        help: "Configuration file (default: $ORDERD_CONFIG, then ./etc/orderd.toml, then /etc/orderd/orderd.toml)."
+    )
     var config: String?
 
     func locate() throws -> String {
         let environment = ProcessInfo.processInfo.environment
-        guard let path = SupervisorConfiguration.locate(explicit: config, environment: environment, fileExists: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw ValidationError("no configuration found: pass --config PATH or create ./etc/orderd.toml or /etc/orderd/orderd.toml")
+        guard
+            let path = SupervisorConfiguration.locate(
+                explicit: config,
+                environment: environment,
+                fileExists: { FileManager.default.fileExists(atPath: $0) }
+            )
+        else {
+            throw ValidationError(
+                "no configuration found: pass --config PATH or create ./etc/orderd.toml or /etc/orderd/orderd.toml"
+            )
         }
         return path
     }
@@ -35,7 +46,10 @@ struct ConfigOption: ParsableArguments {
 struct SocketOptions: ParsableArguments {
     @OptionGroup var configOption: ConfigOption
 
-    @Option(name: .long, help: "Control socket of the running orderd (default: from the configuration, else the default path).")
+    @Option(
+        name: .long,
+        help: "Control socket of the running orderd (default: from the configuration, else the default path)."
+    )
     var socket: String?
 
     /// The socket to talk to: --socket, else the configuration's, else the default path.
@@ -43,7 +57,8 @@ struct SocketOptions: ParsableArguments {
         if let socket { return socket }
         let environment = ProcessInfo.processInfo.environment
         if let path = try? configOption.locate(),
-           let configuration = try? SupervisorConfiguration.load(path: path, environment: environment) {
+            let configuration = try? SupervisorConfiguration.load(path: path, environment: environment)
+        {
             return configuration.daemon.socketPath
         }
         return ConfigurationDefaults.socketPath(environment: environment)
@@ -54,7 +69,8 @@ extension Orderd {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the supervisor in the foreground (what systemd's ExecStart runs).",
-            discussion: "Stops gracefully on SIGTERM or SIGINT (services in reverse start order); SIGHUP reloads the configuration."
+            discussion:
+                "Stops gracefully on SIGTERM or SIGINT (services in reverse start order); SIGHUP reloads the configuration."
         )
 
         @OptionGroup var configOption: ConfigOption
@@ -71,7 +87,8 @@ extension Orderd {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show every service's state.",
-            discussion: "Exit status: 0 when every service is ready, 3 when any is not, 4 when orderd cannot be reached."
+            discussion:
+                "Exit status: 0 when every service is ready, 3 when any is not, 4 when orderd cannot be reached."
         )
 
         @OptionGroup var socketOptions: SocketOptions
@@ -97,7 +114,9 @@ extension Orderd {
     }
 
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start a stopped or failed service (clears its start-limit history).")
+        static let configuration = CommandConfiguration(
+            abstract: "Start a stopped or failed service (clears its start-limit history)."
+        )
         @OptionGroup var socketOptions: SocketOptions
         @Argument(help: "The service, for example payment-service.") var service: String
         func run() async throws { try await command(.start, service, socketOptions) }
@@ -141,7 +160,10 @@ extension Orderd {
         func run() async throws {
             let path = try configOption.locate()
             do {
-                let configuration = try SupervisorConfiguration.load(path: path, environment: ProcessInfo.processInfo.environment)
+                let configuration = try SupervisorConfiguration.load(
+                    path: path,
+                    environment: ProcessInfo.processInfo.environment
+                )
                 print("# \(path): valid")
                 print(configuration.rendered())
             } catch {

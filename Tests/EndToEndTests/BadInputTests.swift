@@ -11,7 +11,13 @@ struct BadInputTests {
         var code: String
         var description: String { name }
 
-        init(_ name: String, _ body: String, contentType: String? = "application/json", status: UInt = 400, code: String) {
+        init(
+            _ name: String,
+            _ body: String,
+            contentType: String? = "application/json",
+            status: UInt = 400,
+            code: String
+        ) {
             self.name = name
             self.body = Array(body.utf8)
             self.contentType = contentType
@@ -37,18 +43,45 @@ struct BadInputTests {
         Case("orderId as a number", #"{"orderId":7,"amount":1}"#, code: "invalid_field"),
         Case("orderId with a slash", #"{"orderId":"bad/8","amount":1}"#, code: "invalid_field"),
         Case("items not an array", #"{"orderId":"bad-9","amount":1,"items":{"sku":"A"}}"#, code: "invalid_field"),
-        Case("quantity zero", #"{"orderId":"bad-10","amount":1,"items":[{"sku":"A","quantity":0}]}"#, code: "invalid_field"),
-        Case("huge items array", #"{"orderId":"bad-11","amount":1,"items":["# + Array(repeating: #"{"sku":"A","quantity":1}"#, count: 101).joined(separator: ",") + "]}", code: "invalid_field"),
+        Case(
+            "quantity zero",
+            #"{"orderId":"bad-10","amount":1,"items":[{"sku":"A","quantity":0}]}"#,
+            code: "invalid_field"
+        ),
+        Case(
+            "huge items array",
+            #"{"orderId":"bad-11","amount":1,"items":["#
+                + Array(repeating: #"{"sku":"A","quantity":1}"#, count: 101).joined(separator: ",") + "]}",
+            code: "invalid_field"
+        ),
         Case("bad JSON", #"{"orderId":"bad-12","amount":"#, code: "invalid_json"),
         Case("a JSON array", #"[{"orderId":"bad-13","amount":1}]"#, code: "invalid_body"),
-        Case("not JSON content type", #"{"orderId":"bad-14","amount":1}"#, contentType: "text/plain", status: 415, code: "unsupported_media_type"),
-        Case("oversize body", bytes: Array(#"{"orderId":"bad-15","amount":1,"pad":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 70_000) + Array(#""}"#.utf8), status: 413, code: "payload_too_large"),
+        Case(
+            "not JSON content type",
+            #"{"orderId":"bad-14","amount":1}"#,
+            contentType: "text/plain",
+            status: 415,
+            code: "unsupported_media_type"
+        ),
+        Case(
+            "oversize body",
+            bytes: Array(#"{"orderId":"bad-15","amount":1,"pad":""#.utf8)
+                + Array(repeating: UInt8(ascii: "x"), count: 70_000) + Array(#""}"#.utf8),
+            status: 413,
+            code: "payload_too_large"
+        ),
     ]
 
     @Test("malformed order bodies", arguments: cases)
     func malformed(_ testCase: Case) async throws {
         let platform = try await SharedPlatform.shared.get()
-        let reply = try await platform.request(.POST, port: platform.apiPort, path: "/order", bytes: testCase.body, contentType: testCase.contentType)
+        let reply = try await platform.request(
+            .POST,
+            port: platform.apiPort,
+            path: "/order",
+            bytes: testCase.body,
+            contentType: testCase.contentType
+        )
         #expect(reply.status == testCase.status, "\(testCase.name): \(reply.body)")
         let error = try reply.json()["error"] as? [String: Any]
         #expect(error?["code"] as? String == testCase.code, "\(testCase.name): \(reply.body)")
@@ -59,7 +92,13 @@ struct BadInputTests {
     func nothingPublished() async throws {
         let platform = try await SharedPlatform.shared.get()
         for testCase in Self.cases {
-            let reply = try await platform.request(.POST, port: platform.apiPort, path: "/order", bytes: testCase.body, contentType: testCase.contentType)
+            let reply = try await platform.request(
+                .POST,
+                port: platform.apiPort,
+                path: "/order",
+                bytes: testCase.body,
+                contentType: testCase.contentType
+            )
             #expect(reply.status >= 400 && reply.status < 500)
         }
         let badIds = (1...15).map { "bad-\($0)" } + ["bad/8"]

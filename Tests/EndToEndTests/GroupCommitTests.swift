@@ -8,11 +8,16 @@ import Glibc
 
 @Suite("End to end: concurrent POSTs share a commit, each with its own answer", .serialized)
 struct GroupCommitTests {
-    @Test("60 concurrent POSTs, one invalid and two identical, each answered correctly; after kill -9 right after the 202s every accepted order is stored and reaches Kafka")
+    @Test(
+        "60 concurrent POSTs, one invalid and two identical, each answered correctly; after kill -9 right after the 202s every accepted order is stored and reaches Kafka"
+    )
     func concurrentPostsThenKill() async throws {
         let platform = try await Platform.start()
         var bodies: [(label: String, body: String)] = (0..<57).map { index in
-            ("ok-\(index)", #"{"orderId":"gc-\#(index)","amount":\#(index + 1),"items":[{"sku":"SKU-1","quantity":1}]}"#)
+            (
+                "ok-\(index)",
+                #"{"orderId":"gc-\#(index)","amount":\#(index + 1),"items":[{"sku":"SKU-1","quantity":1}]}"#
+            )
         }
         bodies.append(("invalid", #"{"orderId":"gc-invalid","amount":-5}"#))
         bodies.append(("twin-a", #"{"orderId":"gc-twin","amount":7}"#))
@@ -37,7 +42,10 @@ struct GroupCommitTests {
         }
         let invalid = try #require(replies["invalid"])
         #expect(invalid.status == 400)
-        #expect(invalid.body.contains(#""code":"invalid_field""#) && invalid.body.contains(#""field":"amount""#), "\(invalid.body)")
+        #expect(
+            invalid.body.contains(#""code":"invalid_field""#) && invalid.body.contains(#""field":"amount""#),
+            "\(invalid.body)"
+        )
         // The same body twice at once: one stored it (202), the other was answered with it (200).
         let twins = [try #require(replies["twin-a"]), try #require(replies["twin-b"])].map(\.status).sorted()
         #expect(twins == [200, 202])
@@ -52,11 +60,18 @@ struct GroupCommitTests {
         let created = try await platform.read(Topics.defaults.ordersCreated, timeout: .seconds(60)) { messages in
             accepted.isSubset(of: Set(messages.compactMap(\.keyString)))
         }
-        let perOrder = Dictionary(grouping: created.filter { accepted.contains($0.keyString ?? "") }) { $0.keyString ?? "" }
+        let perOrder = Dictionary(grouping: created.filter { accepted.contains($0.keyString ?? "") }) {
+            $0.keyString ?? ""
+        }
         #expect(Set(perOrder.keys) == accepted)
         // A row published but not yet marked before the kill may go out again; it is the same event.
-        let distinctEvents = perOrder.mapValues { messages in Set(messages.compactMap { try? EventCodec.decode($0.value).eventId }).count }
-        #expect(distinctEvents.values.allSatisfy { $0 == 1 }, "an order was created twice: \(distinctEvents.filter { $0.value != 1 })")
+        let distinctEvents = perOrder.mapValues { messages in
+            Set(messages.compactMap { try? EventCodec.decode($0.value).eventId }).count
+        }
+        #expect(
+            distinctEvents.values.allSatisfy { $0 == 1 },
+            "an order was created twice: \(distinctEvents.filter { $0.value != 1 })"
+        )
         for id in accepted.sorted() {
             let order = try await platform.terminalOrder(id, timeout: .seconds(60))
             #expect(order.status == "COMPLETED", "\(id) ended \(order.status)")

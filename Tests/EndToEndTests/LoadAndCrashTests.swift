@@ -14,7 +14,10 @@ struct LoadAndCrashTests {
         var expected: [String: String] = [:]
         try await withThrowingTaskGroup(of: (String, String).self) { group in
             for index in 0..<count {
-                if index >= 50 { let (id, status) = try await group.next()!; expected[id] = status }
+                if index >= 50 {
+                    let (id, status) = try await group.next()!
+                    expected[id] = status
+                }
                 let id = "\(prefix)-\(index)"
                 let (body, outcome) = Self.order(id, index)
                 group.addTask {
@@ -49,7 +52,9 @@ struct LoadAndCrashTests {
                         guard let order = try await platform.order(id) else { return }
                         let current = order.status
                         if order.isTerminal {
-                            guard current == status else { throw PlatformError("\(id) is \(current), expected \(status)") }
+                            guard current == status else {
+                                throw PlatformError("\(id) is \(current), expected \(status)")
+                            }
                             remaining.withLock { _ = $0.removeValue(forKey: id) }
                         }
                     }
@@ -66,7 +71,9 @@ struct LoadAndCrashTests {
         let messages = try await platform.read(Topics.defaults.notificationsSent, timeout: .seconds(90)) { messages in
             ids.isSubset(of: Set(messages.compactMap(\.keyString)))
         }
-        let perOrder = Dictionary(grouping: messages.compactMap(\.keyString).filter(ids.contains)) { $0 }.mapValues(\.count)
+        let perOrder = Dictionary(grouping: messages.compactMap(\.keyString).filter(ids.contains)) { $0 }.mapValues(
+            \.count
+        )
         #expect(perOrder.count == ids.count)
         let repeated = perOrder.filter { $0.value != 1 }
         #expect(repeated.isEmpty, "orders notified more than once: \(repeated.keys.sorted().prefix(10))")
@@ -96,7 +103,10 @@ struct LoadAndCrashTests {
         // Kill once payment-service is demonstrably in the middle of the work.
         try await waitUntil(timeout: .seconds(60), "payment-service to process some orders") {
             let metrics = (try? await platform.metrics("payment-service")) ?? ""
-            return metrics.split(separator: "\n").contains { $0.hasPrefix(#"events_processed_total{topic="orders.created",outcome="processed"}"#) && (Double($0.split(separator: " ").last ?? "0") ?? 0) >= 50 }
+            return metrics.split(separator: "\n").contains {
+                $0.hasPrefix(#"events_processed_total{topic="orders.created",outcome="processed"}"#)
+                    && (Double($0.split(separator: " ").last ?? "0") ?? 0) >= 50
+            }
         }
         platform.killHard("payment-service")
         _ = try await platform.waitForExit("payment-service", timeout: .seconds(5))

@@ -163,7 +163,12 @@ struct Dashboard: Sendable {
 extension PrometheusHarness {
     /// A dashboard variable's concrete values: a query variable's through this Prometheus
     /// (`label_values(expr, label)`, `label_values(label)`, `query_result(expr)`), others as listed.
-    func values(of variable: Dashboard.Variable, in dashboard: Dashboard, resolved: [String: [String]], at time: Double)
+    func values(
+        of variable: Dashboard.Variable,
+        in dashboard: Dashboard,
+        resolved: [String: [String]],
+        at time: Double
+    )
         async throws -> [String]
     {
         var values: [String] = []
@@ -239,7 +244,9 @@ private func matches(_ pattern: String, _ text: String) -> Bool {
 
 private func replacing(_ pattern: String, in text: String, with template: String) -> String {
     regex(pattern).stringByReplacingMatches(
-        in: text, range: NSRange(location: 0, length: (text as NSString).length), withTemplate: template
+        in: text,
+        range: NSRange(location: 0, length: (text as NSString).length),
+        withTemplate: template
     )
 }
 

@@ -28,15 +28,18 @@ struct MonitoringTests {
         }
         + (1...3).map {
             PostedOrder(
-                id: "mon-declined-\($0)", body: #"{"orderId":"mon-declined-\#($0)","amount":20000}"#,
-                status: "CANCELLED", reason: "payment_declined"
+                id: "mon-declined-\($0)",
+                body: #"{"orderId":"mon-declined-\#($0)","amount":20000}"#,
+                status: "CANCELLED",
+                reason: "payment_declined"
             )
         }
         + (1...3).map {
             PostedOrder(
                 id: "mon-oos-\($0)",
                 body: #"{"orderId":"mon-oos-\#($0)","amount":99.90,"items":[{"sku":"GADGET","quantity":50}]}"#,
-                status: "CANCELLED", reason: "out_of_stock"
+                status: "CANCELLED",
+                reason: "out_of_stock"
             )
         }
 
@@ -51,8 +54,12 @@ struct MonitoringTests {
         try await orderd.start()
         try await orderd.waitUntilAllReady()
         let prometheus = try await PrometheusHarness.start(
-            executable, job: Self.job, metricsPath: shipped.metricsPath, target: "127.0.0.1:\(orderd.metricsPort)",
-            ruleFiles: shipped.ruleFiles, root: orderd.root
+            executable,
+            job: Self.job,
+            metricsPath: shipped.metricsPath,
+            target: "127.0.0.1:\(orderd.metricsPort)",
+            ruleFiles: shipped.ruleFiles,
+            root: orderd.root
         )
 
         try await postOrders(to: orderd)
@@ -108,7 +115,8 @@ struct MonitoringTests {
     func twoScrapes(after time: Double, by prometheus: PrometheusHarness) async throws -> Double {
         let scraped = Locked<Double?>(nil)
         try await waitUntil(
-            timeout: .seconds(30), "two successful scrapes of orderd; log:\n\(prometheus.log.suffix(2000))"
+            timeout: .seconds(30),
+            "two successful scrapes of orderd; log:\n\(prometheus.log.suffix(2000))"
         ) {
             let last = try await prometheus.query(#"timestamp(up{job="\#(Self.job)"} == 1)"#)
             guard let stamp = last.values.first, stamp > time else { return false }

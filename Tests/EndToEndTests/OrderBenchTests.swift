@@ -33,8 +33,13 @@ struct OrderBenchTests {
 
     @Test("a short open-loop run on a hosted platform verifies every order")
     func hostedOpenLoop() async throws {
-        let (status, output) = try await runBench(["--rate", "20", "--duration", "3s", "--json", "--baseline-messages", "2000"])
-        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") }, "no JSON on stdout:\n\(output)")
+        let (status, output) = try await runBench([
+            "--rate", "20", "--duration", "3s", "--json", "--baseline-messages", "2000",
+        ])
+        let line = try #require(
+            output.split(separator: "\n").last { $0.hasPrefix("{") },
+            "no JSON on stdout:\n\(output)"
+        )
         let result = try JSONDecoder().decode(Result.self, from: Data(line.utf8))
         #expect(status == 0, "order-bench failed:\n\(output.suffix(4000))")
         #expect(result.passed)

@@ -28,8 +28,14 @@ struct OrderFlowTests {
         #expect(conflict.body.contains("order_conflict"))
 
         #expect(platform.log("order-service").contains("order o1 accepted, published orders.created"))
-        #expect(platform.log("payment-service").contains("processed payment of 42.00 USD, published payments.completed"))
-        #expect(platform.log("inventory-service").contains("reserved stock (no items to reserve), published inventory.reserved"))
+        #expect(
+            platform.log("payment-service").contains("processed payment of 42.00 USD, published payments.completed")
+        )
+        #expect(
+            platform.log("inventory-service").contains(
+                "reserved stock (no items to reserve), published inventory.reserved"
+            )
+        )
         #expect(platform.log("notification-service").contains("sent notification (completed)"))
     }
 
@@ -46,7 +52,8 @@ struct OrderFlowTests {
     @Test("an out-of-stock item is CANCELLED(out_of_stock) and refunded exactly once")
     func outOfStock() async throws {
         let platform = try await SharedPlatform.shared.get()
-        let body = #"{"orderId":"oos-1","amount":19.99,"currency":"EUR","customer":{"email":"ana@example.com"},"items":[{"sku":"SKU-1","quantity":2},{"sku":"RARE","quantity":5}]}"#
+        let body =
+            #"{"orderId":"oos-1","amount":19.99,"currency":"EUR","customer":{"email":"ana@example.com"},"items":[{"sku":"SKU-1","quantity":2},{"sku":"RARE","quantity":5}]}"#
         #expect(try await platform.post(body).status == 202)
         let order = try await platform.terminalOrder("oos-1")
         #expect(order.status == "CANCELLED")
@@ -67,7 +74,10 @@ struct OrderFlowTests {
         #expect(payload.amount == Amount(exactly: "19.99"))
         #expect(payload.currency == "EUR")
         // The reservation was all or nothing: SKU-1 was not taken for the rejected order.
-        #expect(try await platform.post(#"{"orderId":"after-oos","amount":1,"items":[{"sku":"SKU-1","quantity":1000}]}"#).status == 202)
+        #expect(
+            try await platform.post(#"{"orderId":"after-oos","amount":1,"items":[{"sku":"SKU-1","quantity":1000}]}"#)
+                .status == 202
+        )
         #expect(try await platform.terminalOrder("after-oos").status == "COMPLETED")
     }
 
@@ -75,7 +85,11 @@ struct OrderFlowTests {
     func poisonRecord() async throws {
         let platform = try await SharedPlatform.shared.get()
         let producer = try KafkaProducer(
-            configuration: KafkaClientConfiguration(bootstrapServers: platform.cluster.bootstrapServers, clientId: "e2e-poison", statisticsInterval: nil),
+            configuration: KafkaClientConfiguration(
+                bootstrapServers: platform.cluster.bootstrapServers,
+                clientId: "e2e-poison",
+                statisticsInterval: nil
+            ),
             logger: .init(label: "e2e")
         )
         let poison = Array(#"{"type":"OrderCreated","oops":true}"#.utf8)

@@ -20,7 +20,8 @@ final class OrderdHarness: Sendable {
     let extraEnvironment: [String: String]
 
     init(environment: [String: String] = [:]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
+        root =
+            FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         socketPath = "\(root)/orderd.sock"
         apiPort = try freePort()
@@ -71,9 +72,16 @@ final class OrderdHarness: Sendable {
     }
 
     func start() async throws {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KAFKA_") && $0.key != "NOTIFY_SOCKET" }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("KAFKA_") && $0.key != "NOTIFY_SOCKET"
+        }
         environment.merge(extraEnvironment) { $1 }
-        let process = try await TestProcess.launch("\(Platform.binaries)/orderd", ["run", "--config", configPath], environment: environment, log: logPath)
+        let process = try await TestProcess.launch(
+            "\(Platform.binaries)/orderd",
+            ["run", "--config", configPath],
+            environment: environment,
+            log: logPath
+        )
         self.process.withLock { $0 = process }
     }
 
@@ -145,7 +153,9 @@ final class NotifySocket: Sendable {
             buffer[bytes.count] = 0
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else { throw PlatformError("cannot bind \(path)") }
         let fd = descriptor

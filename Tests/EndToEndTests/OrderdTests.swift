@@ -7,7 +7,9 @@ import Glibc
 
 @Suite("End to end: orderd supervising the real services", .serialized)
 struct OrderdTests {
-    @Test("orderd runs the platform: the original order completes, status tells the truth, a killed child comes back, one /metrics, no orphans")
+    @Test(
+        "orderd runs the platform: the original order completes, status tells the truth, a killed child comes back, one /metrics, no orphans"
+    )
     func supervisesThePlatform() async throws {
         let orderd = try OrderdHarness()
         try await orderd.start()
@@ -19,7 +21,12 @@ struct OrderdTests {
         #expect(status.embeddedBroker)
         #expect(try await orderd.cli(["status"]).status == 0)
 
-        let accepted = try await orderd.request(.POST, port: orderd.apiPort, path: "/order", body: #"{"orderId":"o1","amount":42}"#)
+        let accepted = try await orderd.request(
+            .POST,
+            port: orderd.apiPort,
+            path: "/order",
+            body: #"{"orderId":"o1","amount":42}"#
+        )
         #expect(accepted.status == 202)
         try await orderd.waitForOrder("o1", status: "COMPLETED")
 
@@ -32,18 +39,31 @@ struct OrderdTests {
         }
         let restarted = try #require(try await orderd.status()?.row("payment-service"))
         #expect(restarted.lastExit == "signal 9 (KILL)")
-        #expect(try await orderd.request(.POST, port: orderd.apiPort, path: "/order", body: #"{"orderId":"o2","amount":7}"#).status == 202)
+        #expect(
+            try await orderd.request(.POST, port: orderd.apiPort, path: "/order", body: #"{"orderId":"o2","amount":7}"#)
+                .status == 202
+        )
         try await orderd.waitForOrder("o2", status: "COMPLETED", timeout: .seconds(60))
 
         // One aggregated endpoint with every child's series and orderd's own.
         let metrics = try await orderd.request(.GET, port: orderd.metricsPort, path: "/metrics").body
         for service in Platform.services {
-            #expect(metrics.contains(#"orderd_service_up{service="\#(service)"} 1"#), "\(service) missing from /metrics")
+            #expect(
+                metrics.contains(#"orderd_service_up{service="\#(service)"} 1"#),
+                "\(service) missing from /metrics"
+            )
             #expect(metrics.contains(#"service="\#(service)""#))
         }
         #expect(metrics.contains(#"orderd_service_restarts_total{service="payment-service",reason="exit"} 1"#))
-        #expect(metrics.components(separatedBy: "# TYPE events_processed_total counter").count == 2, "one TYPE line per family")
-        #expect(metrics.contains(#"events_processed_total{service="payment-service",topic="orders.created",outcome="processed"}"#))
+        #expect(
+            metrics.components(separatedBy: "# TYPE events_processed_total counter").count == 2,
+            "one TYPE line per family"
+        )
+        #expect(
+            metrics.contains(
+                #"events_processed_total{service="payment-service",topic="orders.created",outcome="processed"}"#
+            )
+        )
         #expect(try await orderd.request(.GET, port: orderd.metricsPort, path: "/health").status == 200)
 
         // Children's output is forwarded line by line with the service name.
@@ -60,9 +80,13 @@ struct OrderdTests {
         }
     }
 
-    @Test("sd_notify: READY=1 only once all four are ready, STATUS lines, watchdog pings that stop when the loop stalls, STOPPING=1 and exit 0 on SIGTERM")
+    @Test(
+        "sd_notify: READY=1 only once all four are ready, STATUS lines, watchdog pings that stop when the loop stalls, STOPPING=1 and exit 0 on SIGTERM"
+    )
     func systemdNotify() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "notify-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let notify = try NotifySocket(directory: directory)
@@ -93,7 +117,9 @@ struct OrderdTests {
             orderd.log.contains("not pinging the watchdog")
         }
         let stalledAt = ContinuousClock.now
-        try await waitUntil(timeout: .seconds(10), "1.5 s of stall observed") { ContinuousClock.now - stalledAt > .milliseconds(1500) }
+        try await waitUntil(timeout: .seconds(10), "1.5 s of stall observed") {
+            ContinuousClock.now - stalledAt > .milliseconds(1500)
+        }
         #expect(!notify.all().contains { $0.at > stalledAt && $0.text == "WATCHDOG=1" })
 
         // SIGTERM: STOPPING=1, ordered stop, exit 0, no child left.
@@ -111,16 +137,22 @@ struct OrderdTests {
         #expect(stops == stops.sorted(), "services stop in reverse start order")
     }
 
-    @Test("a second orderd on the same socket refuses to start; status on a dead socket exits 4; SIGHUP restarts only what changed")
+    @Test(
+        "a second orderd on the same socket refuses to start; status on a dead socket exits 4; SIGHUP restarts only what changed"
+    )
     func singleInstanceReloadAndUnreachable() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "reload-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let notify = try NotifySocket(directory: directory)
         let orderd = try OrderdHarness(environment: ["NOTIFY_SOCKET": notify.path])
         #expect(try await orderd.cli(["status"]).status == 4)
         try await orderd.start()
-        try await waitUntil(timeout: .seconds(30), "the control socket") { FileManager.default.fileExists(atPath: orderd.socketPath) }
+        try await waitUntil(timeout: .seconds(30), "the control socket") {
+            FileManager.default.fileExists(atPath: orderd.socketPath)
+        }
         let second = try await TestProcess.run("\(Platform.binaries)/orderd", ["run", "--config", orderd.configPath])
         #expect(second.status == 1)
         #expect(second.output.contains("already running"))
@@ -144,7 +176,10 @@ struct OrderdTests {
         #expect(after.row("notification-service")?.pid != before.row("notification-service")?.pid)
         #expect(after.row("notification-service")?.ready == true)
         for service in ["order-service", "payment-service", "inventory-service"] {
-            #expect(after.row(service)?.pid == before.row(service)?.pid, "\(service) was restarted by an unrelated change")
+            #expect(
+                after.row(service)?.pid == before.row(service)?.pid,
+                "\(service) was restarted by an unrelated change"
+            )
         }
         kill(orderd.pid, SIGTERM)
         #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)

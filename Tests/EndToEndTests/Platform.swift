@@ -24,7 +24,13 @@ final class Platform: Sendable {
 
     var http: HTTPClient { HTTPClient.shared }
 
-    private init(cluster: EmbeddedKafkaCluster, root: String, apiPort: Int, metricsPorts: [String: Int], environment: [String: String]) {
+    private init(
+        cluster: EmbeddedKafkaCluster,
+        root: String,
+        apiPort: Int,
+        metricsPorts: [String: Int],
+        environment: [String: String]
+    ) {
         self.cluster = cluster
         self.root = root
         self.apiPort = apiPort
@@ -49,7 +55,13 @@ final class Platform: Sendable {
         environment["METRICS_HOST"] = "127.0.0.1"
         environment["HOST"] = "127.0.0.1"
         environment.merge(extra) { $1 }
-        let platform = Platform(cluster: cluster, root: root, apiPort: try freePort(), metricsPorts: ports, environment: environment)
+        let platform = Platform(
+            cluster: cluster,
+            root: root,
+            apiPort: try freePort(),
+            metricsPorts: ports,
+            environment: environment
+        )
         for service in services { try await platform.launch(service) }
         for service in services { try await platform.waitUntilReady(service) }
         return platform
@@ -58,8 +70,11 @@ final class Platform: Sendable {
     /// The directory holding the service executables: next to the test bundle, or `ORDER_PLATFORM_BIN`.
     static var binaries: String {
         if let explicit = ProcessInfo.processInfo.environment["ORDER_PLATFORM_BIN"] { return explicit }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents"
+            || directory.lastPathComponent == "MacOS"
+        {
             directory.deleteLastPathComponent()
         }
         return directory.path
@@ -76,7 +91,11 @@ final class Platform: Sendable {
         environment["DATA_DIR"] = "\(root)/\(service)"
         environment["METRICS_PORT"] = String(metricsPorts[service]!)
         if service == "order-service" { environment["PORT"] = String(apiPort) }
-        let process = try await TestProcess.launch("\(Self.binaries)/\(service)", environment: environment, log: logPath(service))
+        let process = try await TestProcess.launch(
+            "\(Self.binaries)/\(service)",
+            environment: environment,
+            log: logPath(service)
+        )
         processes.withLock { $0[service] = process }
     }
 
@@ -100,7 +119,9 @@ final class Platform: Sendable {
 
     func waitUntilReady(_ service: String, timeout: Duration = .seconds(60)) async throws {
         try await waitUntil(timeout: timeout, "\(service) to be ready; log:\n\(log(service).suffix(2000))") {
-            guard self.isRunning(service) else { throw PlatformError("\(service) exited: \(self.log(service).suffix(3000))") }
+            guard self.isRunning(service) else {
+                throw PlatformError("\(service) exited: \(self.log(service).suffix(3000))")
+            }
             return (try? await self.request(.GET, port: self.metricsPorts[service]!, path: "/ready").status) == 200
         }
     }
@@ -137,10 +158,19 @@ final class Platform: Sendable {
     }
 
     func request(
-        _ method: HTTPMethod, port: Int, path: String, body: String? = nil, bytes: [UInt8]? = nil,
+        _ method: HTTPMethod,
+        port: Int,
+        path: String,
+        body: String? = nil,
+        bytes: [UInt8]? = nil,
         contentType: String? = "application/json"
     ) async throws -> Reply {
-        try await httpRequest(method, url: "http://127.0.0.1:\(port)\(path)", body: bytes ?? body.map { Array($0.utf8) }, contentType: contentType)
+        try await httpRequest(
+            method,
+            url: "http://127.0.0.1:\(port)\(path)",
+            body: bytes ?? body.map { Array($0.utf8) },
+            contentType: contentType
+        )
     }
 
     func post(_ body: String, path: String = "/order") async throws -> Reply {
@@ -168,10 +198,20 @@ final class Platform: Sendable {
     }
 
     /// Reads `topic` from the beginning with a fresh consumer group until `done` holds.
-    func read(_ topic: String, timeout: Duration = .seconds(60), until done: @escaping @Sendable ([KafkaMessage]) -> Bool) async throws -> [KafkaMessage] {
+    func read(
+        _ topic: String,
+        timeout: Duration = .seconds(60),
+        until done: @escaping @Sendable ([KafkaMessage]) -> Bool
+    ) async throws -> [KafkaMessage] {
         let consumer = try KafkaConsumer(
-            configuration: KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "e2e-reader", statisticsInterval: nil),
-            groupId: "e2e-\(UUID().uuidString)", topics: [topic], logger: .init(label: "e2e")
+            configuration: KafkaClientConfiguration(
+                bootstrapServers: cluster.bootstrapServers,
+                clientId: "e2e-reader",
+                statisticsInterval: nil
+            ),
+            groupId: "e2e-\(UUID().uuidString)",
+            topics: [topic],
+            logger: .init(label: "e2e")
         )
         let seen = Locked<[KafkaMessage]>([])
         let reader = Task {
@@ -181,7 +221,9 @@ final class Platform: Sendable {
         }
         defer { reader.cancel() }
         do {
-            try await waitUntil(timeout: timeout, "\(topic) to hold what the test expects") { done(seen.withLock { $0 }) }
+            try await waitUntil(timeout: timeout, "\(topic) to hold what the test expects") {
+                done(seen.withLock { $0 })
+            }
         } catch {
             await consumer.shutdown()
             throw error
@@ -216,7 +258,12 @@ final class Locked<Value: Sendable>: Sendable {
 }
 
 /// One HTTP exchange with a local test server.
-func httpRequest(_ method: HTTPMethod, url: String, body: [UInt8]? = nil, contentType: String? = "application/json") async throws -> Platform.Reply {
+func httpRequest(
+    _ method: HTTPMethod,
+    url: String,
+    body: [UInt8]? = nil,
+    contentType: String? = "application/json"
+) async throws -> Platform.Reply {
     var request = HTTPClientRequest(url: url)
     request.method = method
     if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
@@ -234,10 +281,16 @@ struct PlatformError: Error, CustomStringConvertible {
 }
 
 /// Polls `condition` every 50 ms until it holds; fails with `what` after `timeout`.
-func waitUntil(timeout: Duration, _ what: @autoclosure () -> String, _ condition: @Sendable () async throws -> Bool) async throws {
+func waitUntil(
+    timeout: Duration,
+    _ what: @autoclosure () -> String,
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw PlatformError("timed out after \(timeout) waiting for \(what())") }
+        guard ContinuousClock.now < deadline else {
+            throw PlatformError("timed out after \(timeout) waiting for \(what())")
+        }
         try await Task.sleep(for: .milliseconds(50))
     }
 }

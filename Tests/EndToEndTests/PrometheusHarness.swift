@@ -31,7 +31,12 @@ final class PrometheusHarness: Sendable {
     /// Starts Prometheus on an ephemeral port and waits until it is ready; throws with its log when
     /// it exits or is not ready within 60 s.
     static func start(
-        _ executable: String, job: String, metricsPath: String, target: String, ruleFiles: [String], root: String
+        _ executable: String,
+        job: String,
+        metricsPath: String,
+        target: String,
+        ruleFiles: [String],
+        root: String
     ) async throws -> PrometheusHarness {
         // JSON is YAML: Prometheus reads this configuration as it is.
         let configuration: [String: Any] = [
@@ -55,7 +60,8 @@ final class PrometheusHarness: Sendable {
                 "--config.file=\(configPath)", "--storage.tsdb.path=\(root)/tsdb",
                 "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
             ],
-            environment: ProcessInfo.processInfo.environment, log: "\(root)/prometheus.log"
+            environment: ProcessInfo.processInfo.environment,
+            log: "\(root)/prometheus.log"
         )
         let prometheus = PrometheusHarness(port: port, root: root, process: process)
         try await waitUntil(timeout: .seconds(60), "prometheus to be ready; log:\n\(prometheus.log.suffix(2000))") {
@@ -82,7 +88,9 @@ final class PrometheusHarness: Sendable {
         let reply =
             if let form {
                 try await httpRequest(
-                    .POST, url: url, body: Array(formEncoded(form).utf8),
+                    .POST,
+                    url: url,
+                    body: Array(formEncoded(form).utf8),
                     contentType: "application/x-www-form-urlencoded"
                 )
             } else {

@@ -6,7 +6,9 @@ actor SharedPlatform {
 
     func get() async throws -> Platform {
         if let platform { return try await platform.value }
-        let starting = Task { try await Platform.start(environment: ["PAYMENT_LIMIT": "10000", "INVENTORY_STOCK": "SKU-1=1000,RARE=1"]) }
+        let starting = Task {
+            try await Platform.start(environment: ["PAYMENT_LIMIT": "10000", "INVENTORY_STOCK": "SKU-1=1000,RARE=1"])
+        }
         platform = starting
         return try await starting.value
     }

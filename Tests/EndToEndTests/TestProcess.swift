@@ -21,8 +21,15 @@ final class TestProcess: Sendable {
         self.outputClosed = outputClosed
     }
 
-    static func launch(_ executable: String, _ arguments: [String] = [], environment: [String: String], log: String) async throws -> TestProcess {
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+    static func launch(
+        _ executable: String,
+        _ arguments: [String] = [],
+        environment: [String: String],
+        log: String
+    ) async throws -> TestProcess {
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
         let status = Locked<ExitStatus?>(nil)
         let spawned = try await ChildProcesses.shared().spawn(
             SpawnRequest(executable: executable, arguments: arguments, environment: environment, workingDirectory: nil)
@@ -60,12 +67,23 @@ final class TestProcess: Sendable {
     }
 
     /// Runs a command to completion and returns its exit code and output.
-    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32, output: String) {
+    static func run(
+        _ executable: String,
+        _ arguments: [String],
+        timeout: Duration = .seconds(60)
+    ) async throws -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let process = try await launch(executable, arguments, environment: ProcessInfo.processInfo.environment, log: log)
+        let process = try await launch(
+            executable,
+            arguments,
+            environment: ProcessInfo.processInfo.environment,
+            log: log
+        )
         let code = try await process.waitForExit(timeout: timeout)
-        try await waitUntil(timeout: .seconds(5), "the output of \(executable) to end") { process.outputClosed.withLock { $0 } }
+        try await waitUntil(timeout: .seconds(5), "the output of \(executable) to end") {
+            process.outputClosed.withLock { $0 }
+        }
         return (code, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }

@@ -26,17 +26,20 @@ struct StockLedgerParseTests {
         #expect(stock == ["SKU-1": 1000, "SKU-2": 1000, "SKU-3": 1000, "WIDGET": 100, "GADGET": 10])
     }
 
-    @Test("a bad entry is reported", arguments: [
-        ("a", "a"),
-        ("a=-1", "a=-1"),
-        ("a=x", "a=x"),
-        ("a=", "a="),
-        ("=3", "=3"),
-        ("a=1=2", "a=1=2"),
-        ("a b=1", "a b=1"),
-        ("B=2, a=1.5", "a=1.5"),
-        ("a=1,a=2", "a=2"),
-    ])
+    @Test(
+        "a bad entry is reported",
+        arguments: [
+            ("a", "a"),
+            ("a=-1", "a=-1"),
+            ("a=x", "a=x"),
+            ("a=", "a="),
+            ("=3", "=3"),
+            ("a=1=2", "a=1=2"),
+            ("a b=1", "a b=1"),
+            ("B=2, a=1.5", "a=1.5"),
+            ("a=1,a=2", "a=2"),
+        ]
+    )
     func bad(text: String, entry: String) {
         #expect(StockLedger.parse(text) == .failure(StockLedger.StockParseError(entry: entry)))
     }
@@ -46,13 +49,19 @@ struct StockLedgerParseTests {
 struct StockLedgerPlanTests {
     @Test("reserves when every SKU has enough stock")
     func reserves() {
-        let plan = StockLedger.plan([LineItem(sku: "A", quantity: 5), LineItem(sku: "B", quantity: 1)], available: ["A": 5, "B": 3])
+        let plan = StockLedger.plan(
+            [LineItem(sku: "A", quantity: 5), LineItem(sku: "B", quantity: 1)],
+            available: ["A": 5, "B": 3]
+        )
         #expect(plan == .reserve(["A": 5, "B": 1]))
     }
 
     @Test("is all or nothing: one short SKU rejects the whole order")
     func allOrNothing() {
-        let plan = StockLedger.plan([LineItem(sku: "A", quantity: 1), LineItem(sku: "B", quantity: 2)], available: ["A": 5, "B": 1])
+        let plan = StockLedger.plan(
+            [LineItem(sku: "A", quantity: 1), LineItem(sku: "B", quantity: 2)],
+            available: ["A": 5, "B": 1]
+        )
         #expect(plan == .reject(["B"]))
     }
 
@@ -94,7 +103,12 @@ final class TemporaryDirectory: Sendable {
     }
 
     func openStore() throws -> EventStore {
-        try EventStore(directory: url.path, name: "inventory-service", topics: .defaults, migrations: InventoryService.migrate)
+        try EventStore(
+            directory: url.path,
+            name: "inventory-service",
+            topics: .defaults,
+            migrations: InventoryService.migrate
+        )
     }
 
     deinit {
@@ -116,15 +130,25 @@ struct InventoryServiceHandlerTests {
 
     func paymentCompleted(_ orderId: String, _ items: [LineItem]) -> EventEnvelope {
         EventEnvelope(
-            orderId: orderId, correlationId: "corr-\(orderId)",
-            payload: .paymentCompleted(PaymentCompleted(
-                paymentId: "pay-\(orderId)", amount: Amount(exactly: "10")!, currency: "USD",
-                customerEmail: "ada@example.com", items: items
-            ))
+            orderId: orderId,
+            correlationId: "corr-\(orderId)",
+            payload: .paymentCompleted(
+                PaymentCompleted(
+                    paymentId: "pay-\(orderId)",
+                    amount: Amount(exactly: "10")!,
+                    currency: "USD",
+                    customerEmail: "ada@example.com",
+                    items: items
+                )
+            )
         )
     }
 
-    func deliver(_ envelope: EventEnvelope, to service: InventoryService, in store: EventStore) async throws -> (EventStore.Outcome, [EventEnvelope]) {
+    func deliver(
+        _ envelope: EventEnvelope,
+        to service: InventoryService,
+        in store: EventStore
+    ) async throws -> (EventStore.Outcome, [EventEnvelope]) {
         try await store.handle(envelope, topic: store.topics.paymentsCompleted, trace: nil) { db in
             try service.handle(envelope, in: db).events
         }
@@ -132,9 +156,11 @@ struct InventoryServiceHandlerTests {
 
     func stock(_ store: EventStore) async throws -> [String: Int] {
         try await store.database.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT sku, available FROM stock").map {
-                ($0["sku"] as String, $0["available"] as Int)
-            })
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT sku, available FROM stock").map {
+                    ($0["sku"] as String, $0["available"] as Int)
+                }
+            )
         }
     }
 
@@ -179,13 +205,24 @@ struct InventoryServiceHandlerTests {
         let service = try Self.makeService()
         try await service.prepare(store: store)
 
-        let items = [LineItem(sku: "A", quantity: 2), LineItem(sku: "B", quantity: 2), LineItem(sku: "GHOST", quantity: 1)]
+        let items = [
+            LineItem(sku: "A", quantity: 2), LineItem(sku: "B", quantity: 2), LineItem(sku: "GHOST", quantity: 1),
+        ]
         let (_, events) = try await deliver(paymentCompleted("o2", items), to: service, in: store)
         #expect(events.count == 1)
         let event = try #require(events.first)
         #expect(event.orderId == "o2")
         #expect(event.correlationId == "corr-o2")
-        #expect(event.payload == .inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: ["B", "GHOST"], customerEmail: "ada@example.com")))
+        #expect(
+            event.payload
+                == .inventoryRejected(
+                    InventoryRejected(
+                        reason: .outOfStock,
+                        unavailable: ["B", "GHOST"],
+                        customerEmail: "ada@example.com"
+                    )
+                )
+        )
         #expect(try await stock(store) == ["A": 5, "B": 1])
         #expect(try await store.unsent(limit: 10).map(\.message.topic) == [Topics.defaults.inventoryRejected])
     }
@@ -240,7 +277,11 @@ struct InventoryServiceHandlerTests {
         let store = try directory.openStore()
         defer { try? store.database.close() }
         let service = try Self.makeService()
-        let event = EventEnvelope(orderId: "o6", correlationId: "c", payload: .inventoryReserved(InventoryReserved(items: [], customerEmail: nil)))
+        let event = EventEnvelope(
+            orderId: "o6",
+            correlationId: "c",
+            payload: .inventoryReserved(InventoryReserved(items: [], customerEmail: nil))
+        )
         await #expect(throws: EventRejected.self) { try await deliver(event, to: service, in: store) }
     }
 }

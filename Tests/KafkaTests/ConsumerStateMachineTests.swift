@@ -26,7 +26,8 @@ struct ConsumerStateMachineTests {
         // One waiter with a zero timeout: its timer resumes it with false, the close does not.
         let early = lifecycle.machine.withLock { $0.nextWaiterID() }
         let timedOut = await lifecycle.wait(
-            timeout: .zero, timeoutValue: false,
+            timeout: .zero,
+            timeoutValue: false,
             register: { machine, waiter in machine.waitForClose(id: early, waiter) == .resume ? true : nil },
             takeBack: { $0.closeWaitTimedOut(id: early) }
         )
@@ -34,7 +35,8 @@ struct ConsumerStateMachineTests {
         // One waiter with a long timeout, resumed by the poll thread's exit.
         let late = lifecycle.machine.withLock { $0.nextWaiterID() }
         async let closed = lifecycle.wait(
-            timeout: .seconds(60), timeoutValue: false,
+            timeout: .seconds(60),
+            timeoutValue: false,
             register: { machine, waiter in machine.waitForClose(id: late, waiter) == .resume ? true : nil },
             takeBack: { $0.closeWaitTimedOut(id: late) }
         )
@@ -58,7 +60,8 @@ struct ConsumerStateMachineTests {
         // After the close, a new waiter returns at once, without waiting for its timeout.
         let after = lifecycle.machine.withLock { $0.nextWaiterID() }
         let immediate = await lifecycle.wait(
-            timeout: .seconds(60), timeoutValue: false,
+            timeout: .seconds(60),
+            timeoutValue: false,
             register: { machine, waiter in machine.waitForClose(id: after, waiter) == .resume ? true : nil },
             takeBack: { $0.closeWaitTimedOut(id: after) }
         )

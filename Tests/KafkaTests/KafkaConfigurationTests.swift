@@ -11,16 +11,19 @@ struct KafkaConfigurationTests {
             "KAFKA_BROKERS": "a:9092",
             "PATH": "/bin",
         ])
-        #expect(properties == [
-            KafkaProperty(name: "sasl.mechanisms", value: "PLAIN", source: "KAFKA_SASL_MECHANISMS"),
-            KafkaProperty(name: "security.protocol", value: "SASL_SSL", source: "KAFKA_SECURITY_PROTOCOL"),
-        ])
+        #expect(
+            properties == [
+                KafkaProperty(name: "sasl.mechanisms", value: "PLAIN", source: "KAFKA_SASL_MECHANISMS"),
+                KafkaProperty(name: "security.protocol", value: "SASL_SSL", source: "KAFKA_SECURITY_PROTOCOL"),
+            ]
+        )
     }
 
     @Test("an unknown property stops validation and names its variable")
     func unknownProperty() {
         let configuration = KafkaClientConfiguration(
-            bootstrapServers: "localhost:9092", clientId: "t",
+            bootstrapServers: "localhost:9092",
+            clientId: "t",
             properties: KafkaClientConfiguration.passThroughProperties(from: ["KAFKA_NO_SUCH_THING": "1"])
         )
         #expect(throws: KafkaError.self) { try configuration.validate() }
@@ -36,7 +39,8 @@ struct KafkaConfigurationTests {
     func invalidSecretValue() {
         let secret = "hunter2-very-secret"
         let configuration = KafkaClientConfiguration(
-            bootstrapServers: "localhost:9092", clientId: "t",
+            bootstrapServers: "localhost:9092",
+            clientId: "t",
             properties: [
                 KafkaProperty(name: "sasl.password", value: secret, source: "KAFKA_SASL_PASSWORD"),
                 KafkaProperty(name: "acks", value: "sometimes", source: "KAFKA_ACKS"),
@@ -61,13 +65,17 @@ struct KafkaConfigurationTests {
         let configuration = TestKafka.configuration(cluster)
         let created = try await KafkaAdmin.ensureTopics(
             [TopicSpecification(name: "admin-a", partitions: 3), TopicSpecification(name: "admin-b", partitions: 1)],
-            configuration: configuration, timeout: .seconds(5), logger: TestKafka.logger
+            configuration: configuration,
+            timeout: .seconds(5),
+            logger: TestKafka.logger
         )
         #expect(created.isEmpty)
         let producer = try KafkaProducer(configuration: configuration, logger: TestKafka.logger)
         var partitions = Set<Int32>()
         for index in 0..<60 {
-            partitions.insert(try await producer.send(topic: "admin-a", key: Array("k\(index)".utf8), value: [1]).partition)
+            partitions.insert(
+                try await producer.send(topic: "admin-a", key: Array("k\(index)".utf8), value: [1]).partition
+            )
         }
         await producer.shutdown()
         #expect(partitions == [0, 1, 2])
@@ -85,6 +93,9 @@ struct KafkaConfigurationTests {
         #expect(!PropertyScope.applies(fetch, toConsumer: false))
         #expect(PropertyScope.applies(fetch, toConsumer: true))
         let typo = KafkaProperty(name: "fetch.wait.max", value: "5", source: "KAFKA_FETCH_WAIT_MAX")
-        #expect(PropertyScope.applies(typo, toConsumer: false), "an unknown name still reaches librdkafka, which rejects it")
+        #expect(
+            PropertyScope.applies(typo, toConsumer: false),
+            "an unknown name still reaches librdkafka, which rejects it"
+        )
     }
 }

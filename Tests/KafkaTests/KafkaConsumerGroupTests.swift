@@ -27,7 +27,12 @@ struct KafkaConsumerGroupTests {
         let processed = Mutex(0)
         let seenFirst = try await collect(
             from: first,
-            acknowledge: { _ in processed.withLock { count in count += 1; return count <= 15 } },
+            acknowledge: { _ in
+                processed.withLock { count in
+                    count += 1
+                    return count <= 15
+                }
+            },
             until: { $0.count == 20 }
         )
         await first.shutdown()
@@ -81,7 +86,9 @@ struct KafkaConsumerGroupTests {
             }
         }
         try await produce(100..<total, to: "rebalance", producer)
-        try await waitUntil(timeout: .seconds(60)) { Set(all()).count == total && !processedByB.withLock { $0.isEmpty } }
+        try await waitUntil(timeout: .seconds(60)) {
+            Set(all()).count == total && !processedByB.withLock { $0.isEmpty }
+        }
 
         await a.shutdown()
         await b.shutdown()

@@ -11,9 +11,15 @@ struct KafkaPipelinedProduceTests {
         let keys = (0..<5).map { "key-\($0)" }
         // Ten handles outstanding at once, none awaited before the last submit.
         let handles = (0..<10).map { round in
-            producer.submit((0..<20).map { index in
-                OutgoingMessage(topic: "pipelined", key: Array(keys[index % keys.count].utf8), value: Array("\(round)-\(index)".utf8))
-            })
+            producer.submit(
+                (0..<20).map { index in
+                    OutgoingMessage(
+                        topic: "pipelined",
+                        key: Array(keys[index % keys.count].utf8),
+                        value: Array("\(round)-\(index)".utf8)
+                    )
+                }
+            )
         }
         #expect(handles.allSatisfy { $0.accepted == 20 && $0.rejection == nil })
         var reports: [String: [DeliveryReport]] = [:]
@@ -38,7 +44,9 @@ struct KafkaPipelinedProduceTests {
     func progressiveResults() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "progress", partitions: 2)])
         let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
-        let handle = producer.submit((0..<50).map { OutgoingMessage(topic: "progress", key: Array("k\($0 % 3)".utf8), value: [1]) })
+        let handle = producer.submit(
+            (0..<50).map { OutgoingMessage(topic: "progress", key: Array("k\($0 % 3)".utf8), value: [1]) }
+        )
         var seen: [Int] = []
         while true {
             let settled = await handle.nextResults()

@@ -9,7 +9,9 @@ struct KafkaRoundTripTests {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "rt", partitions: 3)])
         let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
         let report = try await producer.send(
-            topic: "rt", key: Array("order-1".utf8), value: Array("hello".utf8),
+            topic: "rt",
+            key: Array("order-1".utf8),
+            value: Array("hello".utf8),
             headers: [KafkaHeader(name: "event-type", string: "OrderCreated")]
         )
         #expect(report.topic == "rt")
@@ -35,7 +37,11 @@ struct KafkaRoundTripTests {
         let reports = try await withThrowingTaskGroup(of: DeliveryReport.self) { group in
             for index in 0..<500 {
                 group.addTask {
-                    try await producer.send(topic: "burst", key: Array("k\(index % 7)".utf8), value: Array("\(index)".utf8))
+                    try await producer.send(
+                        topic: "burst",
+                        key: Array("k\(index % 7)".utf8),
+                        value: Array("\(index)".utf8)
+                    )
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -55,7 +61,11 @@ struct KafkaRoundTripTests {
             for key in keys {
                 group.addTask {
                     for sequence in 0..<perKey {
-                        _ = try await producer.send(topic: "ordered", key: Array(key.utf8), value: Array("\(sequence)".utf8))
+                        _ = try await producer.send(
+                            topic: "ordered",
+                            key: Array(key.utf8),
+                            value: Array("\(sequence)".utf8)
+                        )
                     }
                 }
             }

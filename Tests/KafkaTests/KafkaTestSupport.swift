@@ -19,7 +19,8 @@ enum TestKafka {
     }
 
     static func producer(
-        _ cluster: EmbeddedKafkaCluster, shutdownTimeout: Duration = .seconds(10)
+        _ cluster: EmbeddedKafkaCluster,
+        shutdownTimeout: Duration = .seconds(10)
     ) throws -> KafkaProducer {
         try KafkaProducer(configuration: configuration(cluster), logger: logger, shutdownTimeout: shutdownTimeout)
     }

@@ -11,8 +11,15 @@ final class TemporaryStore: Sendable {
     let store: EventStore
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("notification-tests-\(UUID().uuidString)")
-        store = try EventStore(directory: directory.path, name: "notification-service", topics: .defaults, migrations: NotificationService.migrate)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "notification-tests-\(UUID().uuidString)"
+        )
+        store = try EventStore(
+            directory: directory.path,
+            name: "notification-service",
+            topics: .defaults,
+            migrations: NotificationService.migrate
+        )
     }
 
     deinit {
@@ -36,15 +43,36 @@ struct NotificationServiceTests {
     }
 
     func reserved(_ orderId: String) -> EventEnvelope {
-        envelope(orderId, .inventoryReserved(InventoryReserved(items: [LineItem(sku: "A", quantity: 1)], customerEmail: "ada@example.com")))
+        envelope(
+            orderId,
+            .inventoryReserved(
+                InventoryReserved(items: [LineItem(sku: "A", quantity: 1)], customerEmail: "ada@example.com")
+            )
+        )
     }
 
     func rejected(_ orderId: String) -> EventEnvelope {
-        envelope(orderId, .inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: ["A"], customerEmail: "ada@example.com")))
+        envelope(
+            orderId,
+            .inventoryRejected(
+                InventoryRejected(reason: .outOfStock, unavailable: ["A"], customerEmail: "ada@example.com")
+            )
+        )
     }
 
     func failed(_ orderId: String, email: String? = "bob@example.com") -> EventEnvelope {
-        envelope(orderId, .paymentFailed(PaymentFailed(reason: .paymentDeclined, amount: Amount(exactly: "20000")!, currency: "USD", customerEmail: email, detail: "too much")))
+        envelope(
+            orderId,
+            .paymentFailed(
+                PaymentFailed(
+                    reason: .paymentDeclined,
+                    amount: Amount(exactly: "20000")!,
+                    currency: "USD",
+                    customerEmail: email,
+                    detail: "too much"
+                )
+            )
+        )
     }
 
     func deliver(_ event: EventEnvelope) async throws -> (EventStore.Outcome, [EventEnvelope]) {
@@ -136,7 +164,10 @@ struct NotificationServiceTests {
 
     @Test("an event type that is not an outcome is rejected")
     func rejectsOtherTypes() async throws {
-        let event = envelope("o9", .orderCreated(OrderCreated(amount: Amount(exactly: "1")!, currency: "USD", customerEmail: nil, items: [])))
+        let event = envelope(
+            "o9",
+            .orderCreated(OrderCreated(amount: Amount(exactly: "1")!, currency: "USD", customerEmail: nil, items: []))
+        )
         await #expect(throws: EventRejected.self) { try await deliver(event) }
         #expect(try await store.unsent(limit: 10).isEmpty)
     }

@@ -6,20 +6,26 @@ import Testing
 struct AmountTests {
     // MARK: Parsing text
 
-    @Test("parses plain decimals into minor units", arguments: [
-        ("42", Int64(4200)), ("42.5", 4250), ("42.50", 4250), ("42.0", 4200), ("42.00", 4200),
-        ("0.01", 1), ("0.1", 10), ("0", 0), ("0.00", 0), ("007.05", 705), ("19.99", 1999),
-        ("1000000", 100_000_000),
-    ])
+    @Test(
+        "parses plain decimals into minor units",
+        arguments: [
+            ("42", Int64(4200)), ("42.5", 4250), ("42.50", 4250), ("42.0", 4200), ("42.00", 4200),
+            ("0.01", 1), ("0.1", 10), ("0", 0), ("0.00", 0), ("007.05", 705), ("19.99", 1999),
+            ("1000000", 100_000_000),
+        ]
+    )
     func parses(text: String, minorUnits: Int64) throws {
         let amount = try #require(Amount(exactly: text))
         #expect(amount.minorUnits == minorUnits)
     }
 
-    @Test("rejects anything that is not a plain non-negative decimal with at most two places", arguments: [
-        "42.001", "0.001", "-1", "-0.01", "+5", "1e3", "1E3", "", ".5", "5.", ".", " 5", "5 ", "4 2",
-        "42,50", "42.5.0", "4..2", "0x10", "abc", "NaN", "inf", "١٢", "４２", "42.٥", "42.-1", "42.+1",
-    ])
+    @Test(
+        "rejects anything that is not a plain non-negative decimal with at most two places",
+        arguments: [
+            "42.001", "0.001", "-1", "-0.01", "+5", "1e3", "1E3", "", ".5", "5.", ".", " 5", "5 ", "4 2",
+            "42,50", "42.5.0", "4..2", "0x10", "abc", "NaN", "inf", "١٢", "４２", "42.٥", "42.-1", "42.+1",
+        ]
+    )
     func rejects(text: String) {
         #expect(Amount(exactly: text) == nil, "accepted \(text.debugDescription)")
     }
@@ -34,21 +40,27 @@ struct AmountTests {
         #expect(Amount(exactly: Amount.maximum.description) == .maximum)
     }
 
-    @Test("rejects amounts over the maximum without overflowing", arguments: [
-        "10000000000000.01", "10000000000001", "99999999999999.99", "100000000000000",
-        "9223372036854775807", "92233720368547758.07", "99999999999999999999999999",
-    ])
+    @Test(
+        "rejects amounts over the maximum without overflowing",
+        arguments: [
+            "10000000000000.01", "10000000000001", "99999999999999.99", "100000000000000",
+            "9223372036854775807", "92233720368547758.07", "99999999999999999999999999",
+        ]
+    )
     func rejectsOverMaximum(text: String) {
         #expect(Amount(exactly: text) == nil)
     }
 
     // MARK: Decimal
 
-    @Test("converts Decimal exactly", arguments: [
-        ("19.99", Int64(1999)), ("0.01", 1), ("42", 4200), ("42.5", 4250), ("19.990000", 1999),
-        ("0", 0), ("10000000000000", 1_000_000_000_000_000), ("9999999999999.99", 999_999_999_999_999),
-        ("123456789.12", 12_345_678_912),
-    ])
+    @Test(
+        "converts Decimal exactly",
+        arguments: [
+            ("19.99", Int64(1999)), ("0.01", 1), ("42", 4200), ("42.5", 4250), ("19.990000", 1999),
+            ("0", 0), ("10000000000000", 1_000_000_000_000_000), ("9999999999999.99", 999_999_999_999_999),
+            ("123456789.12", 12_345_678_912),
+        ]
+    )
     func fromDecimal(text: String, minorUnits: Int64) throws {
         let decimal = try #require(Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")))
         let amount = try #require(Amount(exactly: decimal))
@@ -71,9 +83,12 @@ struct AmountTests {
         #expect(Amount(exactly: price * 3)?.description == "59.97")
     }
 
-    @Test("rejects Decimals that are negative, too precise, NaN or too large", arguments: [
-        "-0.01", "-1", "19.999", "0.001", "1e-30", "10000000000000.01", "1e20",
-    ])
+    @Test(
+        "rejects Decimals that are negative, too precise, NaN or too large",
+        arguments: [
+            "-0.01", "-1", "19.999", "0.001", "1e-30", "10000000000000.01", "1e20",
+        ]
+    )
     func rejectsDecimal(text: String) throws {
         let decimal = try #require(Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")))
         #expect(Amount(exactly: decimal) == nil, "accepted \(text)")
@@ -84,7 +99,10 @@ struct AmountTests {
         #expect(Amount(exactly: Decimal.nan) == nil)
     }
 
-    @Test("decimal value is exact", arguments: [Int64(0), 1, 5, 10, 99, 1999, 4250, 123_456_789_012, 1_000_000_000_000_000])
+    @Test(
+        "decimal value is exact",
+        arguments: [Int64(0), 1, 5, 10, 99, 1999, 4250, 123_456_789_012, 1_000_000_000_000_000]
+    )
     func decimalValue(minorUnits: Int64) {
         let amount = Amount(uncheckedMinorUnits: minorUnits)
         #expect(amount.decimal * 100 == Decimal(minorUnits))
@@ -93,11 +111,14 @@ struct AmountTests {
 
     // MARK: Description
 
-    @Test("description has two fraction digits", arguments: [
-        (Int64(4200), "42.00"), (5, "0.05"), (0, "0.00"), (1, "0.01"), (10, "0.10"), (99, "0.99"),
-        (100, "1.00"), (4250, "42.50"), (1999, "19.99"), (100_000_000, "1000000.00"),
-        (1_000_000_000_000_000, "10000000000000.00"),
-    ])
+    @Test(
+        "description has two fraction digits",
+        arguments: [
+            (Int64(4200), "42.00"), (5, "0.05"), (0, "0.00"), (1, "0.01"), (10, "0.10"), (99, "0.99"),
+            (100, "1.00"), (4250, "42.50"), (1999, "19.99"), (100_000_000, "1000000.00"),
+            (1_000_000_000_000_000, "10000000000000.00"),
+        ]
+    )
     func description(minorUnits: Int64, text: String) {
         #expect(Amount(uncheckedMinorUnits: minorUnits).description == text)
         #expect(String(describing: Amount(uncheckedMinorUnits: minorUnits)) == text)
@@ -106,7 +127,8 @@ struct AmountTests {
     @Test("description parses back to the same amount")
     func descriptionRoundTrip() {
         var failures: [Int64] = []
-        for units in Array(Int64(0)...1_234) + [999_999, 1_000_000_007, 999_999_999_999_999, Amount.maximum.minorUnits] {
+        for units in Array(Int64(0)...1_234) + [999_999, 1_000_000_007, 999_999_999_999_999, Amount.maximum.minorUnits]
+        {
             let amount = Amount(uncheckedMinorUnits: units)
             if Amount(exactly: amount.description) != amount { failures.append(units) }
         }
@@ -168,7 +190,10 @@ struct AmountTests {
         }
     }
 
-    @Test("refuses an invalid string with dataCorrupted", arguments: ["\"42.001\"", "\"-1\"", "\"\"", "\"1e3\"", "null"])
+    @Test(
+        "refuses an invalid string with dataCorrupted",
+        arguments: ["\"42.001\"", "\"-1\"", "\"\"", "\"1e3\"", "null"]
+    )
     func refusesInvalidString(json: String) {
         do {
             _ = try JSONDecoder().decode(Wrapper.self, from: Data(#"{"amount":\#(json)}"#.utf8))

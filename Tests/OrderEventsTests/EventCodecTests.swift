@@ -73,13 +73,18 @@ struct EventCodecRoundTripTests {
         #expect((rejected["payload"] as? [String: Any])?["reason"] as? String == "out_of_stock")
     }
 
-    @Test("occurredAt is preserved to the millisecond", arguments: [
-        0.0, 0.001, 0.999, 1_700_000_000.123, 1_700_000_000.001, 1_714_567_890.007, 1_714_567_890.999,
-        1_999_999_999.5, 4_102_444_799.999, -1.5,
-    ])
+    @Test(
+        "occurredAt is preserved to the millisecond",
+        arguments: [
+            0.0, 0.001, 0.999, 1_700_000_000.123, 1_700_000_000.001, 1_714_567_890.007, 1_714_567_890.999,
+            1_999_999_999.5, 4_102_444_799.999, -1.5,
+        ]
+    )
     func occurredAtMillisecond(seconds: Double) throws {
         let date = Date(timeIntervalSince1970: seconds)
-        let decoded = try EventCodec.decode(try EventCodec.encode(Fixtures.envelope(Fixtures.fullPayloads[0], occurredAt: date)))
+        let decoded = try EventCodec.decode(
+            try EventCodec.encode(Fixtures.envelope(Fixtures.fullPayloads[0], occurredAt: date))
+        )
         #expect(milliseconds(decoded.occurredAt) == milliseconds(date))
         #expect(decoded.occurredAt == date)
     }
@@ -100,7 +105,9 @@ struct EventCodecRoundTripTests {
     @Test("sub-millisecond precision is rounded to the nearest millisecond")
     func subMillisecondRounding() throws {
         let date = Date(timeIntervalSince1970: 1_714_567_890.1236)
-        let decoded = try EventCodec.decode(try EventCodec.encode(Fixtures.envelope(Fixtures.fullPayloads[0], occurredAt: date)))
+        let decoded = try EventCodec.decode(
+            try EventCodec.encode(Fixtures.envelope(Fixtures.fullPayloads[0], occurredAt: date))
+        )
         #expect(milliseconds(decoded.occurredAt) == 1_714_567_890_124)
     }
 
@@ -119,9 +126,18 @@ struct EventCodecRoundTripTests {
         #expect(envelope.orderId == "o-1")
         #expect(envelope.correlationId == "c-1")
         #expect(envelope.occurredAt == Date(timeIntervalSince1970: 1_714_564_800.25))
-        #expect(envelope.payload == .paymentCompleted(PaymentCompleted(
-            paymentId: "pay-1", amount: Amount(uncheckedMinorUnits: 4250), currency: "EUR",
-            customerEmail: nil, items: [LineItem(sku: "A", quantity: 3)])))
+        #expect(
+            envelope.payload
+                == .paymentCompleted(
+                    PaymentCompleted(
+                        paymentId: "pay-1",
+                        amount: Amount(uncheckedMinorUnits: 4250),
+                        currency: "EUR",
+                        customerEmail: nil,
+                        items: [LineItem(sku: "A", quantity: 3)]
+                    )
+                )
+        )
     }
 
     @Test("a timestamp without fractional seconds is accepted")
@@ -174,7 +190,10 @@ struct EventCodecErrorTests {
 
     @Test("an unknown type is reported before an unsupported version")
     func unknownTypeBeforeVersion() throws {
-        let bytes = try Fixtures.mutated { $0["type"] = "OrderShipped"; $0["version"] = 7 }
+        let bytes = try Fixtures.mutated {
+            $0["type"] = "OrderShipped"
+            $0["version"] = 7
+        }
         #expect(decodeError(bytes) == .unknownType("OrderShipped"))
     }
 
@@ -194,9 +213,12 @@ struct EventCodecErrorTests {
         #expect(decodeError(bytes) == .unsupportedVersion(type: "PaymentFailed", version: 2))
     }
 
-    @Test("bytes that are not JSON are .malformed", arguments: [
-        "", "hello", "{", "{\"type\":", "<xml/>", "\u{FEFF}garbage",
-    ])
+    @Test(
+        "bytes that are not JSON are .malformed",
+        arguments: [
+            "", "hello", "{", "{\"type\":", "<xml/>", "\u{FEFF}garbage",
+        ]
+    )
     func notJSON(text: String) {
         guard case .malformed = decodeError(text) else {
             Issue.record("expected .malformed for \(text.debugDescription)")
@@ -212,7 +234,10 @@ struct EventCodecErrorTests {
         }
     }
 
-    @Test("JSON that is not an object is .malformed", arguments: ["[]", "[{\"type\":\"OrderCreated\"}]", "null", "42", "\"OrderCreated\"", "true", "{}"])
+    @Test(
+        "JSON that is not an object is .malformed",
+        arguments: ["[]", "[{\"type\":\"OrderCreated\"}]", "null", "42", "\"OrderCreated\"", "true", "{}"]
+    )
     func notAnObject(text: String) {
         guard case .malformed = decodeError(text) else {
             Issue.record("expected .malformed for \(text)")
@@ -229,8 +254,10 @@ struct EventCodecErrorTests {
         }
     }
 
-    @Test("a missing envelope field is .malformed naming the field",
-          arguments: ["eventId", "type", "version", "occurredAt", "orderId", "correlationId"])
+    @Test(
+        "a missing envelope field is .malformed naming the field",
+        arguments: ["eventId", "type", "version", "occurredAt", "orderId", "correlationId"]
+    )
     func missingField(field: String) throws {
         let bytes = try Fixtures.mutated { $0.removeValue(forKey: field) }
         guard case .malformed(let reason) = decodeError(bytes) else {
@@ -240,7 +267,10 @@ struct EventCodecErrorTests {
         #expect(reason.contains(field), "reason: \(reason)")
     }
 
-    @Test("a null envelope field is .malformed", arguments: ["eventId", "type", "version", "occurredAt", "orderId", "correlationId"])
+    @Test(
+        "a null envelope field is .malformed",
+        arguments: ["eventId", "type", "version", "occurredAt", "orderId", "correlationId"]
+    )
     func nullField(field: String) throws {
         let bytes = try Fixtures.mutated { $0[field] = NSNull() }
         guard case .malformed = decodeError(bytes) else {
@@ -249,16 +279,19 @@ struct EventCodecErrorTests {
         }
     }
 
-    @Test("envelope fields of the wrong type or form are .malformed", arguments: [
-        ("version", "1" as any Sendable),
-        ("version", 1.5 as any Sendable),
-        ("type", 3 as any Sendable),
-        ("orderId", 1234 as any Sendable),
-        ("eventId", "not-a-uuid" as any Sendable),
-        ("occurredAt", "yesterday" as any Sendable),
-        ("occurredAt", 1_714_567_890 as any Sendable),
-        ("correlationId", ["a"] as any Sendable),
-    ])
+    @Test(
+        "envelope fields of the wrong type or form are .malformed",
+        arguments: [
+            ("version", "1" as any Sendable),
+            ("version", 1.5 as any Sendable),
+            ("type", 3 as any Sendable),
+            ("orderId", 1234 as any Sendable),
+            ("eventId", "not-a-uuid" as any Sendable),
+            ("occurredAt", "yesterday" as any Sendable),
+            ("occurredAt", 1_714_567_890 as any Sendable),
+            ("correlationId", ["a"] as any Sendable),
+        ]
+    )
     func wrongEnvelopeFieldType(field: String, value: any Sendable) throws {
         let bytes = try Fixtures.mutated { $0[field] = value }
         guard case .malformed = decodeError(bytes) else {
@@ -296,15 +329,18 @@ struct EventCodecErrorTests {
         }
     }
 
-    @Test("payload fields of the wrong type are .invalidPayload naming the path", arguments: [
-        ("amount", 42.5 as any Sendable, "payload.amount"),
-        ("amount", 42 as any Sendable, "payload.amount"),
-        ("currency", 978 as any Sendable, "payload.currency"),
-        ("items", "SKU-1" as any Sendable, "payload.items"),
-        ("items", [["sku": "A", "quantity": "two"]] as any Sendable, "payload.items.0.quantity"),
-        ("items", [["sku": "A"]] as any Sendable, "payload.items.0.quantity"),
-        ("customerEmail", false as any Sendable, "payload.customerEmail"),
-    ])
+    @Test(
+        "payload fields of the wrong type are .invalidPayload naming the path",
+        arguments: [
+            ("amount", 42.5 as any Sendable, "payload.amount"),
+            ("amount", 42 as any Sendable, "payload.amount"),
+            ("currency", 978 as any Sendable, "payload.currency"),
+            ("items", "SKU-1" as any Sendable, "payload.items"),
+            ("items", [["sku": "A", "quantity": "two"]] as any Sendable, "payload.items.0.quantity"),
+            ("items", [["sku": "A"]] as any Sendable, "payload.items.0.quantity"),
+            ("customerEmail", false as any Sendable, "payload.customerEmail"),
+        ]
+    )
     func wrongPayloadFieldType(field: String, value: any Sendable, path: String) throws {
         let bytes = try Fixtures.mutatedPayload { $0[field] = value }
         guard case .invalidPayload(let type, let reason) = decodeError(bytes) else {
@@ -315,9 +351,12 @@ struct EventCodecErrorTests {
         #expect(reason.contains(path), "reason: \(reason)")
     }
 
-    @Test("bad amount strings are .invalidPayload", arguments: [
-        "42.001", "-1", "1e3", "", ".5", "5.", " 5", "42,50", "abc", "10000000000000.01", "NaN",
-    ])
+    @Test(
+        "bad amount strings are .invalidPayload",
+        arguments: [
+            "42.001", "-1", "1e3", "", ".5", "5.", " 5", "42,50", "abc", "10000000000000.01", "NaN",
+        ]
+    )
     func badAmountString(amount: String) throws {
         let bytes = try Fixtures.mutatedPayload { $0["amount"] = amount }
         guard case .invalidPayload(let type, let reason) = decodeError(bytes) else {
@@ -382,10 +421,14 @@ struct EventCodecErrorTests {
     func errorDescriptions() {
         #expect(EventDecodingError.malformed("not valid JSON").description == "malformed event: not valid JSON")
         #expect(EventDecodingError.unknownType("X").description == "unknown event type \"X\"")
-        #expect(EventDecodingError.unsupportedVersion(type: "OrderCreated", version: 2).description
-            == "unsupported version 2 of event type OrderCreated")
-        #expect(EventDecodingError.invalidPayload(type: "OrderCreated", reason: "r").description
-            == "invalid OrderCreated payload: r")
+        #expect(
+            EventDecodingError.unsupportedVersion(type: "OrderCreated", version: 2).description
+                == "unsupported version 2 of event type OrderCreated"
+        )
+        #expect(
+            EventDecodingError.invalidPayload(type: "OrderCreated", reason: "r").description
+                == "invalid OrderCreated payload: r"
+        )
     }
 
     @Test("the codec reads exactly the version it writes")
@@ -407,10 +450,12 @@ struct EventEnvelopeTests {
 
     @Test("payload case maps to the EventType with the matching wire name")
     func payloadTypes() {
-        #expect(Fixtures.fullPayloads.map(\.type.rawValue) == [
-            "OrderCreated", "PaymentCompleted", "PaymentFailed", "PaymentRefunded",
-            "InventoryReserved", "InventoryRejected", "NotificationSent",
-        ])
+        #expect(
+            Fixtures.fullPayloads.map(\.type.rawValue) == [
+                "OrderCreated", "PaymentCompleted", "PaymentFailed", "PaymentRefunded",
+                "InventoryReserved", "InventoryRejected", "NotificationSent",
+            ]
+        )
     }
 
     @Test("a caused event keeps order and correlation but gets a new event id")

@@ -17,24 +17,66 @@ enum Fixtures {
 
     /// One payload per event type, with every optional field set.
     static let fullPayloads: [EventPayload] = [
-        .orderCreated(OrderCreated(amount: amount("42.50"), currency: "EUR", customerEmail: "ada@example.com", items: items)),
-        .paymentCompleted(PaymentCompleted(paymentId: "pay-123", amount: amount("19.99"), currency: "USD", customerEmail: "ada@example.com", items: items)),
-        .paymentFailed(PaymentFailed(reason: .paymentDeclined, amount: amount("0.01"), currency: "GBP", customerEmail: "bob@example.com", detail: "card declined: insufficient funds")),
-        .paymentRefunded(PaymentRefunded(paymentId: "pay-456", amount: amount("1000000"), currency: "JPY", reason: .outOfStock)),
+        .orderCreated(
+            OrderCreated(amount: amount("42.50"), currency: "EUR", customerEmail: "ada@example.com", items: items)
+        ),
+        .paymentCompleted(
+            PaymentCompleted(
+                paymentId: "pay-123",
+                amount: amount("19.99"),
+                currency: "USD",
+                customerEmail: "ada@example.com",
+                items: items
+            )
+        ),
+        .paymentFailed(
+            PaymentFailed(
+                reason: .paymentDeclined,
+                amount: amount("0.01"),
+                currency: "GBP",
+                customerEmail: "bob@example.com",
+                detail: "card declined: insufficient funds"
+            )
+        ),
+        .paymentRefunded(
+            PaymentRefunded(paymentId: "pay-456", amount: amount("1000000"), currency: "JPY", reason: .outOfStock)
+        ),
         .inventoryReserved(InventoryReserved(items: items, customerEmail: "carol@example.com")),
-        .inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: ["SKU-RED-1", "SKU-GONE"], customerEmail: "dan@example.com")),
-        .notificationSent(NotificationSent(notificationId: "n-789", outcome: .cancelled, reason: .paymentDeclined, channel: "email", recipient: "erin@example.com")),
+        .inventoryRejected(
+            InventoryRejected(
+                reason: .outOfStock,
+                unavailable: ["SKU-RED-1", "SKU-GONE"],
+                customerEmail: "dan@example.com"
+            )
+        ),
+        .notificationSent(
+            NotificationSent(
+                notificationId: "n-789",
+                outcome: .cancelled,
+                reason: .paymentDeclined,
+                channel: "email",
+                recipient: "erin@example.com"
+            )
+        ),
     ]
 
     /// One payload per event type, with every optional field nil (and empty collections).
     static let sparsePayloads: [EventPayload] = [
         .orderCreated(OrderCreated(amount: amount("0"), currency: "EUR", customerEmail: nil, items: [])),
-        .paymentCompleted(PaymentCompleted(paymentId: "p", amount: amount("5"), currency: "EUR", customerEmail: nil, items: [])),
-        .paymentFailed(PaymentFailed(reason: .outOfStock, amount: amount("5.5"), currency: "EUR", customerEmail: nil, detail: "")),
-        .paymentRefunded(PaymentRefunded(paymentId: "p", amount: amount("0.10"), currency: "EUR", reason: .paymentDeclined)),
+        .paymentCompleted(
+            PaymentCompleted(paymentId: "p", amount: amount("5"), currency: "EUR", customerEmail: nil, items: [])
+        ),
+        .paymentFailed(
+            PaymentFailed(reason: .outOfStock, amount: amount("5.5"), currency: "EUR", customerEmail: nil, detail: "")
+        ),
+        .paymentRefunded(
+            PaymentRefunded(paymentId: "p", amount: amount("0.10"), currency: "EUR", reason: .paymentDeclined)
+        ),
         .inventoryReserved(InventoryReserved(items: [], customerEmail: nil)),
         .inventoryRejected(InventoryRejected(reason: .paymentDeclined, unavailable: [], customerEmail: nil)),
-        .notificationSent(NotificationSent(notificationId: "n", outcome: .completed, reason: nil, channel: "log", recipient: nil)),
+        .notificationSent(
+            NotificationSent(notificationId: "n", outcome: .completed, reason: nil, channel: "log", recipient: nil)
+        ),
     ]
 
     static func envelope(_ payload: EventPayload, occurredAt: Date = occurredAt) -> EventEnvelope {

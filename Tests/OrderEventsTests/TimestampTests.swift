@@ -4,35 +4,44 @@ import Testing
 
 @Suite("Timestamp")
 struct TimestampTests {
-    @Test("formats UTC with exactly three fraction digits", arguments: [
-        (0.0, "1970-01-01T00:00:00.000Z"),
-        (0.5, "1970-01-01T00:00:00.500Z"),
-        (1_700_000_000.123, "2023-11-14T22:13:20.123Z"),
-        (1_700_000_000.001, "2023-11-14T22:13:20.001Z"),
-        (1_714_567_890.007, "2024-05-01T12:51:30.007Z"),
-        (1_714_567_890.999, "2024-05-01T12:51:30.999Z"),
-        (1_714_567_890.1236, "2024-05-01T12:51:30.124Z"),
-        (1_714_567_890.9996, "2024-05-01T12:51:31.000Z"),
-        (-0.001, "1969-12-31T23:59:59.999Z"),
-        (-1.5, "1969-12-31T23:59:58.500Z"),
-        (4_102_444_799.999, "2099-12-31T23:59:59.999Z"),
-    ])
+    @Test(
+        "formats UTC with exactly three fraction digits",
+        arguments: [
+            (0.0, "1970-01-01T00:00:00.000Z"),
+            (0.5, "1970-01-01T00:00:00.500Z"),
+            (1_700_000_000.123, "2023-11-14T22:13:20.123Z"),
+            (1_700_000_000.001, "2023-11-14T22:13:20.001Z"),
+            (1_714_567_890.007, "2024-05-01T12:51:30.007Z"),
+            (1_714_567_890.999, "2024-05-01T12:51:30.999Z"),
+            (1_714_567_890.1236, "2024-05-01T12:51:30.124Z"),
+            (1_714_567_890.9996, "2024-05-01T12:51:31.000Z"),
+            (-0.001, "1969-12-31T23:59:59.999Z"),
+            (-1.5, "1969-12-31T23:59:58.500Z"),
+            (4_102_444_799.999, "2099-12-31T23:59:59.999Z"),
+        ]
+    )
     func format(seconds: Double, text: String) {
         #expect(Timestamp.format(Date(timeIntervalSince1970: seconds)) == text)
     }
 
-    @Test("parses with and without fractional seconds and with offsets", arguments: [
-        ("2024-05-01T12:00:00.250Z", 1_714_564_800.25),
-        ("2024-05-01T12:00:00Z", 1_714_564_800.0),
-        ("2024-05-01T14:00:00.250+02:00", 1_714_564_800.25),
-        ("1970-01-01T00:00:00.000Z", 0.0),
-    ])
+    @Test(
+        "parses with and without fractional seconds and with offsets",
+        arguments: [
+            ("2024-05-01T12:00:00.250Z", 1_714_564_800.25),
+            ("2024-05-01T12:00:00Z", 1_714_564_800.0),
+            ("2024-05-01T14:00:00.250+02:00", 1_714_564_800.25),
+            ("1970-01-01T00:00:00.000Z", 0.0),
+        ]
+    )
     func parse(text: String, seconds: Double) throws {
         let date = try #require(Timestamp.parse(text))
         #expect(date == Date(timeIntervalSince1970: seconds))
     }
 
-    @Test("rejects text that is not an ISO 8601 timestamp", arguments: ["", "yesterday", "2024-05-01", "1714564800", "2024-13-01T00:00:00Z"])
+    @Test(
+        "rejects text that is not an ISO 8601 timestamp",
+        arguments: ["", "yesterday", "2024-05-01", "1714564800", "2024-13-01T00:00:00Z"]
+    )
     func parseRejects(text: String) {
         #expect(Timestamp.parse(text) == nil)
     }

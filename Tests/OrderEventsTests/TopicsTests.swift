@@ -18,15 +18,18 @@ struct TopicsTests {
         #expect(Topics.defaults.notificationsSent == "notifications.sent")
     }
 
-    @Test("topic(for:) maps every event type", arguments: [
-        (EventType.orderCreated, "orders.created"),
-        (.paymentCompleted, "payments.completed"),
-        (.paymentFailed, "payments.failed"),
-        (.paymentRefunded, "payments.refunded"),
-        (.inventoryReserved, "inventory.reserved"),
-        (.inventoryRejected, "inventory.rejected"),
-        (.notificationSent, "notifications.sent"),
-    ])
+    @Test(
+        "topic(for:) maps every event type",
+        arguments: [
+            (EventType.orderCreated, "orders.created"),
+            (.paymentCompleted, "payments.completed"),
+            (.paymentFailed, "payments.failed"),
+            (.paymentRefunded, "payments.refunded"),
+            (.inventoryReserved, "inventory.reserved"),
+            (.inventoryRejected, "inventory.rejected"),
+            (.notificationSent, "notifications.sent"),
+        ]
+    )
     func topicForType(type: EventType, topic: String) {
         #expect(Topics.defaults.topic(for: type) == topic)
     }
@@ -34,8 +37,13 @@ struct TopicsTests {
     @Test("topic(for:) uses overridden names")
     func overrides() {
         let topics = Topics(
-            ordersCreated: "a", paymentsCompleted: "b", paymentsFailed: "c", paymentsRefunded: "d",
-            inventoryReserved: "e", inventoryRejected: "f", notificationsSent: "g"
+            ordersCreated: "a",
+            paymentsCompleted: "b",
+            paymentsFailed: "c",
+            paymentsRefunded: "d",
+            inventoryReserved: "e",
+            inventoryRejected: "f",
+            notificationsSent: "g"
         )
         #expect(EventType.allCases.map { topics.topic(for: $0) } == ["a", "b", "c", "d", "e", "f", "g"])
         #expect(topics.all == ["a", "b", "c", "d", "e", "f", "g"])
@@ -52,10 +60,12 @@ struct TopicsTests {
         let all = Topics.defaults.all
         #expect(all.count == EventType.allCases.count)
         #expect(Set(all).count == all.count)
-        #expect(all == [
-            "orders.created", "payments.completed", "payments.failed", "payments.refunded",
-            "inventory.reserved", "inventory.rejected", "notifications.sent",
-        ])
+        #expect(
+            all == [
+                "orders.created", "payments.completed", "payments.failed", "payments.refunded",
+                "inventory.reserved", "inventory.rejected", "notifications.sent",
+            ]
+        )
     }
 
     @Test("deadLetter(of:) appends .dlq", arguments: ["orders.created", "payments.completed", "x", ""])

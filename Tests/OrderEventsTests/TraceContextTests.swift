@@ -15,45 +15,51 @@ struct TraceContextTests {
         #expect(context.sampled)
     }
 
-    @Test("the sampled flag is bit 0 of the flags", arguments: [("00", false), ("01", true), ("02", false), ("03", true), ("ff", true), ("fe", false)])
+    @Test(
+        "the sampled flag is bit 0 of the flags",
+        arguments: [("00", false), ("01", true), ("02", false), ("03", true), ("ff", true), ("fe", false)]
+    )
     func sampledFlag(flags: String, sampled: Bool) throws {
         let context = try #require(TraceContext(traceparent: "00-\(traceId)-\(spanId)-\(flags)"))
         #expect(context.sampled == sampled)
     }
 
-    @Test("rejects invalid traceparents", arguments: [
-        "",
-        "garbage",
-        "00",
-        "00-\(traceId)-\(spanId)",                              // missing flags
-        "01-\(traceId)-\(spanId)-01",                           // other version
-        "ff-\(traceId)-\(spanId)-01",                           // forbidden version
-        "0-\(traceId)-\(spanId)-01",
-        "00-\(traceId.dropLast())-\(spanId)-01",                // short trace id
-        "00-\(traceId)0-\(spanId)-01",                          // long trace id
-        "00-\(traceId)-\(spanId.dropLast())-01",                // short span id
-        "00-\(traceId)-\(spanId)0-01",                          // long span id
-        "00-\(traceId)-\(spanId)-1",                            // short flags
-        "00-\(traceId)-\(spanId)-001",                          // long flags
-        "00-\(traceId)-\(spanId)-zz",                           // non-hex flags
-        "00-\(traceId)-\(spanId)-+1",                           // signed flags
-        "00-g\(traceId.dropFirst())-\(spanId)-01",              // non-hex trace id
-        "00-\(traceId)-x\(spanId.dropFirst())-01",              // non-hex span id
-        "00-\(traceId.uppercased())-\(spanId)-01",              // uppercase trace id
-        "00-\(traceId)-\(spanId.uppercased())-01",              // uppercase span id
-        "00-\(traceId)-\(spanId)-0A",                           // uppercase flags
-        "00-００\(traceId.dropFirst(2))-\(spanId)-01",           // fullwidth digits
-        "00-00000000000000000000000000000000-\(spanId)-01",    // all-zero trace id
-        "00-\(traceId)-0000000000000000-01",                    // all-zero span id
-        "00-\(traceId)-\(spanId)-01-",                          // trailing dash
-        "-00-\(traceId)-\(spanId)-01",                          // leading dash
-        "00--\(traceId)-\(spanId)-01",                          // empty field
-        "00-\(traceId)--\(spanId)-01",                          // empty field
-        "00-\(traceId)-\(spanId)-01-extra",                     // extra field
-        " \(valid)",                                            // leading space
-        "\(valid) ",                                            // trailing space
-        "00_\(traceId)_\(spanId)_01",                           // wrong separator
-    ])
+    @Test(
+        "rejects invalid traceparents",
+        arguments: [
+            "",
+            "garbage",
+            "00",
+            "00-\(traceId)-\(spanId)",  // missing flags
+            "01-\(traceId)-\(spanId)-01",  // other version
+            "ff-\(traceId)-\(spanId)-01",  // forbidden version
+            "0-\(traceId)-\(spanId)-01",
+            "00-\(traceId.dropLast())-\(spanId)-01",  // short trace id
+            "00-\(traceId)0-\(spanId)-01",  // long trace id
+            "00-\(traceId)-\(spanId.dropLast())-01",  // short span id
+            "00-\(traceId)-\(spanId)0-01",  // long span id
+            "00-\(traceId)-\(spanId)-1",  // short flags
+            "00-\(traceId)-\(spanId)-001",  // long flags
+            "00-\(traceId)-\(spanId)-zz",  // non-hex flags
+            "00-\(traceId)-\(spanId)-+1",  // signed flags
+            "00-g\(traceId.dropFirst())-\(spanId)-01",  // non-hex trace id
+            "00-\(traceId)-x\(spanId.dropFirst())-01",  // non-hex span id
+            "00-\(traceId.uppercased())-\(spanId)-01",  // uppercase trace id
+            "00-\(traceId)-\(spanId.uppercased())-01",  // uppercase span id
+            "00-\(traceId)-\(spanId)-0A",  // uppercase flags
+            "00-００\(traceId.dropFirst(2))-\(spanId)-01",  // fullwidth digits
+            "00-00000000000000000000000000000000-\(spanId)-01",  // all-zero trace id
+            "00-\(traceId)-0000000000000000-01",  // all-zero span id
+            "00-\(traceId)-\(spanId)-01-",  // trailing dash
+            "-00-\(traceId)-\(spanId)-01",  // leading dash
+            "00--\(traceId)-\(spanId)-01",  // empty field
+            "00-\(traceId)--\(spanId)-01",  // empty field
+            "00-\(traceId)-\(spanId)-01-extra",  // extra field
+            " \(valid)",  // leading space
+            "\(valid) ",  // trailing space
+            "00_\(traceId)_\(spanId)_01",  // wrong separator
+        ]
+    )
     func rejectsInvalid(text: String) {
         #expect(TraceContext(traceparent: text) == nil, "accepted \(text.debugDescription)")
     }
@@ -64,9 +70,12 @@ struct TraceContextTests {
         #expect(context.description == "00-\(traceId)-\(spanId)-\(sampled ? "01" : "00")")
     }
 
-    @Test("a canonical traceparent round trips through description", arguments: [
-        valid, "00-\(traceId)-\(spanId)-00", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    ])
+    @Test(
+        "a canonical traceparent round trips through description",
+        arguments: [
+            valid, "00-\(traceId)-\(spanId)-00", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ]
+    )
     func descriptionRoundTrip(text: String) throws {
         let context = try #require(TraceContext(traceparent: text))
         #expect(context.description == text)

@@ -22,7 +22,10 @@ struct OrderAPITests {
         logger.logLevel = .critical
         let app = Application(
             router: OrderAPI.buildRouter(
-                store: harness.store, intake: harness.intake, ordersTopic: "orders.created", logger: logger
+                store: harness.store,
+                intake: harness.intake,
+                ordersTopic: "orders.created",
+                logger: logger
             ),
             logger: logger
         )
@@ -45,19 +48,22 @@ struct OrderAPITests {
     func create() async throws {
         try await withAPI { client, _ in
             let body = ByteBuffer(
-                string: #"{"orderId":"o1","amount":42.5,"customer":{"email":"a@example.com"},"items":[{"sku":"A","quantity":2}]}"#
+                string:
+                    #"{"orderId":"o1","amount":42.5,"customer":{"email":"a@example.com"},"items":[{"sku":"A","quantity":2}]}"#
             )
             let created = try await client.execute(uri: "/order", method: .post, headers: Self.json, body: body)
             #expect(created.status == .accepted)
             #expect(created.headers[.location] == "/orders/o1")
             #expect(created.headers[.contentType] == "application/json")
             let createdAt = try #require(try Self.object(created.body)["createdAt"] as? String)
-            #expect(Self.text(created.body) == """
-                {"orderId":"o1","status":"PENDING","amount":42.5,"currency":"USD","customer":{"email":"a@example.com"},\
-                "items":[{"sku":"A","quantity":2}],"refunded":false,"createdAt":"\(createdAt)",\
-                "history":[{"status":"PENDING","at":"\(createdAt)"}]}
+            #expect(
+                Self.text(created.body) == """
+                    {"orderId":"o1","status":"PENDING","amount":42.5,"currency":"USD","customer":{"email":"a@example.com"},\
+                    "items":[{"sku":"A","quantity":2}],"refunded":false,"createdAt":"\(createdAt)",\
+                    "history":[{"status":"PENDING","at":"\(createdAt)"}]}
 
-                """)
+                    """
+            )
 
             let fetched = try await client.execute(uri: "/orders/o1", method: .get)
             #expect(fetched.status == .ok)
@@ -79,28 +85,39 @@ struct OrderAPITests {
             let other = ByteBuffer(string: #"{"orderId":"same","amount":11}"#)
             let conflict = try await client.execute(uri: "/orders", method: .post, headers: Self.json, body: other)
             #expect(conflict.status == .conflict)
-            #expect(Self.text(conflict.body) == """
-                {"error":{"code":"order_conflict","message":"order same already exists with a different body",\
-                "field":"orderId"}}
+            #expect(
+                Self.text(conflict.body) == """
+                    {"error":{"code":"order_conflict","message":"order same already exists with a different body",\
+                    "field":"orderId"}}
 
-                """)
+                    """
+            )
             #expect(try await harness.storedCounts() == (orders: 1, outbox: 1))
         }
     }
 
-    @Test("bad bodies are 400/413/415 with their codes, and nothing is stored", arguments: [
-        (#"{"orderId":"b1","amount":"#, "application/json", 400, "invalid_json"),
-        (#"[{"orderId":"b2","amount":1}]"#, "application/json", 400, "invalid_body"),
-        (#"{"orderId":"b3"}"#, "application/json", 400, "missing_field"),
-        (#"{"orderId":"b4","amount":1,"coupon":"FREE"}"#, "application/json", 400, "unknown_field"),
-        (#"{"orderId":"b5","amount":-5}"#, "application/json", 400, "invalid_field"),
-        (#"{"orderId":"b6","amount":1}"#, "text/plain", 415, "unsupported_media_type"),
-        (#"{"pad":""# + String(repeating: "x", count: 70_000) + #""}"#, "application/json", 413, "payload_too_large"),
-    ])
+    @Test(
+        "bad bodies are 400/413/415 with their codes, and nothing is stored",
+        arguments: [
+            (#"{"orderId":"b1","amount":"#, "application/json", 400, "invalid_json"),
+            (#"[{"orderId":"b2","amount":1}]"#, "application/json", 400, "invalid_body"),
+            (#"{"orderId":"b3"}"#, "application/json", 400, "missing_field"),
+            (#"{"orderId":"b4","amount":1,"coupon":"FREE"}"#, "application/json", 400, "unknown_field"),
+            (#"{"orderId":"b5","amount":-5}"#, "application/json", 400, "invalid_field"),
+            (#"{"orderId":"b6","amount":1}"#, "text/plain", 415, "unsupported_media_type"),
+            (
+                #"{"pad":""# + String(repeating: "x", count: 70_000) + #""}"#, "application/json", 413,
+                "payload_too_large"
+            ),
+        ]
+    )
     func badBodies(body: String, contentType: String, status: Int, code: String) async throws {
         try await withAPI { client, harness in
             let reply = try await client.execute(
-                uri: "/order", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)
+                uri: "/order",
+                method: .post,
+                headers: [.contentType: contentType],
+                body: ByteBuffer(string: body)
             )
             #expect(reply.status.code == status, "\(Self.text(reply.body))")
             #expect(reply.headers[.contentType] == "application/json")
@@ -113,7 +130,10 @@ struct OrderAPITests {
     func invalidFieldBytes() async throws {
         try await withAPI { client, _ in
             let reply = try await client.execute(
-                uri: "/order", method: .post, headers: Self.json, body: ByteBuffer(string: #"{"amount":0}"#)
+                uri: "/order",
+                method: .post,
+                headers: Self.json,
+                body: ByteBuffer(string: #"{"amount":0}"#)
             )
             #expect(reply.status == .badRequest)
             let text = Self.text(reply.body)
@@ -127,10 +147,12 @@ struct OrderAPITests {
         try await withAPI { client, _ in
             let reply = try await client.execute(uri: "/orders/nope", method: .get)
             #expect(reply.status == .notFound)
-            #expect(Self.text(reply.body) == """
-                {"error":{"code":"order_not_found","message":"no order with id nope"}}
+            #expect(
+                Self.text(reply.body) == """
+                    {"error":{"code":"order_not_found","message":"no order with id nope"}}
 
-                """)
+                    """
+            )
         }
     }
 
@@ -164,10 +186,12 @@ struct OrderAPITests {
             try await harness.store.database.write { db in try db.execute(sql: "DROP TABLE orders") }
             let reply = try await client.execute(uri: "/orders/o1", method: .get)
             #expect(reply.status == .serviceUnavailable)
-            #expect(Self.text(reply.body) == """
-                {"error":{"code":"internal_error","message":"the order could not be processed; retry later"}}
+            #expect(
+                Self.text(reply.body) == """
+                    {"error":{"code":"internal_error","message":"the order could not be processed; retry later"}}
 
-                """)
+                    """
+            )
         }
     }
 }

@@ -27,7 +27,9 @@ struct OrderIntakeTests {
 
             // Batch 1: one order, taken by the intake, its commit waiting for the lock.
             let first = harness.submit(orderId: "first", amount: "1")
-            try await waitUntil("the first batch is in flight") { intake.statistics.submitted == 1 && intake.queuedSubmissions == 0 }
+            try await waitUntil("the first batch is in flight") {
+                intake.statistics.submitted == 1 && intake.queuedSubmissions == 0
+            }
             // Batch 2 piles up behind it: the original of "dup" first, then everything else at once.
             let original = harness.submit(orderId: "dup", amount: "10")
             try await waitUntil("the original is queued") { intake.queuedSubmissions == 1 }

@@ -26,24 +26,114 @@ struct OrderRequestTests {
         // Wrong types.
         Malformed(name: "amount as string", body: #"{"amount":"42"}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "amount as boolean", body: #"{"amount":true}"#, code: "invalid_field", field: "amount"),
-        Malformed(name: "orderId as number", body: #"{"orderId":7,"amount":42}"#, code: "invalid_field", field: "orderId"),
-        Malformed(name: "items as object", body: #"{"amount":42,"items":{"sku":"A","quantity":1}}"#, code: "invalid_field", field: "items"),
-        Malformed(name: "item as string", body: #"{"amount":42,"items":["A"]}"#, code: "invalid_field", field: "items[0]"),
-        Malformed(name: "customer as string", body: #"{"amount":42,"customer":"a@b.co"}"#, code: "invalid_field", field: "customer"),
-        Malformed(name: "currency as number", body: #"{"amount":42,"currency":840}"#, code: "invalid_field", field: "currency"),
-        Malformed(name: "quantity 1.5", body: #"{"amount":42,"items":[{"sku":"A","quantity":1.5}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "quantity 1e30", body: #"{"amount":42,"items":[{"sku":"A","quantity":1e30}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "quantity 2.5 in second item", body: #"{"amount":42,"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":2.5}]}"#, code: "invalid_field", field: "items[1].quantity"),
-        Malformed(name: "quantity as string", body: #"{"amount":42,"items":[{"sku":"A","quantity":"1"}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "quantity 0", body: #"{"amount":42,"items":[{"sku":"A","quantity":0}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "quantity negative", body: #"{"amount":42,"items":[{"sku":"A","quantity":-2}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "quantity above maximum", body: #"{"amount":42,"items":[{"sku":"A","quantity":1000001}]}"#, code: "invalid_field", field: "items[0].quantity"),
-        Malformed(name: "sku empty", body: #"{"amount":42,"items":[{"sku":"","quantity":1}]}"#, code: "invalid_field", field: "items[0].sku"),
-        Malformed(name: "sku 65 characters", body: #"{"amount":42,"items":[{"sku":"\#(sku65)","quantity":1}]}"#, code: "invalid_field", field: "items[0].sku"),
-        Malformed(name: "sku with space", body: #"{"amount":42,"items":[{"sku":"A B","quantity":1}]}"#, code: "invalid_field", field: "items[0].sku"),
-        Malformed(name: "bad sku in second item", body: #"{"amount":42,"items":[{"sku":"A","quantity":1},{"sku":"A/B","quantity":1}]}"#, code: "invalid_field", field: "items[1].sku"),
-        Malformed(name: "item without sku", body: #"{"amount":42,"items":[{"quantity":1}]}"#, code: "missing_field", field: "items[0].sku"),
-        Malformed(name: "item without quantity", body: #"{"amount":42,"items":[{"sku":"A"}]}"#, code: "missing_field", field: "items[0].quantity"),
+        Malformed(
+            name: "orderId as number",
+            body: #"{"orderId":7,"amount":42}"#,
+            code: "invalid_field",
+            field: "orderId"
+        ),
+        Malformed(
+            name: "items as object",
+            body: #"{"amount":42,"items":{"sku":"A","quantity":1}}"#,
+            code: "invalid_field",
+            field: "items"
+        ),
+        Malformed(
+            name: "item as string",
+            body: #"{"amount":42,"items":["A"]}"#,
+            code: "invalid_field",
+            field: "items[0]"
+        ),
+        Malformed(
+            name: "customer as string",
+            body: #"{"amount":42,"customer":"a@b.co"}"#,
+            code: "invalid_field",
+            field: "customer"
+        ),
+        Malformed(
+            name: "currency as number",
+            body: #"{"amount":42,"currency":840}"#,
+            code: "invalid_field",
+            field: "currency"
+        ),
+        Malformed(
+            name: "quantity 1.5",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1.5}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "quantity 1e30",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1e30}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "quantity 2.5 in second item",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":2.5}]}"#,
+            code: "invalid_field",
+            field: "items[1].quantity"
+        ),
+        Malformed(
+            name: "quantity as string",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":"1"}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "quantity 0",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":0}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "quantity negative",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":-2}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "quantity above maximum",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1000001}]}"#,
+            code: "invalid_field",
+            field: "items[0].quantity"
+        ),
+        Malformed(
+            name: "sku empty",
+            body: #"{"amount":42,"items":[{"sku":"","quantity":1}]}"#,
+            code: "invalid_field",
+            field: "items[0].sku"
+        ),
+        Malformed(
+            name: "sku 65 characters",
+            body: #"{"amount":42,"items":[{"sku":"\#(sku65)","quantity":1}]}"#,
+            code: "invalid_field",
+            field: "items[0].sku"
+        ),
+        Malformed(
+            name: "sku with space",
+            body: #"{"amount":42,"items":[{"sku":"A B","quantity":1}]}"#,
+            code: "invalid_field",
+            field: "items[0].sku"
+        ),
+        Malformed(
+            name: "bad sku in second item",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1},{"sku":"A/B","quantity":1}]}"#,
+            code: "invalid_field",
+            field: "items[1].sku"
+        ),
+        Malformed(
+            name: "item without sku",
+            body: #"{"amount":42,"items":[{"quantity":1}]}"#,
+            code: "missing_field",
+            field: "items[0].sku"
+        ),
+        Malformed(
+            name: "item without quantity",
+            body: #"{"amount":42,"items":[{"sku":"A"}]}"#,
+            code: "missing_field",
+            field: "items[0].quantity"
+        ),
 
         // Amount values.
         Malformed(name: "negative amount", body: #"{"amount":-5}"#, code: "invalid_field", field: "amount"),
@@ -51,26 +141,91 @@ struct OrderRequestTests {
         Malformed(name: "zero amount with decimals", body: #"{"amount":0.00}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "3-decimal amount 42.001", body: #"{"amount":42.001}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "3-decimal amount 0.005", body: #"{"amount":0.005}"#, code: "invalid_field", field: "amount"),
-        Malformed(name: "amount above maximum", body: #"{"amount":10000000000001}"#, code: "invalid_field", field: "amount"),
-        Malformed(name: "amount too small to represent", body: #"{"amount":1e-400}"#, code: "invalid_field", field: "amount"),
+        Malformed(
+            name: "amount above maximum",
+            body: #"{"amount":10000000000001}"#,
+            code: "invalid_field",
+            field: "amount"
+        ),
+        Malformed(
+            name: "amount too small to represent",
+            body: #"{"amount":1e-400}"#,
+            code: "invalid_field",
+            field: "amount"
+        ),
         Malformed(name: "null amount", body: #"{"amount":null}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "missing amount", body: #"{"orderId":"o1"}"#, code: "missing_field", field: "amount"),
         Malformed(name: "empty object", body: "{}", code: "missing_field", field: "amount"),
 
         // Unknown fields.
-        Malformed(name: "unknown top-level field", body: #"{"amount":42,"coupon":"FREE"}"#, code: "unknown_field", field: "coupon"),
-        Malformed(name: "unknown field inside customer", body: #"{"amount":42,"customer":{"email":"a@b.co","phone":"1"}}"#, code: "unknown_field", field: "customer.phone"),
-        Malformed(name: "unknown field inside an item", body: #"{"amount":42,"items":[{"sku":"A","quantity":1,"price":3}]}"#, code: "unknown_field", field: "items[0].price"),
+        Malformed(
+            name: "unknown top-level field",
+            body: #"{"amount":42,"coupon":"FREE"}"#,
+            code: "unknown_field",
+            field: "coupon"
+        ),
+        Malformed(
+            name: "unknown field inside customer",
+            body: #"{"amount":42,"customer":{"email":"a@b.co","phone":"1"}}"#,
+            code: "unknown_field",
+            field: "customer.phone"
+        ),
+        Malformed(
+            name: "unknown field inside an item",
+            body: #"{"amount":42,"items":[{"sku":"A","quantity":1,"price":3}]}"#,
+            code: "unknown_field",
+            field: "items[0].price"
+        ),
 
         // Limits and formats.
-        Malformed(name: "101 items", body: #"{"amount":42,"items":\#(items101)}"#, code: "invalid_field", field: "items"),
-        Malformed(name: "invalid email (no @)", body: #"{"amount":42,"customer":{"email":"not-an-email"}}"#, code: "invalid_field", field: "customer.email"),
-        Malformed(name: "invalid email (no dot in domain)", body: #"{"amount":42,"customer":{"email":"a@localhost"}}"#, code: "invalid_field", field: "customer.email"),
-        Malformed(name: "invalid email (space)", body: #"{"amount":42,"customer":{"email":"a b@c.de"}}"#, code: "invalid_field", field: "customer.email"),
-        Malformed(name: "currency lowercase usd", body: #"{"amount":42,"currency":"usd"}"#, code: "invalid_field", field: "currency"),
-        Malformed(name: "currency two letters US", body: #"{"amount":42,"currency":"US"}"#, code: "invalid_field", field: "currency"),
-        Malformed(name: "orderId with slash", body: #"{"orderId":"a/b","amount":42}"#, code: "invalid_field", field: "orderId"),
-        Malformed(name: "orderId 65 characters", body: #"{"orderId":"\#(id65)","amount":42}"#, code: "invalid_field", field: "orderId"),
+        Malformed(
+            name: "101 items",
+            body: #"{"amount":42,"items":\#(items101)}"#,
+            code: "invalid_field",
+            field: "items"
+        ),
+        Malformed(
+            name: "invalid email (no @)",
+            body: #"{"amount":42,"customer":{"email":"not-an-email"}}"#,
+            code: "invalid_field",
+            field: "customer.email"
+        ),
+        Malformed(
+            name: "invalid email (no dot in domain)",
+            body: #"{"amount":42,"customer":{"email":"a@localhost"}}"#,
+            code: "invalid_field",
+            field: "customer.email"
+        ),
+        Malformed(
+            name: "invalid email (space)",
+            body: #"{"amount":42,"customer":{"email":"a b@c.de"}}"#,
+            code: "invalid_field",
+            field: "customer.email"
+        ),
+        Malformed(
+            name: "currency lowercase usd",
+            body: #"{"amount":42,"currency":"usd"}"#,
+            code: "invalid_field",
+            field: "currency"
+        ),
+        Malformed(
+            name: "currency two letters US",
+            body: #"{"amount":42,"currency":"US"}"#,
+            code: "invalid_field",
+            field: "currency"
+        ),
+        Malformed(
+            name: "orderId with slash",
+            body: #"{"orderId":"a/b","amount":42}"#,
+            code: "invalid_field",
+            field: "orderId"
+        ),
+        Malformed(
+            name: "orderId 65 characters",
+            body: #"{"orderId":"\#(id65)","amount":42}"#,
+            code: "invalid_field",
+            field: "orderId"
+        ),
         Malformed(name: "orderId empty", body: #"{"orderId":"","amount":42}"#, code: "invalid_field", field: "orderId"),
     ]
 
@@ -104,9 +259,13 @@ struct OrderRequestTests {
         #expect(request == OrderRequest(orderId: "o1", amount: Amount(exactly: "42")!))
     }
 
-    @Test("decimal amounts are kept exactly", arguments: [
-        ("19.99", Int64(1999)), ("0.01", 1), ("0.1", 10), ("42.50", 4250), ("1234567.89", 123_456_789), ("0.29", 29), ("1e2", 10000),
-    ])
+    @Test(
+        "decimal amounts are kept exactly",
+        arguments: [
+            ("19.99", Int64(1999)), ("0.01", 1), ("0.1", 10), ("42.50", 4250), ("1234567.89", 123_456_789),
+            ("0.29", 29), ("1e2", 10000),
+        ]
+    )
     func exactAmounts(text: String, minorUnits: Int64) throws {
         let request = try Self.parse(#"{"amount":\#(text)}"#)
         #expect(request.amount.minorUnits == minorUnits)
@@ -133,10 +292,12 @@ struct OrderRequestTests {
 
     @Test("a full body keeps every field")
     func fullBody() throws {
-        let request = try Self.parse(#"""
+        let request = try Self.parse(
+            #"""
             {"orderId":"ord_1.a-B","amount":19.99,"currency":"EUR","customer":{"email":"ada@example.com"},
              "items":[{"sku":"SKU-1","quantity":2},{"sku":"W.2_x","quantity":1000000}]}
-            """#)
+            """#
+        )
         #expect(request.orderId == "ord_1.a-B")
         #expect(request.amount == Amount(exactly: "19.99"))
         #expect(request.currency == "EUR")
@@ -149,7 +310,10 @@ struct OrderRequestTests {
         let items = "[" + (0..<100).map { #"{"sku":"S\#($0)","quantity":1}"# }.joined(separator: ",") + "]"
         #expect(try Self.parse(#"{"amount":1,"items":\#(items)}"#).items.count == 100)
         let id64 = String(repeating: "x", count: 64)
-        #expect(try Self.parse(#"{"orderId":"\#(id64)","amount":1,"items":[{"sku":"\#(id64)","quantity":1}]}"#).orderId == id64)
+        #expect(
+            try Self.parse(#"{"orderId":"\#(id64)","amount":1,"items":[{"sku":"\#(id64)","quantity":1}]}"#).orderId
+                == id64
+        )
         let empty = try Self.parse(#"{"amount":1,"customer":null,"items":null}"#)
         #expect(empty.customerEmail == nil)
         #expect(empty.items.isEmpty)
@@ -163,16 +327,19 @@ struct OrderRequestTests {
         #expect(a.fingerprint == b.fingerprint)
     }
 
-    @Test("the fingerprint differs when the content differs", arguments: [
-        #"{"orderId":"o1","amount":43,"items":[{"sku":"A","quantity":2}]}"#,
-        #"{"orderId":"o1","amount":42.01,"items":[{"sku":"A","quantity":2}]}"#,
-        #"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":3}]}"#,
-        #"{"orderId":"o1","amount":42,"items":[{"sku":"B","quantity":2}]}"#,
-        #"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":2},{"sku":"B","quantity":1}]}"#,
-        #"{"orderId":"o1","amount":42}"#,
-        #"{"orderId":"o1","amount":42,"currency":"EUR","items":[{"sku":"A","quantity":2}]}"#,
-        #"{"orderId":"o1","amount":42,"customer":{"email":"a@b.co"},"items":[{"sku":"A","quantity":2}]}"#,
-    ])
+    @Test(
+        "the fingerprint differs when the content differs",
+        arguments: [
+            #"{"orderId":"o1","amount":43,"items":[{"sku":"A","quantity":2}]}"#,
+            #"{"orderId":"o1","amount":42.01,"items":[{"sku":"A","quantity":2}]}"#,
+            #"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":3}]}"#,
+            #"{"orderId":"o1","amount":42,"items":[{"sku":"B","quantity":2}]}"#,
+            #"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":2},{"sku":"B","quantity":1}]}"#,
+            #"{"orderId":"o1","amount":42}"#,
+            #"{"orderId":"o1","amount":42,"currency":"EUR","items":[{"sku":"A","quantity":2}]}"#,
+            #"{"orderId":"o1","amount":42,"customer":{"email":"a@b.co"},"items":[{"sku":"A","quantity":2}]}"#,
+        ]
+    )
     func fingerprintDiffers(body: String) throws {
         let base = try Self.parse(#"{"orderId":"o1","amount":42,"items":[{"sku":"A","quantity":2}]}"#)
         #expect(try Self.parse(body).fingerprint != base.fingerprint)

@@ -17,13 +17,27 @@ final class IntakeHarness: Sendable {
     init() throws {
         var logger = Logger(label: "order-intake-tests")
         logger.logLevel = .critical
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-intake-\(UUID().uuidString)").path
-        store = try EventStore(directory: directory, name: "order-service", topics: Topics.defaults, migrations: OrderService.migrate)
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("order-intake-\(UUID().uuidString)").path
+        store = try EventStore(
+            directory: directory,
+            name: "order-service",
+            topics: Topics.defaults,
+            migrations: OrderService.migrate
+        )
         producer = try KafkaProducer(
-            configuration: KafkaClientConfiguration(bootstrapServers: "127.0.0.1:9", clientId: "t", statisticsInterval: nil),
+            configuration: KafkaClientConfiguration(
+                bootstrapServers: "127.0.0.1:9",
+                clientId: "t",
+                statisticsInterval: nil
+            ),
             logger: logger
         )
-        intake = OrderIntake(store: store, relay: OutboxRelay(store: store, producer: producer, logger: logger), logger: logger)
+        intake = OrderIntake(
+            store: store,
+            relay: OutboxRelay(store: store, producer: producer, logger: logger),
+            logger: logger
+        )
     }
 
     deinit {
@@ -47,13 +61,21 @@ final class IntakeHarness: Sendable {
     }
 
     func submit(orderId: String, amount: String, items: [LineItem] = []) -> Task<Acceptance, any Error> {
-        let request = OrderRequest(orderId: orderId, amount: Amount(exactly: amount)!, customerEmail: "a@example.com", items: items)
+        let request = OrderRequest(
+            orderId: orderId,
+            amount: Amount(exactly: amount)!,
+            customerEmail: "a@example.com",
+            items: items
+        )
         return Task { [intake] in try await intake.submit(request, orderId: orderId, trace: TraceContext.root()) }
     }
 
     func storedCounts() async throws -> (orders: Int, outbox: Int) {
         try await store.database.read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1)
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? -1,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1
+            )
         }
     }
 
@@ -65,10 +87,16 @@ struct TimedOut: Error, CustomStringConvertible {
 }
 
 /// Polls `condition` until it holds, failing after `timeout`.
-func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable () async throws -> Bool) async throws {
+func waitUntil(
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out after \(timeout) waiting until \(what)") }
+        guard ContinuousClock.now < deadline else {
+            throw TimedOut(description: "timed out after \(timeout) waiting until \(what)")
+        }
         try await Task.sleep(for: .milliseconds(5))
     }
 }

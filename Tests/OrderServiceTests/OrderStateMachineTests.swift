@@ -33,29 +33,29 @@ struct OrderStateMachineTests {
             // PENDING: only payment decides; everything downstream of payment is early.
             row(.pending, .paid, .transition(to: .paid, reason: nil)),
             row(.pending, .declined, .transition(to: .cancelled, reason: .paymentDeclined)),
-            row(.pending, .reserved, .postpone),                // needs paid first
-            row(.pending, .rejected, .postpone),                // needs paid first
-            row(.pending, .notified(.completed), .postpone),    // needs paid + reserved
-            row(.pending, .notified(.cancelled), .postpone),    // needs declined or paid + rejected
-            row(.pending, .refunded, .postpone),                // needs paid + rejected
+            row(.pending, .reserved, .postpone),  // needs paid first
+            row(.pending, .rejected, .postpone),  // needs paid first
+            row(.pending, .notified(.completed), .postpone),  // needs paid + reserved
+            row(.pending, .notified(.cancelled), .postpone),  // needs declined or paid + rejected
+            row(.pending, .refunded, .postpone),  // needs paid + rejected
 
             // PAID: payment is settled; inventory decides.
-            row(.paid, .paid, .refuse),                         // payment is decided once
-            row(.paid, .declined, .refuse),                     // a charged payment cannot be declined
+            row(.paid, .paid, .refuse),  // payment is decided once
+            row(.paid, .declined, .refuse),  // a charged payment cannot be declined
             row(.paid, .reserved, .transition(to: .reserved, reason: nil)),
             row(.paid, .rejected, .transition(to: .cancelled, reason: .outOfStock)),
-            row(.paid, .notified(.completed), .postpone),       // needs reserved
-            row(.paid, .notified(.cancelled), .postpone),       // needs rejected
-            row(.paid, .refunded, .postpone),                   // the refund follows the rejection
+            row(.paid, .notified(.completed), .postpone),  // needs reserved
+            row(.paid, .notified(.cancelled), .postpone),  // needs rejected
+            row(.paid, .refunded, .postpone),  // the refund follows the rejection
 
             // RESERVED: only the completion notice moves it.
             row(.reserved, .paid, .refuse),
             row(.reserved, .declined, .refuse),
             row(.reserved, .reserved, .refuse),
-            row(.reserved, .rejected, .refuse),                 // inventory decided already
+            row(.reserved, .rejected, .refuse),  // inventory decided already
             row(.reserved, .notified(.completed), .transition(to: .completed, reason: nil)),
-            row(.reserved, .notified(.cancelled), .refuse),     // a reserved order is never cancelled
-            row(.reserved, .refunded, .refuse),                 // nothing to refund for a reserved order
+            row(.reserved, .notified(.cancelled), .refuse),  // a reserved order is never cancelled
+            row(.reserved, .refunded, .refuse),  // nothing to refund for a reserved order
 
             // COMPLETED: terminal, nothing applies.
             row(.completed, .paid, .refuse),
@@ -104,13 +104,15 @@ struct OrderStateMachineTests {
                 }
             }
         }
-        #expect(transitions.sorted() == [
-            "PAID-rejected->CANCELLED(out_of_stock)",
-            "PAID-reserved->RESERVED(-)",
-            "PENDING-declined->CANCELLED(payment_declined)",
-            "PENDING-paid->PAID(-)",
-            "RESERVED-notified (completed)->COMPLETED(-)",
-        ])
+        #expect(
+            transitions.sorted() == [
+                "PAID-rejected->CANCELLED(out_of_stock)",
+                "PAID-reserved->RESERVED(-)",
+                "PENDING-declined->CANCELLED(payment_declined)",
+                "PENDING-paid->PAID(-)",
+                "RESERVED-notified (completed)->COMPLETED(-)",
+            ]
+        )
     }
 
     @Test("terminal statuses never transition or postpone", arguments: [OrderStatus.completed, .cancelled])
@@ -153,10 +155,11 @@ struct OrderStateMachineTests {
                     if case .transition(let next, _) = OrderStateMachine.decide(current, step) { current = next }
                 }
                 let final = OrderStateMachine.decide(current, fact)
-                let applies: Bool = switch final {
-                case .transition, .acknowledge: true
-                case .postpone, .refuse: false
-                }
+                let applies: Bool =
+                    switch final {
+                    case .transition, .acknowledge: true
+                    case .postpone, .refuse: false
+                    }
                 #expect(applies, "\(fact) postponed at \(status.rawValue) is \(final) at \(current.rawValue)")
             }
         }
@@ -165,13 +168,65 @@ struct OrderStateMachineTests {
     @Test("OrderFact is derived from each tracked event type")
     func factsFromPayloads() {
         let amount = Amount(exactly: "1")!
-        #expect(OrderFact(.paymentCompleted(PaymentCompleted(paymentId: "p", amount: amount, currency: "USD", customerEmail: nil, items: []))) == .paid)
-        #expect(OrderFact(.paymentFailed(PaymentFailed(reason: .paymentDeclined, amount: amount, currency: "USD", customerEmail: nil, detail: ""))) == .declined)
-        #expect(OrderFact(.paymentRefunded(PaymentRefunded(paymentId: "p", amount: amount, currency: "USD", reason: .outOfStock))) == .refunded)
+        #expect(
+            OrderFact(
+                .paymentCompleted(
+                    PaymentCompleted(paymentId: "p", amount: amount, currency: "USD", customerEmail: nil, items: [])
+                )
+            ) == .paid
+        )
+        #expect(
+            OrderFact(
+                .paymentFailed(
+                    PaymentFailed(
+                        reason: .paymentDeclined,
+                        amount: amount,
+                        currency: "USD",
+                        customerEmail: nil,
+                        detail: ""
+                    )
+                )
+            ) == .declined
+        )
+        #expect(
+            OrderFact(
+                .paymentRefunded(PaymentRefunded(paymentId: "p", amount: amount, currency: "USD", reason: .outOfStock))
+            ) == .refunded
+        )
         #expect(OrderFact(.inventoryReserved(InventoryReserved(items: [], customerEmail: nil))) == .reserved)
-        #expect(OrderFact(.inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: [], customerEmail: nil))) == .rejected)
-        #expect(OrderFact(.notificationSent(NotificationSent(notificationId: "n", outcome: .completed, reason: nil, channel: "log", recipient: nil))) == .notified(.completed))
-        #expect(OrderFact(.notificationSent(NotificationSent(notificationId: "n", outcome: .cancelled, reason: .outOfStock, channel: "log", recipient: nil))) == .notified(.cancelled))
-        #expect(OrderFact(.orderCreated(OrderCreated(amount: amount, currency: "USD", customerEmail: nil, items: []))) == nil)
+        #expect(
+            OrderFact(.inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: [], customerEmail: nil)))
+                == .rejected
+        )
+        #expect(
+            OrderFact(
+                .notificationSent(
+                    NotificationSent(
+                        notificationId: "n",
+                        outcome: .completed,
+                        reason: nil,
+                        channel: "log",
+                        recipient: nil
+                    )
+                )
+            ) == .notified(.completed)
+        )
+        #expect(
+            OrderFact(
+                .notificationSent(
+                    NotificationSent(
+                        notificationId: "n",
+                        outcome: .cancelled,
+                        reason: .outOfStock,
+                        channel: "log",
+                        recipient: nil
+                    )
+                )
+            ) == .notified(.cancelled)
+        )
+        #expect(
+            OrderFact(.orderCreated(OrderCreated(amount: amount, currency: "USD", customerEmail: nil, items: [])))
+                == nil
+        )
     }
 }

@@ -45,13 +45,25 @@ struct PaymentRuleTests {
     @Test("PAYMENT_LIMIT configures the rule and a bad value names the variable")
     func limitFromEnvironment() throws {
         let configuration = try ServiceConfiguration(identity: PaymentService.identity, environment: [:])
-        let service = try PaymentService(configuration: configuration, reader: ConfigReader(environment: ["PAYMENT_LIMIT": "12.34"]), logger: .init(label: "t"))
+        let service = try PaymentService(
+            configuration: configuration,
+            reader: ConfigReader(environment: ["PAYMENT_LIMIT": "12.34"]),
+            logger: .init(label: "t")
+        )
         #expect(service.rule.limit == amount("12.34"))
-        let defaulted = try PaymentService(configuration: configuration, reader: ConfigReader(environment: [:]), logger: .init(label: "t"))
+        let defaulted = try PaymentService(
+            configuration: configuration,
+            reader: ConfigReader(environment: [:]),
+            logger: .init(label: "t")
+        )
         #expect(defaulted.rule.limit == PaymentRule.defaultLimit)
         for bad in ["abc", "-1", "1.234"] {
             let error = #expect(throws: ServiceConfigurationError.self) {
-                try PaymentService(configuration: configuration, reader: ConfigReader(environment: ["PAYMENT_LIMIT": bad]), logger: .init(label: "t"))
+                try PaymentService(
+                    configuration: configuration,
+                    reader: ConfigReader(environment: ["PAYMENT_LIMIT": bad]),
+                    logger: .init(label: "t")
+                )
             }
             #expect(error?.variable == "PAYMENT_LIMIT")
             #expect(error?.description.contains("PAYMENT_LIMIT") == true)
@@ -89,14 +101,18 @@ struct PaymentServiceHandlerTests {
 
     func orderCreated(_ orderId: String, _ text: String, email: String? = "ada@example.com") -> EventEnvelope {
         EventEnvelope(
-            orderId: orderId, correlationId: "corr-\(orderId)",
-            payload: .orderCreated(OrderCreated(amount: amount(text), currency: "EUR", customerEmail: email, items: Self.items))
+            orderId: orderId,
+            correlationId: "corr-\(orderId)",
+            payload: .orderCreated(
+                OrderCreated(amount: amount(text), currency: "EUR", customerEmail: email, items: Self.items)
+            )
         )
     }
 
     func rejected(_ orderId: String) -> EventEnvelope {
         EventEnvelope(
-            orderId: orderId, correlationId: "corr-\(orderId)",
+            orderId: orderId,
+            correlationId: "corr-\(orderId)",
             payload: .inventoryRejected(InventoryRejected(reason: .outOfStock, unavailable: ["B"], customerEmail: nil))
         )
     }
@@ -204,7 +220,11 @@ struct PaymentServiceHandlerTests {
         let (secondOutcome, secondEvents) = try await deliver(second)
         #expect(secondOutcome == .processed)
         #expect(secondEvents.isEmpty)
-        #expect(try await store.unsent(limit: 10).map(\.message.topic) == [Topics.defaults.paymentsCompleted, Topics.defaults.paymentsRefunded])
+        #expect(
+            try await store.unsent(limit: 10).map(\.message.topic) == [
+                Topics.defaults.paymentsCompleted, Topics.defaults.paymentsRefunded,
+            ]
+        )
     }
 
     @Test("InventoryRejected for a declined or unknown order refunds nothing")
@@ -248,7 +268,11 @@ struct PaymentServiceHandlerTests {
         await #expect(throws: EventRejected.self) { try await deliver(zero) }
         #expect(try await paymentStatus("o7") == nil)
         // The rejected event was rolled back, inbox included.
-        let wrong = EventEnvelope(orderId: "o7", correlationId: "c", payload: .inventoryReserved(InventoryReserved(items: [], customerEmail: nil)))
+        let wrong = EventEnvelope(
+            orderId: "o7",
+            correlationId: "c",
+            payload: .inventoryReserved(InventoryReserved(items: [], customerEmail: nil))
+        )
         await #expect(throws: EventRejected.self) { try await deliver(wrong) }
         #expect(try await store.unsent(limit: 10).isEmpty)
         let inbox = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") }

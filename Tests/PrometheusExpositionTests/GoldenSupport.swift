@@ -46,7 +46,11 @@ func expectWellFormedExposition(_ text: String, sourceLocation: SourceLocation =
         .filter { !$0.hasPrefix("# ") || $0.hasPrefix("# HELP ") || $0.hasPrefix("# TYPE ") }
         .joined(separator: "\n")
     let rewritten = ExpositionWriter.write(families)
-    #expect(rewritten == withoutComments, "\(firstDifference(expected: withoutComments, actual: rewritten))", sourceLocation: sourceLocation)
+    #expect(
+        rewritten == withoutComments,
+        "\(firstDifference(expected: withoutComments, actual: rewritten))",
+        sourceLocation: sourceLocation
+    )
     let typeLines = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
     #expect(typeLines.count == families.count, sourceLocation: sourceLocation)
     #expect(Set(families.map(\.name)).count == families.count, sourceLocation: sourceLocation)

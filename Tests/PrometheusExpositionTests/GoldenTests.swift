@@ -92,7 +92,10 @@ struct GoldenTests {
             } else if role == "own" {
                 #expect(golden.hasOwn, "\(file) is not used by its case")
             } else {
-                #expect(golden.services.contains(role) && !golden.dead.contains(role), "\(file) is not used by its case")
+                #expect(
+                    golden.services.contains(role) && !golden.dead.contains(role),
+                    "\(file) is not used by its case"
+                )
             }
         }
         #expect(seenExpected == Set(cases.keys))

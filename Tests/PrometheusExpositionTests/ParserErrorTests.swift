@@ -11,7 +11,11 @@ struct MalformedInput: Sendable, CustomTestStringConvertible {
 @Suite("Parser: errors")
 struct ParserErrorTests {
     static let cases: [MalformedInput] = [
-        MalformedInput(text: "ok 1\n9lives 1", line: 2, reason: "expected a metric name or '#' at the start of the line"),
+        MalformedInput(
+            text: "ok 1\n9lives 1",
+            line: 2,
+            reason: "expected a metric name or '#' at the start of the line"
+        ),
         MalformedInput(text: "{a=\"b\"} 1", line: 1, reason: "expected a metric name or '#' at the start of the line"),
         MalformedInput(text: "foo-bar 1", line: 1, reason: "unexpected character after metric name foo"),
         MalformedInput(text: "\n\nm", line: 3, reason: "missing value for sample m"),
@@ -33,7 +37,11 @@ struct ParserErrorTests {
         MalformedInput(text: "m{a:b=\"1\"} 1", line: 1, reason: "expected '=' after label name a"),
         MalformedInput(text: "m{a=\"1\",a=\"2\"} 1", line: 1, reason: "duplicate label a"),
         MalformedInput(text: "m{__name__=\"x\"} 1", line: 1, reason: "label name __name__ is reserved"),
-        MalformedInput(text: "{\"utf8.name\"} 1", line: 1, reason: "expected a metric name or '#' at the start of the line"),
+        MalformedInput(
+            text: "{\"utf8.name\"} 1",
+            line: 1,
+            reason: "expected a metric name or '#' at the start of the line"
+        ),
         MalformedInput(text: "# HELP", line: 1, reason: "missing or invalid metric name in HELP line"),
         MalformedInput(text: "# TYPE 1m counter", line: 1, reason: "missing or invalid metric name in TYPE line"),
         MalformedInput(text: "# HELP m-x text", line: 1, reason: "invalid metric name in HELP line"),
@@ -43,11 +51,27 @@ struct ParserErrorTests {
         MalformedInput(text: "# HELP m a\n# HELP m b", line: 2, reason: "second HELP line for m"),
         MalformedInput(text: "# TYPE m gauge\n# TYPE m counter", line: 2, reason: "second TYPE line for m"),
         MalformedInput(text: "m 1\n# TYPE m gauge", line: 2, reason: "TYPE line for m after its samples"),
-        MalformedInput(text: "# TYPE h histogram\nh_bucket 1", line: 2, reason: "histogram bucket h_bucket has no le label"),
-        MalformedInput(text: "# TYPE h histogram\nh_bucket{le=\"big\"} 1", line: 2, reason: "invalid le value \"big\" in h_bucket"),
-        MalformedInput(text: "# TYPE h histogram\nh 1", line: 2, reason: "sample h of histogram h must end in _bucket, _sum, _count or _created"),
+        MalformedInput(
+            text: "# TYPE h histogram\nh_bucket 1",
+            line: 2,
+            reason: "histogram bucket h_bucket has no le label"
+        ),
+        MalformedInput(
+            text: "# TYPE h histogram\nh_bucket{le=\"big\"} 1",
+            line: 2,
+            reason: "invalid le value \"big\" in h_bucket"
+        ),
+        MalformedInput(
+            text: "# TYPE h histogram\nh 1",
+            line: 2,
+            reason: "sample h of histogram h must end in _bucket, _sum, _count or _created"
+        ),
         MalformedInput(text: "# TYPE s summary\ns 1", line: 2, reason: "summary sample s has no quantile label"),
-        MalformedInput(text: "# TYPE s summary\ns{quantile=\"p99\"} 1", line: 2, reason: "invalid quantile value \"p99\" in s"),
+        MalformedInput(
+            text: "# TYPE s summary\ns{quantile=\"p99\"} 1",
+            line: 2,
+            reason: "invalid quantile value \"p99\" in s"
+        ),
     ]
 
     @Test(arguments: cases)
@@ -57,7 +81,10 @@ struct ParserErrorTests {
     }
 
     @Test func descriptionNamesTheLine() {
-        #expect(ExpositionError(line: 12, reason: "missing value for sample m").description == "line 12: missing value for sample m")
+        #expect(
+            ExpositionError(line: 12, reason: "missing value for sample m").description
+                == "line 12: missing value for sample m"
+        )
     }
 
     @Test func lineNumbersCountBlankAndCRLFLines() {

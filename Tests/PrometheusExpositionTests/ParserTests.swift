@@ -83,10 +83,12 @@ struct ParserStructureTests {
     @Test func toleratesBlankLinesTrailingWhitespaceCRLFAndNoFinalNewline() throws {
         let text = "\n\n# TYPE a counter  \r\n  a{x=\"1\"} 1 \t\r\n\r\n\t\nb 2   "
         let families = try ExpositionParser.parse(text)
-        #expect(families == [
-            MetricFamily(name: "a", type: .counter, samples: [Sample(name: "a", labels: ["x": "1"], value: "1")]),
-            MetricFamily(name: "b", type: .untyped, samples: [Sample(name: "b", value: "2")]),
-        ])
+        #expect(
+            families == [
+                MetricFamily(name: "a", type: .counter, samples: [Sample(name: "a", labels: ["x": "1"], value: "1")]),
+                MetricFamily(name: "b", type: .untyped, samples: [Sample(name: "b", value: "2")]),
+            ]
+        )
     }
 
     @Test func emptyAndCommentOnlyInputsGiveNoFamilies() throws {
@@ -96,7 +98,9 @@ struct ParserStructureTests {
     }
 
     @Test func helpTextIsUnescaped() throws {
-        let families = try ExpositionParser.parse(#"# HELP m A \\ backslash,\na newline, "quotes" and \t kept; ünïcödé"# + "\n# TYPE m gauge\nm 1\n")
+        let families = try ExpositionParser.parse(
+            #"# HELP m A \\ backslash,\na newline, "quotes" and \t kept; ünïcödé"# + "\n# TYPE m gauge\nm 1\n"
+        )
         #expect(families.first?.help == "A \\ backslash,\na newline, \"quotes\" and \\t kept; ünïcödé")
     }
 
@@ -108,7 +112,9 @@ struct ParserStructureTests {
 
     @Test func helpAndTypeWithoutBlankAfterHash() throws {
         let families = try ExpositionParser.parse("#HELP m text\n#\tTYPE m gauge\nm 1\n")
-        #expect(families == [MetricFamily(name: "m", help: "text", type: .gauge, samples: [Sample(name: "m", value: "1")])])
+        #expect(
+            families == [MetricFamily(name: "m", help: "text", type: .gauge, samples: [Sample(name: "m", value: "1")])]
+        )
     }
 
     @Test func typeKeywordIsCaseInsensitive() throws {
@@ -122,13 +128,13 @@ struct ParserStructureTests {
 
     @Test func histogramMembersBelongToTheFamily() throws {
         let text = """
-        # TYPE h histogram
-        h_bucket{le="0.1"} 1
-        h_bucket{le="+Inf"} 2
-        h_sum 0.3
-        h_count 2
-        h_created 1.7e+09
-        """
+            # TYPE h histogram
+            h_bucket{le="0.1"} 1
+            h_bucket{le="+Inf"} 2
+            h_sum 0.3
+            h_count 2
+            h_created 1.7e+09
+            """
         let families = try ExpositionParser.parse(text)
         #expect(families.count == 1)
         #expect(families[0].name == "h")
@@ -137,12 +143,12 @@ struct ParserStructureTests {
 
     @Test func summaryMembersBelongToTheFamily() throws {
         let text = """
-        # TYPE s summary
-        s{quantile="0.5"} 1
-        s{quantile="0.99"} NaN
-        s_sum 3
-        s_count 2
-        """
+            # TYPE s summary
+            s{quantile="0.5"} 1
+            s{quantile="0.99"} NaN
+            s_sum 3
+            s_count 2
+            """
         let families = try ExpositionParser.parse(text)
         #expect(families.map(\.name) == ["s"])
         #expect(families[0].samples.map(\.name) == ["s", "s", "s_sum", "s_count"])
@@ -172,7 +178,9 @@ struct ParserStructureTests {
     }
 
     @Test func histogramMemberFoundByLookupAfterAnotherFamily() throws {
-        let families = try ExpositionParser.parse("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n# TYPE g gauge\ng 1\nh_sum 4\nh_count 1\n")
+        let families = try ExpositionParser.parse(
+            "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n# TYPE g gauge\ng 1\nh_sum 4\nh_count 1\n"
+        )
         #expect(families.map(\.name) == ["h", "g"])
         #expect(families[0].samples.map(\.name) == ["h_bucket", "h_sum", "h_count"])
     }
@@ -181,13 +189,13 @@ struct ParserStructureTests {
         // A gauge literally called `h_sum` exists; inside the histogram block `h_sum`
         // still belongs to the histogram, and after the gauge's TYPE line it is the gauge's.
         let text = """
-        # TYPE h_sum gauge
-        h_sum{src="gauge"} 1
-        # TYPE h histogram
-        h_bucket{le="+Inf"} 1
-        h_sum{src="histogram"} 2
-        h_count 1
-        """
+            # TYPE h_sum gauge
+            h_sum{src="gauge"} 1
+            # TYPE h histogram
+            h_bucket{le="+Inf"} 1
+            h_sum{src="histogram"} 2
+            h_count 1
+            """
         let families = try ExpositionParser.parse(text)
         #expect(families.map(\.name) == ["h_sum", "h"])
         #expect(families[0].samples.map { $0.label("src") } == ["gauge"])
@@ -196,11 +204,11 @@ struct ParserStructureTests {
 
     @Test func exactFamilyWinsOverMembershipOutsideTheCurrentBlock() throws {
         let text = """
-        # TYPE h histogram
-        h_bucket{le="+Inf"} 1
-        # TYPE h_count gauge
-        h_count 7
-        """
+            # TYPE h histogram
+            h_bucket{le="+Inf"} 1
+            # TYPE h_count gauge
+            h_count 7
+            """
         let families = try ExpositionParser.parse(text)
         #expect(families.map(\.name) == ["h", "h_count"])
         #expect(families[1].samples == [Sample(name: "h_count", value: "7")])

@@ -44,24 +44,42 @@ struct EventBatchTests {
     let configuration: ServiceConfiguration
 
     init() throws {
-        cluster = try EmbeddedKafkaCluster(topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) })
+        cluster = try EmbeddedKafkaCluster(
+            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) }
+        )
         directory = try TemporaryDirectory()
-        let identity = ServiceIdentity(name: "batch-test", metricsPort: 0, groupIdVariable: "BATCH_GROUP_ID") { [$0.ordersCreated] }
-        configuration = try ServiceConfiguration(identity: identity, environment: [
-            "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path,
-        ])
+        let identity = ServiceIdentity(name: "batch-test", metricsPort: 0, groupIdVariable: "BATCH_GROUP_ID") {
+            [$0.ordersCreated]
+        }
+        configuration = try ServiceConfiguration(
+            identity: identity,
+            environment: [
+                "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path,
+            ]
+        )
     }
 
     func loop(_ handler: any EventHandler, store: EventStore) throws -> EventConsumerService {
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         return EventConsumerService(
-            configuration: configuration, store: store, handler: handler, relay: relay, readiness: Readiness(), logger: quietLogger
+            configuration: configuration,
+            store: store,
+            handler: handler,
+            relay: relay,
+            readiness: Readiness(),
+            logger: quietLogger
         )
     }
 
     func message(_ offset: Int64, _ event: EventEnvelope) throws -> KafkaMessage {
-        KafkaMessage(topic: "orders.created", partition: 0, offset: offset, key: Array(event.key.utf8), value: try EventCodec.encode(event))
+        KafkaMessage(
+            topic: "orders.created",
+            partition: 0,
+            offset: offset,
+            key: Array(event.key.utf8),
+            value: try EventCodec.encode(event)
+        )
     }
 
     func count(_ table: String, in store: EventStore) async throws -> Int {
@@ -79,8 +97,17 @@ struct EventBatchTests {
         let first = orderCreated("ok-1")
         // CountingHandler rejects everything but OrderCreated.
         let rejected = EventEnvelope(
-            orderId: "bad-1", correlationId: "c-bad-1",
-            payload: .paymentCompleted(PaymentCompleted(paymentId: "p", amount: Amount(exactly: "1")!, currency: "USD", customerEmail: nil, items: []))
+            orderId: "bad-1",
+            correlationId: "c-bad-1",
+            payload: .paymentCompleted(
+                PaymentCompleted(
+                    paymentId: "p",
+                    amount: Amount(exactly: "1")!,
+                    currency: "USD",
+                    customerEmail: nil,
+                    items: []
+                )
+            )
         )
         return [
             try message(10, first),
@@ -92,7 +119,9 @@ struct EventBatchTests {
         ]
     }
 
-    @Test("a duplicate and two poison messages in the middle: each good event applied once, the poison dead-lettered, the rest commits")
+    @Test(
+        "a duplicate and two poison messages in the middle: each good event applied once, the poison dead-lettered, the rest commits"
+    )
     func mixed() async throws {
         let store = try EventStore(directory: directory.path, name: "batch", topics: .defaults)
         let handler = CountingHandler()
@@ -108,9 +137,12 @@ struct EventBatchTests {
         }
         #expect(dead == [13, 14])
         let unsent = try await store.unsent(limit: 100)
-        #expect(unsent.map(\.message.topic) == [
-            "payments.completed", "payments.completed", "orders.created.dlq", "orders.created.dlq", "payments.completed",
-        ])
+        #expect(
+            unsent.map(\.message.topic) == [
+                "payments.completed", "payments.completed", "orders.created.dlq", "orders.created.dlq",
+                "payments.completed",
+            ]
+        )
         #expect(try await payments(in: store) == ["ok-1", "ok-2", "ok-3"])
     }
 
@@ -133,7 +165,9 @@ struct EventBatchTests {
         #expect(try await count("dead_letters", in: store) == 2)
     }
 
-    @Test("a transient failure rolls the whole batch back and retries it; a crash during the retries leaves nothing half applied")
+    @Test(
+        "a transient failure rolls the whole batch back and retries it; a crash during the retries leaves nothing half applied"
+    )
     func transientFailure() async throws {
         let store = try EventStore(directory: directory.path, name: "batch", topics: .defaults)
         let batch = try mixedBatch()
@@ -165,14 +199,23 @@ struct EventBatchTests {
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         func produce(_ range: Range<Int>) async throws {
             let messages = try range.map { index in
-                OutgoingMessage(topic: "orders.created", key: Array("same-key".utf8), value: try EventCodec.encode(orderCreated("b-\(index)")))
+                OutgoingMessage(
+                    topic: "orders.created",
+                    key: Array("same-key".utf8),
+                    value: try EventCodec.encode(orderCreated("b-\(index)"))
+                )
             }
             for result in await producer.send(messages) { _ = try result.get() }
         }
         try await produce(0..<50)
         let group = "batches-\(UUID().uuidString)"
 
-        let consumer = try KafkaConsumer(configuration: configuration.kafka, groupId: group, topics: ["orders.created"], logger: quietLogger)
+        let consumer = try KafkaConsumer(
+            configuration: configuration.kafka,
+            groupId: group,
+            topics: ["orders.created"],
+            logger: quietLogger
+        )
         var received: [KafkaMessage] = []
         for await batch in consumer.batches(maximum: 20) {
             #expect(batch.count <= 20)
@@ -181,10 +224,18 @@ struct EventBatchTests {
             if received.count >= 50 { break }
         }
         await consumer.shutdown()
-        #expect(received.map(\.offset) == Array(0..<50).map(Int64.init), "one partition's messages arrive in order, each once")
+        #expect(
+            received.map(\.offset) == Array(0..<50).map(Int64.init),
+            "one partition's messages arrive in order, each once"
+        )
 
         try await produce(50..<51)
-        let next = try KafkaConsumer(configuration: configuration.kafka, groupId: group, topics: ["orders.created"], logger: quietLogger)
+        let next = try KafkaConsumer(
+            configuration: configuration.kafka,
+            groupId: group,
+            topics: ["orders.created"],
+            logger: quietLogger
+        )
         var iterator = next.batches(maximum: 20).makeAsyncIterator()
         let resumed = await iterator.next()
         await next.shutdown()

@@ -9,16 +9,25 @@ import Testing
 @Suite("The consume loop: poison messages and rebalancing")
 struct EventConsumerServiceTests {
     private func configuration(_ cluster: EmbeddedKafkaCluster, directory: String) throws -> ServiceConfiguration {
-        let identity = ServiceIdentity(name: "loop-test", metricsPort: 0, groupIdVariable: "LOOP_GROUP_ID") { [$0.ordersCreated] }
-        return try ServiceConfiguration(identity: identity, environment: [
-            "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory,
-            "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        ])
+        let identity = ServiceIdentity(name: "loop-test", metricsPort: 0, groupIdVariable: "LOOP_GROUP_ID") {
+            [$0.ordersCreated]
+        }
+        return try ServiceConfiguration(
+            identity: identity,
+            environment: [
+                "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory,
+                "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            ]
+        )
     }
 
-    @Test("a poison record goes once to <topic>.dlq with its bytes, headers and source position; the partition moves on")
+    @Test(
+        "a poison record goes once to <topic>.dlq with its bytes, headers and source position; the partition moves on"
+    )
     func poison() async throws {
-        let cluster = try EmbeddedKafkaCluster(topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) })
+        let cluster = try EmbeddedKafkaCluster(
+            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) }
+        )
         let directory = try TemporaryDirectory()
         let configuration = try configuration(cluster, directory: directory.path)
         let store = try EventStore(directory: directory.path, name: "loop", topics: .defaults)
@@ -26,18 +35,38 @@ struct EventConsumerServiceTests {
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         let handler = CountingHandler()
         let loop = EventConsumerService(
-            configuration: configuration, store: store, handler: handler, relay: relay, readiness: Readiness(), logger: quietLogger
+            configuration: configuration,
+            store: store,
+            handler: handler,
+            relay: relay,
+            readiness: Readiness(),
+            logger: quietLogger
         )
 
         let poisonBytes = Array("{not json".utf8)
         let poison = KafkaMessage(
-            topic: "orders.created", partition: 0, offset: 7, key: Array("k".utf8), value: poisonBytes,
+            topic: "orders.created",
+            partition: 0,
+            offset: 7,
+            key: Array("k".utf8),
+            value: poisonBytes,
             headers: [KafkaHeader(name: "origin", string: "test")]
         )
         var unknownVersion = try EventCodec.encode(orderCreated("v9"))
-        unknownVersion = Array(String(decoding: unknownVersion, as: UTF8.self).replacingOccurrences(of: "\"version\":1", with: "\"version\":9").utf8)
+        unknownVersion = Array(
+            String(decoding: unknownVersion, as: UTF8.self).replacingOccurrences(
+                of: "\"version\":1",
+                with: "\"version\":9"
+            ).utf8
+        )
         let future = KafkaMessage(topic: "orders.created", partition: 0, offset: 8, key: nil, value: unknownVersion)
-        let valid = KafkaMessage(topic: "orders.created", partition: 0, offset: 9, key: nil, value: try EventCodec.encode(orderCreated("ok-1")))
+        let valid = KafkaMessage(
+            topic: "orders.created",
+            partition: 0,
+            offset: 9,
+            key: nil,
+            value: try EventCodec.encode(orderCreated("ok-1"))
+        )
 
         #expect(await loop.process(poison))
         #expect(await loop.process(poison))  // redelivered after a crash: recorded once
@@ -62,7 +91,9 @@ struct EventConsumerServiceTests {
 
     @Test("two consume loops sharing a service's store rebalance without applying any event twice")
     func rebalanceAppliesOnce() async throws {
-        let cluster = try EmbeddedKafkaCluster(topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 4) })
+        let cluster = try EmbeddedKafkaCluster(
+            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 4) }
+        )
         let directory = try TemporaryDirectory()
         let configuration = try configuration(cluster, directory: directory.path)
         let store = try EventStore(directory: directory.path, name: "shared", topics: .defaults)
@@ -73,16 +104,30 @@ struct EventConsumerServiceTests {
         func publish(_ range: Range<Int>) async throws {
             let messages = try range.map { index in
                 let event = orderCreated("o-\(index)")
-                return OutgoingMessage(topic: "orders.created", key: Array(event.key.utf8), value: try EventCodec.encode(event))
+                return OutgoingMessage(
+                    topic: "orders.created",
+                    key: Array(event.key.utf8),
+                    value: try EventCodec.encode(event)
+                )
             }
             for result in await producer.send(messages) { _ = try result.get() }
         }
 
         func member() throws -> (KafkaConsumer, Task<Void, Never>) {
-            let consumer = try KafkaConsumer(configuration: configuration.kafka, groupId: "shared-group", topics: ["orders.created"], logger: quietLogger)
+            let consumer = try KafkaConsumer(
+                configuration: configuration.kafka,
+                groupId: "shared-group",
+                topics: ["orders.created"],
+                logger: quietLogger
+            )
             let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
             let loop = EventConsumerService(
-                configuration: configuration, store: store, handler: handler, relay: relay, readiness: Readiness(), logger: quietLogger
+                configuration: configuration,
+                store: store,
+                handler: handler,
+                relay: relay,
+                readiness: Readiness(),
+                logger: quietLogger
             )
             let task = Task {
                 for await message in consumer.messages {

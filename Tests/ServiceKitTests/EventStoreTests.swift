@@ -66,7 +66,9 @@ struct EventStoreTests {
         #expect(try EventCodec.decode(record.message.value).type == .paymentCompleted)
     }
 
-    @Test("pruning deletes sent outbox rows and inbox entries older than their cutoffs; unsent, failed and recent rows stay")
+    @Test(
+        "pruning deletes sent outbox rows and inbox entries older than their cutoffs; unsent, failed and recent rows stay"
+    )
     func pruning() async throws {
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
@@ -87,12 +89,15 @@ struct EventStoreTests {
             for minutes in 1...5 {
                 let at = Timestamp.format(now.addingTimeInterval(-Double(minutes) * 3600))
                 try db.execute(
-                    sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at, sent_at) VALUES ('t', ?, x'00', '[]', ?, ?)",
+                    sql:
+                        "INSERT INTO outbox (topic, message_key, value, headers, created_at, sent_at) VALUES ('t', ?, x'00', '[]', ?, ?)",
                     arguments: [Data("sent-\(minutes)".utf8), at, at]
                 )
                 try db.execute(
                     sql: "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, 't', ?)",
-                    arguments: ["event-\(minutes)", Timestamp.format(now.addingTimeInterval(-Double(minutes) * 8 * 24 * 3600))]
+                    arguments: [
+                        "event-\(minutes)", Timestamp.format(now.addingTimeInterval(-Double(minutes) * 8 * 24 * 3600)),
+                    ]
                 )
             }
         }
@@ -100,7 +105,9 @@ struct EventStoreTests {
         #expect(try await store.pruneOutbox(sentBefore: cutoff, limit: 2) == 2)
         // The two oldest went first.
         let left = try await store.database.read { db in
-            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map { String(decoding: $0, as: UTF8.self) }
+            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map {
+                String(decoding: $0, as: UTF8.self)
+            }
         }
         #expect(left == ["sent-1", "sent-2", "sent-3"])
         #expect(try await store.pruneOutbox(sentBefore: cutoff, limit: 2) == 2)
@@ -120,10 +127,15 @@ struct EventStoreTests {
                 "SELECT event_id FROM inbox WHERE processed_at < '2024' ORDER BY processed_at LIMIT 5000",
                 "SELECT id FROM outbox WHERE id > 10 AND sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT 500",
             ].map { sql in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(
+                    separator: "; "
+                )
             }
         }
-        #expect(plans[0].contains("USING INDEX outbox_sent") || plans[0].contains("USING COVERING INDEX outbox_sent"), "\(plans[0])")
+        #expect(
+            plans[0].contains("USING INDEX outbox_sent") || plans[0].contains("USING COVERING INDEX outbox_sent"),
+            "\(plans[0])"
+        )
         #expect(plans[1].contains("INDEX inbox_processed"), "\(plans[1])")
         #expect(plans[2].contains("outbox_unsent") || plans[2].contains("INTEGER PRIMARY KEY"), "\(plans[2])")
         for plan in plans { #expect(!plan.contains("SCAN outbox") && !plan.contains("SCAN inbox"), "\(plan)") }
@@ -134,9 +146,20 @@ struct EventStoreTests {
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let event = orderCreated("sync-1")
-        _ = try await store.handle(event, topic: "orders.created", trace: nil) { _ in [event.caused(.orderCreated(OrderCreated(
-            amount: Amount(exactly: "1")!, currency: "USD", customerEmail: nil, items: []
-        )))] }
+        _ = try await store.handle(event, topic: "orders.created", trace: nil) { _ in
+            [
+                event.caused(
+                    .orderCreated(
+                        OrderCreated(
+                            amount: Amount(exactly: "1")!,
+                            currency: "USD",
+                            customerEmail: nil,
+                            items: []
+                        )
+                    )
+                )
+            ]
+        }
         let rows = try await store.unsent(limit: 10)
         try #require(rows.count == 1)
         try await store.markSent(rows.map(\.id))
@@ -154,7 +177,8 @@ func seedForPruning(_ store: EventStore, now: Date) async throws {
     let minuteAgo = Timestamp.format(now.addingTimeInterval(-60))
     try await store.database.write { db in
         for (key, sentAt, failedAt) in [
-            ("old-sent", hourAgo, nil), ("recent-sent", minuteAgo, nil), ("old-unsent", nil, nil), ("old-failed", nil, hourAgo),
+            ("old-sent", hourAgo, nil), ("recent-sent", minuteAgo, nil), ("old-unsent", nil, nil),
+            ("old-failed", nil, hourAgo),
         ] as [(String, String?, String?)] {
             try db.execute(
                 sql: """
@@ -176,7 +200,9 @@ func seedForPruning(_ store: EventStore, now: Date) async throws {
 func expectPrunedSeed(_ store: EventStore) async throws {
     let (outbox, inbox) = try await store.database.read { db in
         (
-            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map { String(decoding: $0, as: UTF8.self) },
+            try Data.fetchAll(db, sql: "SELECT message_key FROM outbox ORDER BY id").map {
+                String(decoding: $0, as: UTF8.self)
+            },
             try String.fetchAll(db, sql: "SELECT event_id FROM inbox ORDER BY event_id")
         )
     }

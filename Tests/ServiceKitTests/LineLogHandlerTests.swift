@@ -10,10 +10,15 @@ import Glibc
 
 @Suite("Line log handler and its buffered sink", .timeLimit(.minutes(2)))
 struct LineLogHandlerTests {
-    @Test("a control character in the message, an order id or a key is escaped and cannot forge a line", arguments: [
-        ("\n", "\\n"), ("\r", "\\r"), ("\r\n", "\\r\\n"), ("\t", "\\t"), ("\u{0}", "\\u{00}"), ("\u{0B}", "\\u{0B}"),
-        ("\u{1B}", "\\u{1B}"), ("\u{7F}", "\\u{7F}"), ("\u{85}", "\\u{85}"), ("\u{2028}", "\\u{2028}"), ("\u{2029}", "\\u{2029}"),
-    ])
+    @Test(
+        "a control character in the message, an order id or a key is escaped and cannot forge a line",
+        arguments: [
+            ("\n", "\\n"), ("\r", "\\r"), ("\r\n", "\\r\\n"), ("\t", "\\t"), ("\u{0}", "\\u{00}"),
+            ("\u{0B}", "\\u{0B}"),
+            ("\u{1B}", "\\u{1B}"), ("\u{7F}", "\\u{7F}"), ("\u{85}", "\\u{85}"), ("\u{2028}", "\\u{2028}"),
+            ("\u{2029}", "\\u{2029}"),
+        ]
+    )
     func controlCharacters(raw: String, escaped: String) throws {
         let output = try OutputPipe()
         let sink = LogSink(fileDescriptor: output.writeEnd)
@@ -32,10 +37,18 @@ struct LineLogHandlerTests {
         #expect(lines[0].dropFirst(25) == expected[...])
     }
 
-    @Test("a backslash is escaped as \\\\: a value cannot end its quotes and forge a key, literal \\n text differs from a newline")
+    @Test(
+        "a backslash is escaped as \\\\: a value cannot end its quotes and forge a key, literal \\n text differs from a newline"
+    )
     func backslashes() {
         func render(_ message: String, _ metadata: Logger.Metadata) -> String {
-            let line = LogLine.render(millisecondsSinceEpoch: 0, level: .info, label: "test", message: message, metadata: metadata)
+            let line = LogLine.render(
+                millisecondsSinceEpoch: 0,
+                level: .info,
+                label: "test",
+                message: message,
+                metadata: metadata
+            )
             return String(decoding: line.dropFirst(25), as: UTF8.self)
         }
         // Unescaped, `x\" role=admin` inside quotes would read as `x\` followed by a key `role`.
@@ -56,9 +69,13 @@ struct LineLogHandlerTests {
         logger[metadataKey: "service"] = "payment"
 
         logger.debug("below the level")
-        logger.warning("processed", metadata: [
-            "orderId": "o1", "empty": "", "words": "two words", "assignment": "a=b", "quote": "say \"hi\"", "count": "\(42)",
-        ])
+        logger.warning(
+            "processed",
+            metadata: [
+                "orderId": "o1", "empty": "", "words": "two words", "assignment": "a=b", "quote": "say \"hi\"",
+                "count": "\(42)",
+            ]
+        )
         #expect(sink.flush(timeout: .seconds(10)))
         output.readAvailable()
 
@@ -67,19 +84,24 @@ struct LineLogHandlerTests {
         let timestamp = String(lines[0].prefix(24))
         #expect(Timestamp.parse(timestamp) != nil, "not a timestamp: \(timestamp)")
         let rest = lines[0].dropFirst(24)
-        let metadata = #"assignment="a=b" count=42 empty="" orderId=o1 quote="say \"hi\"" service=payment words="two words""#
+        let metadata =
+            #"assignment="a=b" count=42 empty="" orderId=o1 quote="say \"hi\"" service=payment words="two words""#
         #expect(rest == " warning payment-service: processed " + metadata)
     }
 
     @Test("timestamps are the text Timestamp.format gives, without Foundation's formatter")
     func timestamps() {
         var mismatches: [Int64] = []
-        let samples: [Int64] = [0, 1, 999, 86_399_999, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 1_700_000_000_123]
+        let samples: [Int64] = [
+            0, 1, 999, 86_399_999, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 1_700_000_000_123,
+        ]
         let steps = (Int64(0)..<5_000).map { 1_704_067_200_000 + $0 * 7_919_999 }  // every few hours across 2024, a leap year
         for milliseconds in samples + steps {
             var text: [UInt8] = []
             LogLine.appendTimestamp(millisecondsSinceEpoch: milliseconds, to: &text)
-            if String(decoding: text, as: UTF8.self) != Timestamp.format(Date(timeIntervalSince1970: Double(milliseconds) / 1000)) {
+            if String(decoding: text, as: UTF8.self)
+                != Timestamp.format(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            {
                 mismatches.append(milliseconds)
             }
         }
@@ -99,7 +121,10 @@ struct LineLogHandlerTests {
                 group.addTask {
                     let logger = Logger(label: "test") { LineLogHandler(label: $0, logLevel: .info, sink: sink) }
                     for line in 0..<linesPerTask {
-                        logger.info("task \(task) line \(line)", metadata: ["orderId": "order-\(task)-\(line)", "padding": "\(line)"])
+                        logger.info(
+                            "task \(task) line \(line)",
+                            metadata: ["orderId": "order-\(task)-\(line)", "padding": "\(line)"]
+                        )
                     }
                 }
             }
@@ -110,8 +135,11 @@ struct LineLogHandlerTests {
         var next = [Int](repeating: 0, count: tasks)
         var malformed: [Substring] = []
         for line in output.lines {
-            guard let match = try pattern.wholeMatch(in: line.dropFirst(25)), let task = Int(match.1), let index = Int(match.2),
-                  match.1 == match.3, match.2 == match.4, match.2 == match.5, next.indices.contains(task), next[task] == index else {
+            guard let match = try pattern.wholeMatch(in: line.dropFirst(25)), let task = Int(match.1),
+                let index = Int(match.2),
+                match.1 == match.3, match.2 == match.4, match.2 == match.5, next.indices.contains(task),
+                next[task] == index
+            else {
                 malformed.append(line)
                 continue
             }
@@ -131,7 +159,10 @@ struct LineLogHandlerTests {
         let count = 5_000  // about 500 KB: far more than the pipe (64 KiB) and the sink hold
 
         for line in 0..<count {
-            logger.info("line \(line) of a run nobody reads", metadata: ["orderId": "order-\(line)", "padding": "0123456789012345678"])
+            logger.info(
+                "line \(line) of a run nobody reads",
+                metadata: ["orderId": "order-\(line)", "padding": "0123456789012345678"]
+            )
         }
         // Every call returned although nothing was read: the logger did not wait for the reader.
         let dropped = sink.droppedLines
@@ -147,7 +178,9 @@ struct LineLogHandlerTests {
         for line in output.lines {
             if let match = try notice.wholeMatch(in: line.dropFirst(25)) {
                 reported += Int(match.1) ?? 0
-            } else if let match = try /info test: line (\d+) of a run nobody reads .*/.wholeMatch(in: line.dropFirst(25)) {
+            } else if let match = try /info test: line (\d+) of a run nobody reads .*/.wholeMatch(
+                in: line.dropFirst(25)
+            ) {
                 delivered.append(Int(match.1) ?? -1)
             } else {
                 Issue.record("unexpected line: \(line)")

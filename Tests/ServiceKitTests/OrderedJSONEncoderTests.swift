@@ -4,7 +4,11 @@ import Testing
 
 @Suite("OrderedJSONEncoder")
 struct OrderedJSONEncoderTests {
-    struct Inner: Encodable { var zeta = 1; var alpha: String? = nil; var mid = [true, false] }
+    struct Inner: Encodable {
+        var zeta = 1
+        var alpha: String? = nil
+        var mid = [true, false]
+    }
     struct Outer: Encodable {
         var orderId = "o\"1\\\n\u{01}/é"
         var status = "PENDING"
@@ -22,7 +26,8 @@ struct OrderedJSONEncoderTests {
 
     @Test("keys in declaration order at every depth; nil left out; escaping and numbers as JSONEncoder writes them")
     func bytes() throws {
-        let expected = #"{"orderId":"o\"1\\\n\u0001/é","status":"PENDING","amount":99.9,"ratio":0.25,"whole":2,"#
+        let expected =
+            #"{"orderId":"o\"1\\\n\u0001/é","status":"PENDING","amount":99.9,"ratio":0.25,"whole":2,"#
             + #""inner":{"zeta":1,"mid":[true,false]},"list":[{"zeta":2,"alpha":"a","mid":[]}]}"#
         #expect(try Self.text(Outer()) == expected)
         let plain = JSONEncoder()

@@ -10,14 +10,20 @@ struct OutboxRelayTests {
     @Test("a relay stopped between commit and publish re-publishes on restart, and the consumer downstream dedupes")
     func crashBetweenPublishAndMark() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "payments.completed", partitions: 2)])
-        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-test", statisticsInterval: nil)
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-test",
+            statisticsInterval: nil
+        )
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "upstream", topics: .defaults)
 
         // Three events committed to the outbox; nothing published yet (the "crash" before publish).
         for id in ["r-1", "r-2", "r-3"] {
             let event = orderCreated(id)
-            _ = try await store.handle(event, topic: "orders.created", trace: nil) { db in try CountingHandler().handle(event, in: db).events }
+            _ = try await store.handle(event, topic: "orders.created", trace: nil) { db in
+                try CountingHandler().handle(event, in: db).events
+            }
         }
         #expect(try await store.pendingCount() == 3)
 
@@ -51,7 +57,11 @@ struct OutboxRelayTests {
     @Test("per-order order is kept: events of one order reach the topic in outbox order")
     func outboxOrder() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 3)])
-        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-order", statisticsInterval: nil)
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-order",
+            statisticsInterval: nil
+        )
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let events = (0..<60).map { orderCreated("key-\($0 % 4)", amount: "\($0 + 1)") }
@@ -76,7 +86,9 @@ struct OutboxRelayTests {
     func poisonRowSetAside() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
         let kafka = KafkaClientConfiguration(
-            bootstrapServers: cluster.bootstrapServers, clientId: "relay-oversize", statisticsInterval: nil,
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-oversize",
+            statisticsInterval: nil,
             properties: [KafkaProperty(name: "message.max.bytes", value: "4096", source: "test")]
         )
         let directory = try TemporaryDirectory()
@@ -84,7 +96,8 @@ struct OutboxRelayTests {
         try await store.database.write { db in
             try store.enqueue([orderCreated("before")], trace: nil, in: db)
             try db.execute(
-                sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES ('orders.created', NULL, ?, '[]', '')",
+                sql:
+                    "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES ('orders.created', NULL, ?, '[]', '')",
                 arguments: [Data(repeating: 0x61, count: 10_000)]
             )
             try store.enqueue([orderCreated("after")], trace: nil, in: db)
@@ -104,7 +117,11 @@ struct OutboxRelayTests {
     @Test("a fatal producer error stops the relay with an error (the service exits and is restarted); rows stay")
     func fatalProducerError() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
-        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-fatal", statisticsInterval: nil)
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-fatal",
+            statisticsInterval: nil
+        )
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         try await store.database.write { db in try store.enqueue([orderCreated("stuck")], trace: nil, in: db) }
@@ -116,11 +133,15 @@ struct OutboxRelayTests {
         #expect(try await store.pendingCount() == 1)
     }
 
-    @Test("while the broker is down rows stay in the outbox (a transient failure, retried); once it is back they are published")
+    @Test(
+        "while the broker is down rows stay in the outbox (a transient failure, retried); once it is back they are published"
+    )
     func brokerDown() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
         let kafka = KafkaClientConfiguration(
-            bootstrapServers: cluster.bootstrapServers, clientId: "relay-down", statisticsInterval: nil,
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-down",
+            statisticsInterval: nil,
             properties: [KafkaProperty(name: "message.timeout.ms", value: "1500", source: "test")]
         )
         let directory = try TemporaryDirectory()
@@ -141,17 +162,23 @@ struct OutboxRelayTests {
         #expect(result == .published)
         #expect(try await store.pendingCount() == 0)
         await producer.shutdown()
-        let messages = try await readTopic("orders.created", from: cluster) { Set($0.compactMap(\.keyString)).count >= 2 }
+        let messages = try await readTopic("orders.created", from: cluster) {
+            Set($0.compactMap(\.keyString)).count >= 2
+        }
         #expect(Set(messages.compactMap(\.keyString)) == ["down-1", "down-2"])
     }
 
-    @Test("a row failing transiently holds back only its own key: other keys flow, and the failed key keeps its order once it recovers")
+    @Test(
+        "a row failing transiently holds back only its own key: other keys flow, and the failed key keeps its order once it recovers"
+    )
     func transientFailureHoldsOnlyItsKey() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [
-            TopicSpecification(name: "orders.created", partitions: 2),
+            TopicSpecification(name: "orders.created", partitions: 2)
         ])
         let kafka = KafkaClientConfiguration(
-            bootstrapServers: cluster.bootstrapServers, clientId: "relay-hold", statisticsInterval: nil,
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-hold",
+            statisticsInterval: nil,
             properties: [KafkaProperty(name: "message.timeout.ms", value: "2000", source: "test")]
         )
         let (stuck, flowing) = try await keysOnPartitions(0, 1, of: 2, cluster: cluster)
@@ -163,7 +190,10 @@ struct OutboxRelayTests {
         try await store.database.write { db in for event in first { try store.enqueue([event], trace: nil, in: db) } }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(
-            store: store, producer: producer, logger: quietLogger, batchSize: 4,
+            store: store,
+            producer: producer,
+            logger: quietLogger,
+            batchSize: 4,
             retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         )
         let running = Task { try await relay.run() }
@@ -200,16 +230,24 @@ struct OutboxRelayTests {
     @Test("pipelining: many batches in flight, every row published once marked, in order per key")
     func pipelinedBatches() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 3)])
-        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-pipe", statisticsInterval: nil)
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-pipe",
+            statisticsInterval: nil
+        )
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let events = (0..<250).map { orderCreated("key-\($0 % 5)", amount: "\($0 + 1)") }
-        try await store.database.write { db in for event in events.prefix(200) { try store.enqueue([event], trace: nil, in: db) } }
+        try await store.database.write { db in
+            for event in events.prefix(200) { try store.enqueue([event], trace: nil, in: db) }
+        }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 10, pipelineDepth: 4)
         let running = Task { try await relay.run() }
         // Rows committed while the relay is busy are picked up behind the others.
-        try await store.database.write { db in for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) } }
+        try await store.database.write { db in
+            for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) }
+        }
         relay.wake()
         try await waitUntil { try await store.pendingCount() == 0 }
         running.cancel()
@@ -222,15 +260,22 @@ struct OutboxRelayTests {
     @Test("the relay prunes sent outbox rows and inbox entries past their retention, and nothing else")
     func relayPrunes() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "orders.created", partitions: 1)])
-        let kafka = KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "relay-prune", statisticsInterval: nil)
+        let kafka = KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "relay-prune",
+            statisticsInterval: nil
+        )
         let directory = try TemporaryDirectory()
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let now = Date()
         try await seedForPruning(store, now: now)
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(
-            store: store, producer: producer, logger: quietLogger,
-            outboxRetention: .seconds(600), inboxRetention: .seconds(7 * 24 * 3600)
+            store: store,
+            producer: producer,
+            logger: quietLogger,
+            outboxRetention: .seconds(600),
+            inboxRetention: .seconds(7 * 24 * 3600)
         )
         await relay.prune(now: now)
         await producer.shutdown()
@@ -241,12 +286,19 @@ struct OutboxRelayTests {
 /// Finds a key that the default partitioner puts on partition `a` and one on `b` of a topic with
 /// `partitions` partitions (the choice depends only on the key and the partition count).
 func keysOnPartitions(
-    _ a: Int32, _ b: Int32, of partitions: Int, cluster: EmbeddedKafkaCluster
+    _ a: Int32,
+    _ b: Int32,
+    of partitions: Int,
+    cluster: EmbeddedKafkaCluster
 ) async throws -> (String, String) {
     try cluster.createTopic(TopicSpecification(name: "probe-\(partitions)", partitions: partitions))
     // Default timeouts: on a busy machine the first send may take a while.
     let probe = try KafkaProducer(
-        configuration: KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "probe", statisticsInterval: nil),
+        configuration: KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "probe",
+            statisticsInterval: nil
+        ),
         logger: quietLogger
     )
     var found: [Int32: String] = [:]
@@ -262,7 +314,8 @@ func keysOnPartitions(
 func unsentCount(_ store: EventStore, key: String) async throws -> Int {
     try await store.database.read { db in
         try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND message_key = ?",
+            db,
+            sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND message_key = ?",
             arguments: [Data(key.utf8)]
         ) ?? 0
     }

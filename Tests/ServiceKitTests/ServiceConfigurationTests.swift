@@ -8,7 +8,9 @@ import Testing
 @Suite("ServiceConfiguration from the environment")
 struct ServiceConfigurationTests {
     static let identity = ServiceIdentity(
-        name: "payment-service", metricsPort: 9101, groupIdVariable: "PAYMENT_GROUP_ID",
+        name: "payment-service",
+        metricsPort: 9101,
+        groupIdVariable: "PAYMENT_GROUP_ID",
         subscriptions: { [$0.ordersCreated, $0.inventoryRejected] }
     )
 
@@ -47,7 +49,12 @@ struct ServiceConfigurationTests {
 
     @Test("the metrics port and group id come from the identity")
     func identityDefaults() throws {
-        let other = ServiceIdentity(name: "x-service", metricsPort: 9999, groupIdVariable: "X_GROUP_ID", subscriptions: { [$0.paymentsFailed] })
+        let other = ServiceIdentity(
+            name: "x-service",
+            metricsPort: 9999,
+            groupIdVariable: "X_GROUP_ID",
+            subscriptions: { [$0.paymentsFailed] }
+        )
         let configuration = try ServiceConfiguration(identity: other, environment: ["PAYMENT_GROUP_ID": "ignored"])
         #expect(configuration.metricsPort == 9999)
         #expect(configuration.groupId == "x-service")
@@ -82,10 +89,18 @@ struct ServiceConfigurationTests {
         #expect(configuration.serviceName == "pay-2")
         #expect(configuration.kafka.clientId == "pay-2")
         #expect(configuration.groupId == "payments-blue")
-        #expect(configuration.topics == Topics(
-            ordersCreated: "orders.v2", paymentsCompleted: "pc", paymentsFailed: "pf", paymentsRefunded: "pr",
-            inventoryReserved: "ir", inventoryRejected: "inv_rejected-2", notificationsSent: "ns"
-        ))
+        #expect(
+            configuration.topics
+                == Topics(
+                    ordersCreated: "orders.v2",
+                    paymentsCompleted: "pc",
+                    paymentsFailed: "pf",
+                    paymentsRefunded: "pr",
+                    inventoryReserved: "ir",
+                    inventoryRejected: "inv_rejected-2",
+                    notificationsSent: "ns"
+                )
+        )
         #expect(configuration.subscriptions == ["orders.v2", "inv_rejected-2"])
         #expect(configuration.metricsHost == "127.0.0.1")
         #expect(configuration.metricsPort == 0)
@@ -101,9 +116,11 @@ struct ServiceConfigurationTests {
 
     @Test("any ConfigReader works: keys are the variables in dotted lower case, errors still name the variable")
     func inMemoryReader() throws {
-        let reader = ConfigReader(provider: InMemoryProvider(values: [
-            "metrics.port": "9555", "payment.group.id": "blue", "order.topic": "orders.v3", "kafka.brokers": "k:1",
-        ]))
+        let reader = ConfigReader(
+            provider: InMemoryProvider(values: [
+                "metrics.port": "9555", "payment.group.id": "blue", "order.topic": "orders.v3", "kafka.brokers": "k:1",
+            ])
+        )
         let configuration = try ServiceConfiguration(identity: Self.identity, reader: reader)
         #expect(configuration.metricsPort == 9555)
         #expect(configuration.groupId == "blue")
@@ -122,8 +139,14 @@ struct ServiceConfigurationTests {
     func messages() {
         let cases: [([String: String], String)] = [
             (["METRICS_PORT": "abc"], "invalid METRICS_PORT: \"abc\" is not a whole number from 0 to 65535"),
-            (["ORDER_TOPIC": "a b"], "invalid ORDER_TOPIC: \"a b\" is not a valid Kafka topic name (1–249 of A-Z a-z 0-9 . _ -)"),
-            (["LOG_LEVEL": "Loud"], "invalid LOG_LEVEL: \"loud\" is not one of trace, debug, info, notice, warning, error, critical"),
+            (
+                ["ORDER_TOPIC": "a b"],
+                "invalid ORDER_TOPIC: \"a b\" is not a valid Kafka topic name (1–249 of A-Z a-z 0-9 . _ -)"
+            ),
+            (
+                ["LOG_LEVEL": "Loud"],
+                "invalid LOG_LEVEL: \"loud\" is not one of trace, debug, info, notice, warning, error, critical"
+            ),
             (["ORDERD_PID": "1"], "invalid ORDERD_PID: \"1\" is not a process id"),
             (["KAFKA_BROKERS": " , "], "invalid KAFKA_BROKERS: \",\" is not a comma-separated list of host:port"),
         ]
@@ -147,24 +170,27 @@ struct ServiceConfigurationTests {
         var testDescription: String { "\(variable)=\(value)" }
     }
 
-    @Test("a bad value is refused with an error naming the variable", arguments: [
-        Bad(variable: "METRICS_PORT", value: "abc"),
-        Bad(variable: "METRICS_PORT", value: "70000"),
-        Bad(variable: "METRICS_PORT", value: "-1"),
-        Bad(variable: "ORDER_TOPIC", value: "bad topic"),
-        Bad(variable: "NOTIFICATION_SENT_TOPIC", value: "a/b"),
-        Bad(variable: "PAYMENT_FAILED_TOPIC", value: String(repeating: "t", count: 250)),
-        Bad(variable: "LOG_LEVEL", value: "loud"),
-        Bad(variable: "TOPIC_PARTITIONS", value: "0"),
-        Bad(variable: "TOPIC_PARTITIONS", value: "1001"),
-        Bad(variable: "TOPIC_REPLICATION_FACTOR", value: "x"),
-        Bad(variable: "ORDERD_PID", value: "1"),
-        Bad(variable: "ORDERD_PID", value: "pid"),
-        Bad(variable: "KAFKA_BROKERS", value: ","),
-        Bad(variable: "KAFKA_BROKERS", value: "host one:9092"),
-        Bad(variable: "KAFKA_NO_SUCH_PROPERTY", value: "1"),
-        Bad(variable: "KAFKA_SESSION_TIMEOUT_MS", value: "soon"),
-    ])
+    @Test(
+        "a bad value is refused with an error naming the variable",
+        arguments: [
+            Bad(variable: "METRICS_PORT", value: "abc"),
+            Bad(variable: "METRICS_PORT", value: "70000"),
+            Bad(variable: "METRICS_PORT", value: "-1"),
+            Bad(variable: "ORDER_TOPIC", value: "bad topic"),
+            Bad(variable: "NOTIFICATION_SENT_TOPIC", value: "a/b"),
+            Bad(variable: "PAYMENT_FAILED_TOPIC", value: String(repeating: "t", count: 250)),
+            Bad(variable: "LOG_LEVEL", value: "loud"),
+            Bad(variable: "TOPIC_PARTITIONS", value: "0"),
+            Bad(variable: "TOPIC_PARTITIONS", value: "1001"),
+            Bad(variable: "TOPIC_REPLICATION_FACTOR", value: "x"),
+            Bad(variable: "ORDERD_PID", value: "1"),
+            Bad(variable: "ORDERD_PID", value: "pid"),
+            Bad(variable: "KAFKA_BROKERS", value: ","),
+            Bad(variable: "KAFKA_BROKERS", value: "host one:9092"),
+            Bad(variable: "KAFKA_NO_SUCH_PROPERTY", value: "1"),
+            Bad(variable: "KAFKA_SESSION_TIMEOUT_MS", value: "soon"),
+        ]
+    )
     func badValue(_ bad: Bad) {
         let error = #expect(throws: ServiceConfigurationError.self) {
             try Self.configuration([bad.variable: bad.value])
@@ -195,22 +221,27 @@ struct ServiceConfigurationTests {
         #expect(password.redacted == "sasl.password=[redacted]")
     }
 
-    @Test("the SASL password never appears in the text of any configuration error", arguments: [
-        ["KAFKA_NO_SUCH_PROPERTY": "1"],
-        ["METRICS_PORT": "abc"],
-        ["LOG_LEVEL": "loud"],
-        ["ORDER_TOPIC": "bad topic"],
-        ["TOPIC_PARTITIONS": "0"],
-        ["KAFKA_SECURITY_PROTOCOL": "carrier-pigeon"],
-        ["KAFKA_BROKERS": "a b"],
-    ])
+    @Test(
+        "the SASL password never appears in the text of any configuration error",
+        arguments: [
+            ["KAFKA_NO_SUCH_PROPERTY": "1"],
+            ["METRICS_PORT": "abc"],
+            ["LOG_LEVEL": "loud"],
+            ["ORDER_TOPIC": "bad topic"],
+            ["TOPIC_PARTITIONS": "0"],
+            ["KAFKA_SECURITY_PROTOCOL": "carrier-pigeon"],
+            ["KAFKA_BROKERS": "a b"],
+        ]
+    )
     func passwordNeverEchoed(extra: [String: String]) {
         var values = extra
         values["KAFKA_SASL_PASSWORD"] = Self.secret
         values["KAFKA_SSL_KEY_PASSWORD"] = Self.secret
         let error = #expect(throws: ServiceConfigurationError.self) { try Self.configuration(values) }
         guard let error else { return }
-        for text in [error.description, error.problem, error.variable, String(describing: error), String(reflecting: error)] {
+        for text in [
+            error.description, error.problem, error.variable, String(describing: error), String(reflecting: error),
+        ] {
             #expect(!text.contains(Self.secret), "\(text)")
         }
     }

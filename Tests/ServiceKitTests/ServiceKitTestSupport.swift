@@ -35,7 +35,13 @@ final class CountingHandler: EventHandler {
     func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
         applied.withLock { $0[event.orderId, default: 0] += 1 }
         guard case .orderCreated(let order) = event.payload else { throw EventRejected("unexpected \(event.type)") }
-        let completed = PaymentCompleted(paymentId: "p-\(event.orderId)", amount: order.amount, currency: order.currency, customerEmail: nil, items: [])
+        let completed = PaymentCompleted(
+            paymentId: "p-\(event.orderId)",
+            amount: order.amount,
+            currency: order.currency,
+            customerEmail: nil,
+            items: []
+        )
         return Reaction(events: [event.caused(.paymentCompleted(completed))], summary: "test")
     }
 
@@ -44,8 +50,11 @@ final class CountingHandler: EventHandler {
 
 func orderCreated(_ orderId: String, amount: String = "42") -> EventEnvelope {
     EventEnvelope(
-        orderId: orderId, correlationId: "c-\(orderId)",
-        payload: .orderCreated(OrderCreated(amount: Amount(exactly: amount)!, currency: "USD", customerEmail: nil, items: []))
+        orderId: orderId,
+        correlationId: "c-\(orderId)",
+        payload: .orderCreated(
+            OrderCreated(amount: Amount(exactly: amount)!, currency: "USD", customerEmail: nil, items: [])
+        )
     )
 }
 
@@ -62,12 +71,20 @@ func waitUntil(timeout: Duration = .seconds(30), _ condition: @Sendable () async
 
 /// Reads `topic` from the beginning with a fresh group until `done` holds.
 func readTopic(
-    _ topic: String, from cluster: EmbeddedKafkaCluster, timeout: Duration = .seconds(30),
+    _ topic: String,
+    from cluster: EmbeddedKafkaCluster,
+    timeout: Duration = .seconds(30),
     until done: @escaping @Sendable ([KafkaMessage]) -> Bool
 ) async throws -> [KafkaMessage] {
     let consumer = try KafkaConsumer(
-        configuration: KafkaClientConfiguration(bootstrapServers: cluster.bootstrapServers, clientId: "reader", statisticsInterval: nil),
-        groupId: "reader-\(UUID().uuidString)", topics: [topic], logger: quietLogger
+        configuration: KafkaClientConfiguration(
+            bootstrapServers: cluster.bootstrapServers,
+            clientId: "reader",
+            statisticsInterval: nil
+        ),
+        groupId: "reader-\(UUID().uuidString)",
+        topics: [topic],
+        logger: quietLogger
     )
     let seen = Mutex<[KafkaMessage]>([])
     let reader = Task {

@@ -26,8 +26,10 @@ struct ControlServerTests {
             #expect(reply.status == .ok)
             #expect(reply.headers[.contentType] == "application/json")
             let text = String(buffer: reply.body)
-            let keys = ["\"pid\":", "\"uptimeSeconds\":", "\"startedAt\":", "\"broker\":", "\"embeddedBroker\":",
-                        "\"config\":", "\"services\":[{\"name\":\"alpha\",\"state\":"]
+            let keys = [
+                "\"pid\":", "\"uptimeSeconds\":", "\"startedAt\":", "\"broker\":", "\"embeddedBroker\":",
+                "\"config\":", "\"services\":[{\"name\":\"alpha\",\"state\":",
+            ]
             let offsets = keys.map { text.range(of: $0)?.lowerBound }
             #expect(offsets.allSatisfy { $0 != nil }, "\(text)")
             #expect(offsets.compactMap { $0 } == offsets.compactMap { $0 }.sorted(), "\(text)")
@@ -60,10 +62,12 @@ struct ControlServerTests {
 
             let command = try await client.execute(uri: "/v1/services/alpha/fly", method: .post)
             #expect(command.status == .notFound)
-            #expect(String(buffer: command.body) == """
-                {"error":"unknown command; use start, stop, restart or reset-failed"}
+            #expect(
+                String(buffer: command.body) == """
+                    {"error":"unknown command; use start, stop, restart or reset-failed"}
 
-                """)
+                    """
+            )
         }
     }
 }

@@ -48,7 +48,8 @@ struct LoopbackHTTPClientTests {
     @Test("POST over a Unix socket: an empty body is sent with Content-Length 0; a 404 is a response, not an error")
     func unixSocketPost() async throws {
         let server = try CannedServer(
-            .unix, answer: .bytes("HTTP/1.1 404 Not Found\r\nContent-Length: 13\r\n\r\n{\"error\":\"x\"}")
+            .unix,
+            answer: .bytes("HTTP/1.1 404 Not Found\r\nContent-Length: 13\r\n\r\n{\"error\":\"x\"}")
         )
         let response = try await Client(server.endpoint, timeout: .seconds(5)).post("/v1/services/x/start")
         #expect(response.status == .notFound && !response.isSuccess)
@@ -80,8 +81,10 @@ struct LoopbackHTTPClientTests {
         default: Issue.record("expected the early close to fail the request, got \(String(describing: failure))")
         }
         let nothing = try CannedServer(.tcp, answer: .bytes(""))
-        #expect(await Self.failure(Client(nothing.endpoint, timeout: .seconds(5)), get: "/")
-            == .closedBeforeResponse(nothing.endpoint))
+        #expect(
+            await Self.failure(Client(nothing.endpoint, timeout: .seconds(5)), get: "/")
+                == .closedBeforeResponse(nothing.endpoint)
+        )
         #expect(server.requests.count == 1 && nothing.requests.count == 1)
     }
 

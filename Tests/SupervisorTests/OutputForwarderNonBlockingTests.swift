@@ -16,7 +16,9 @@ struct OutputForwarderNonBlockingTests {
         var output: [Int32] = [0, 0]
         // Close-on-exec: a process another test spawns meanwhile must not inherit a write end and
         // hold the forwarder's EOF back.
-        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0, cprocesscontrol_pipe_cloexec(&output, 0) == 0 else { throw POSIXError(.EMFILE) }
+        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0, cprocesscontrol_pipe_cloexec(&output, 0) == 0 else {
+            throw POSIXError(.EMFILE)
+        }
         let (inputRead, inputWrite, outputRead, outputWrite) = (input[0], input[1], output[0], output[1])
         defer { close(outputRead) }
         try #require(fcntl(outputWrite, F_SETFL, fcntl(outputWrite, F_GETFL) | O_NONBLOCK) == 0)
@@ -70,7 +72,10 @@ struct OutputForwarderNonBlockingTests {
         let lines = String(decoding: collected, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.last == "", "the output does not end with a newline")
         let mismatch = lines.indices.dropLast().first { lines[$0] != "svc | line \($0) \(padding)" }
-        #expect(mismatch == nil, "line \(mismatch ?? -1) is not whole: \(mismatch.map { String(lines[$0].prefix(200)) } ?? "")")
+        #expect(
+            mismatch == nil,
+            "line \(mismatch ?? -1) is not whole: \(mismatch.map { String(lines[$0].prefix(200)) } ?? "")"
+        )
         #expect(lines.count == count + 1, "got \(lines.count - 1) lines, expected \(count)")
     }
 }

@@ -12,7 +12,9 @@ struct OutputForwarderTests {
     private func forward(_ chunks: [String]) throws -> String {
         var input: [Int32] = [0, 0]
         var output: [Int32] = [0, 0]
-        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0, cprocesscontrol_pipe_cloexec(&output, 0) == 0 else { throw POSIXError(.EMFILE) }
+        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0, cprocesscontrol_pipe_cloexec(&output, 0) == 0 else {
+            throw POSIXError(.EMFILE)
+        }
         let (inputRead, inputWrite, outputRead, outputWrite) = (input[0], input[1], output[0], output[1])
         let writer = Thread {
             for chunk in chunks {
@@ -119,7 +121,9 @@ private final class RecordingForwarder {
     init() throws {
         var input: [Int32] = [0, 0]
         var records: [Int32] = [0, 0]
-        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0, socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &records) == 0 else {
+        guard cprocesscontrol_pipe_cloexec(&input, 0) == 0,
+            socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &records) == 0
+        else {
             throw POSIXError(.EMFILE)
         }
         (inputRead, inputWrite, recordsWrite, recordsRead) = (input[0], input[1], records[0], records[1])

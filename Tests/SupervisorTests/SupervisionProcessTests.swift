@@ -47,7 +47,10 @@ struct SupervisionProcessTests {
                 let nominal = 0.1 * Double(1 << index)
                 #expect(gap >= 0.2 + nominal * 0.5 - 0.01, "gap \(index) was \(gap) s; gaps \(gaps)")
             }
-            #expect(Set(harness.starts("crashy").map(\.pid)).count == harness.starts("crashy").count, "a new process each time")
+            #expect(
+                Set(harness.starts("crashy").map(\.pid)).count == harness.starts("crashy").count,
+                "a new process each time"
+            )
         }
     }
 
@@ -74,14 +77,20 @@ struct SupervisionProcessTests {
 
     @Test("a child that ignores SIGTERM is killed after stop_timeout")
     func stopEscalatesToKill() async throws {
-        let service = FixtureService(name: "stubborn", environment: ["FIXTURE_IGNORE_SIGTERM": "1"], settings: [#"restart = "always""#])
+        let service = FixtureService(
+            name: "stubborn",
+            environment: ["FIXTURE_IGNORE_SIGTERM": "1"],
+            settings: [#"restart = "always""#]
+        )
         try await Harness.run([service]) { harness in
             let ready = try await harness.waitFor("stubborn", "ready") { $0.state == .ready }
             let pid = try #require(ready.pid)
             let began = ContinuousClock.now
             let stopping = try await harness.supervisor.perform(.stop, service: "stubborn")
             #expect(stopping.state == .stopping)
-            let stopped = try await harness.waitFor("stubborn", "stopped", timeout: .seconds(15)) { $0.state == .stopped }
+            let stopped = try await harness.waitFor("stubborn", "stopped", timeout: .seconds(15)) {
+                $0.state == .stopped
+            }
             let elapsed = ContinuousClock.now - began
             #expect(elapsed >= .seconds(1), "stopped after \(elapsed), before stop_timeout")
             #expect(stopped.lastExit == "signal 9 (KILL)")
@@ -92,7 +101,11 @@ struct SupervisionProcessTests {
 
     @Test("no grandchild survives a stop or a crash")
     func grandchildrenGo() async throws {
-        let parent = FixtureService(name: "parent", environment: ["FIXTURE_GRANDCHILD_PIDFILE": "$DIR/grandchild.pid"], settings: [#"restart = "always""#])
+        let parent = FixtureService(
+            name: "parent",
+            environment: ["FIXTURE_GRANDCHILD_PIDFILE": "$DIR/grandchild.pid"],
+            settings: [#"restart = "always""#]
+        )
         try await Harness.run([parent]) { harness in
             let pidfile = harness.path("grandchild.pid")
             try await harness.waitFor("parent", "ready") { $0.state == .ready }
@@ -102,25 +115,33 @@ struct SupervisionProcessTests {
             // Stop: SIGTERM to the service; the grandchild must go too.
             _ = try await harness.supervisor.perform(.stop, service: "parent")
             try await harness.waitFor("parent", "stopped", timeout: .seconds(15)) { $0.state == .stopped }
-            #expect(try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(first) }, "grandchild \(first) survived a stop")
+            #expect(
+                try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(first) },
+                "grandchild \(first) survived a stop"
+            )
             if !Harness.isGone(first) { kill(first, SIGKILL) }
 
             // Crash: the service aborts; its grandchild must not outlive it.
             _ = try await harness.supervisor.perform(.start, service: "parent")
             try await harness.waitFor("parent", "ready again") { $0.state == .ready }
             var second: Int32 = 0
-            #expect(try await Harness.eventually(timeout: .seconds(15)) {
-                guard let pid = Harness.readPid(pidfile), pid != first else { return false }
-                second = pid
-                return true
-            })
+            #expect(
+                try await Harness.eventually(timeout: .seconds(15)) {
+                    guard let pid = Harness.readPid(pidfile), pid != first else { return false }
+                    second = pid
+                    return true
+                }
+            )
             #expect(kill(second, 0) == 0)
             harness.post("parent", "/crash")
             let crashed = try await harness.waitFor("parent", "restarted after the crash", timeout: .seconds(15)) {
                 $0.restarts >= 1 && $0.lastExit == "signal 6 (ABRT)"
             }
             #expect(crashed.lastExit == "signal 6 (ABRT)")
-            #expect(try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(second) }, "grandchild \(second) survived a crash")
+            #expect(
+                try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(second) },
+                "grandchild \(second) survived a crash"
+            )
             if !Harness.isGone(second) { kill(second, SIGKILL) }
         }
     }
@@ -131,7 +152,9 @@ struct SupervisionProcessTests {
             let ready = try await harness.waitFor("flaky", "ready") { $0.state == .ready }
             let pid = try #require(ready.pid)
             #expect(harness.post("flaky", "/ready/fail") == 200)
-            let unhealthy = try await harness.waitFor("flaky", "unhealthy", timeout: .seconds(15)) { $0.state == .unhealthy }
+            let unhealthy = try await harness.waitFor("flaky", "unhealthy", timeout: .seconds(15)) {
+                $0.state == .unhealthy
+            }
             #expect(unhealthy.pid == pid)
             #expect(unhealthy.restarts == 0)
             #expect(!unhealthy.ready)
@@ -170,7 +193,8 @@ struct SupervisionProcessTests {
             #expect(stopped.lastExit == "exit 0")
             #expect(Harness.isGone(pid))
             let stayed = try await harness.holds(for: .milliseconds(1500)) { status in
-                status.services[0].state == .stopped && status.services[0].pid == nil && harness.starts("steady").count == 1
+                status.services[0].state == .stopped && status.services[0].pid == nil
+                    && harness.starts("steady").count == 1
             }
             let seen = Harness.describe(await harness.supervisor.status())
             #expect(stayed, "restarted after a manual stop: \(seen)")
@@ -190,7 +214,9 @@ struct SupervisionProcessTests {
             var disturbed: [String] = []
             try await harness.waitFor("looper failed", timeout: .seconds(15)) { status in
                 let row = status.services.first { $0.name == "stable" }!
-                if row.state != .ready || row.pid != pid || row.restarts != 0 { disturbed.append(Harness.describe(status)) }
+                if row.state != .ready || row.pid != pid || row.restarts != 0 {
+                    disturbed.append(Harness.describe(status))
+                }
                 return status.services.first { $0.name == "looper" }!.state == .failed
             }
             #expect(disturbed.isEmpty, "stable was disturbed: \(disturbed.prefix(3))")
@@ -211,7 +237,10 @@ struct SupervisionProcessTests {
                 #expect(lines.contains(#"fixture_up{service="\#(service)"} 1"#), "\(text)")
                 #expect(lines.contains(#"orderd_service_up{service="\#(service)"} 1"#), "\(text)")
                 #expect(lines.contains(#"orderd_service_state{service="\#(service)",state="ready"} 1"#), "\(text)")
-                #expect(lines.contains(#"orderd_service_restarts_total{service="\#(service)",reason="exit"} 0"#), "\(text)")
+                #expect(
+                    lines.contains(#"orderd_service_restarts_total{service="\#(service)",reason="exit"} 0"#),
+                    "\(text)"
+                )
             }
             #expect(lines.filter { $0 == "# TYPE fixture_up gauge" }.count == 1, "\(text)")
             #expect(lines.filter { $0.hasPrefix("# TYPE orderd_service_up ") }.count == 1, "\(text)")
@@ -230,11 +259,15 @@ struct SupervisionProcessTests {
     /// Alive (/health passes) but not ready until told (`POST /ready/pass`), with a startup
     /// budget long enough that only readiness can end its startup in a test.
     static func notReadyYet(
-        _ name: String, environment: [String: String] = [:], settings: [String] = []
+        _ name: String,
+        environment: [String: String] = [:],
+        settings: [String] = []
     ) -> FixtureService {
         FixtureService(
-            name: name, environment: environment.merging(["FIXTURE_NEVER_READY": "1"]) { $1 },
-            settings: settings, probes: [#"startup_budget = "60s""#]
+            name: name,
+            environment: environment.merging(["FIXTURE_NEVER_READY": "1"]) { $1 },
+            settings: settings,
+            probes: [#"startup_budget = "60s""#]
         )
     }
 
@@ -260,7 +293,9 @@ struct SupervisionProcessTests {
     @Test("a dependency that fails ends the wait: the dependent is not started, and status and log say why")
     func dependencyFailureEndsTheWait() async throws {
         let base = Self.notReadyYet(
-            "base", environment: ["FIXTURE_EXIT_AFTER_MS": "300"], settings: [#"restart = "never""#]
+            "base",
+            environment: ["FIXTURE_EXIT_AFTER_MS": "300"],
+            settings: [#"restart = "never""#]
         )
         let app = FixtureService(name: "app", settings: [#"after = ["base"]"#])
         let harness = try SupervisionHarness([base, app])
@@ -302,8 +337,16 @@ struct SupervisionProcessTests {
     func stopAllStopsEverything() async throws {
         let services = [
             FixtureService(name: "plain", settings: [#"restart = "always""#]),
-            FixtureService(name: "stubborn", environment: ["FIXTURE_IGNORE_SIGTERM": "1"], settings: [#"restart = "always""#]),
-            FixtureService(name: "parent", environment: ["FIXTURE_GRANDCHILD_PIDFILE": "$DIR/grandchild.pid"], settings: [#"restart = "always""#]),
+            FixtureService(
+                name: "stubborn",
+                environment: ["FIXTURE_IGNORE_SIGTERM": "1"],
+                settings: [#"restart = "always""#]
+            ),
+            FixtureService(
+                name: "parent",
+                environment: ["FIXTURE_GRANDCHILD_PIDFILE": "$DIR/grandchild.pid"],
+                settings: [#"restart = "always""#]
+            ),
         ]
         try await Harness.run(services) { harness in
             let pidfile = harness.path("grandchild.pid")
@@ -323,7 +366,10 @@ struct SupervisionProcessTests {
             let everyStart = services.flatMap { harness.starts($0.name).map(\.pid) }
             #expect(everyStart.count == 3)
             for pid in everyStart { #expect(Harness.isGone(pid), "\(pid) still runs") }
-            #expect(try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(grandchild) }, "grandchild \(grandchild) survived stopAll")
+            #expect(
+                try await Harness.eventually(timeout: .seconds(2)) { Harness.isGone(grandchild) },
+                "grandchild \(grandchild) survived stopAll"
+            )
         }
     }
 }

@@ -260,14 +260,19 @@ struct SupervisionTests {
     func spawnFailure() {
         var machine = Supervision(policy: policy())
         _ = machine.handle(.start, now: t0)
-        #expect(machine.handle(.spawnFailed("no such file"), now: t0).last == .scheduleRestart(after: .milliseconds(100)))
+        #expect(
+            machine.handle(.spawnFailed("no such file"), now: t0).last == .scheduleRestart(after: .milliseconds(100))
+        )
         #expect(machine.lastExit == .exited(127))
     }
 
     @Test("events that do not apply in a state change nothing")
     func ignoredEvents() {
         var machine = Supervision(policy: policy())
-        for event: Supervision.Event in [.exited(.exited(1)), .readinessPassed, .livenessFailed, .backoffElapsed, .stopTimeoutElapsed, .resetFailed, .stop] {
+        for event: Supervision.Event in [
+            .exited(.exited(1)), .readinessPassed, .livenessFailed, .backoffElapsed, .stopTimeoutElapsed, .resetFailed,
+            .stop,
+        ] {
             #expect(machine.handle(event, now: t0).isEmpty)
             #expect(machine.state == .stopped)
         }

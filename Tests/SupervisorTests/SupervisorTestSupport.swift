@@ -36,9 +36,14 @@ final class SupervisionHarness: Sendable {
 
     /// Where `supervisor-fixture` was built: `ORDER_PLATFORM_BIN`, else next to the test binary.
     static var binaryDirectory: String {
-        if let explicit = ProcessInfo.processInfo.environment["ORDER_PLATFORM_BIN"], !explicit.isEmpty { return explicit }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
+        if let explicit = ProcessInfo.processInfo.environment["ORDER_PLATFORM_BIN"], !explicit.isEmpty {
+            return explicit
+        }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents"
+            || directory.lastPathComponent == "MacOS"
+        {
             directory.deleteLastPathComponent()
         }
         return directory.path
@@ -96,10 +101,20 @@ final class SupervisionHarness: Sendable {
 
                 """
         }
-        configuration = try SupervisorConfiguration.parse(toml, source: "test.toml", environment: [:], executableDirectory: binaries)
+        configuration = try SupervisorConfiguration.parse(
+            toml,
+            source: "test.toml",
+            environment: [:],
+            executableDirectory: binaries
+        )
         var logger = Logger(label: "orderd-test")
         logger.logLevel = .info
-        supervisor = Supervisor(configuration: configuration, brokers: "127.0.0.1:1", embeddedBroker: false, logger: logger)
+        supervisor = Supervisor(
+            configuration: configuration,
+            brokers: "127.0.0.1:1",
+            embeddedBroker: false,
+            logger: logger
+        )
     }
 
     /// Short probe timings, each unless `overrides` (`key = value` lines) sets it, then `overrides`.
@@ -152,7 +167,8 @@ final class SupervisionHarness: Sendable {
     /// Polls `status()` every 25 ms until `condition` holds; throws after `timeout`.
     @discardableResult
     func waitFor(
-        _ what: String, timeout: Duration = .seconds(10),
+        _ what: String,
+        timeout: Duration = .seconds(10),
         _ condition: (DaemonStatus) throws -> Bool
     ) async throws -> DaemonStatus {
         let deadline = ContinuousClock.now + timeout
@@ -169,7 +185,9 @@ final class SupervisionHarness: Sendable {
     /// Waits until service `name` satisfies `condition`.
     @discardableResult
     func waitFor(
-        _ name: String, _ what: String, timeout: Duration = .seconds(10),
+        _ name: String,
+        _ what: String,
+        timeout: Duration = .seconds(10),
         _ condition: @escaping (ServiceStatus) -> Bool
     ) async throws -> ServiceStatus {
         let status = try await waitFor("\(name) \(what)", timeout: timeout) { status in
@@ -223,11 +241,16 @@ final class SupervisionHarness: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = loopback(port: port)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { return nil }
-        let request = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+        let request = Array(
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8
+        )
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+        else { return nil }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
         while !response.contains(UInt8(ascii: "\n")) {
@@ -256,7 +279,9 @@ final class SupervisionHarness: Sendable {
         defer { close(fd) }
         var address = loopback(port: 0)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         try #require(bound == 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -270,7 +295,9 @@ final class SupervisionHarness: Sendable {
     // MARK: Processes
 
     static func readPid(_ path: String) -> Int32? {
-        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+            Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
     }
 
     /// True when `pid` no longer runs: `kill(pid, 0)` fails with ESRCH, or it is a zombie
@@ -278,7 +305,8 @@ final class SupervisionHarness: Sendable {
     static func isGone(_ pid: Int32) -> Bool {
         if kill(pid, 0) != 0 { return errno == ESRCH }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
+            let close = stat.lastIndex(of: ")")
+        else { return true }
         // "<pid> (<comm>) <state> …"
         return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first == "Z"
     }

@@ -45,7 +45,9 @@ enum RDKafkaCallbacks {
             // not an error, unless they are fatal.
             let fatal = rd_kafka_resp_err_t(err) == RD_KAFKA_RESP_ERR__FATAL
             context.logger.log(
-                level: fatal ? .error : .warning, "kafka: \(text)", metadata: ["code": .stringConvertible(err)]
+                level: fatal ? .error : .warning,
+                "kafka: \(text)",
+                metadata: ["code": .stringConvertible(err)]
             )
         }
         if statistics {
@@ -70,9 +72,11 @@ enum RDKafkaCallbacks {
 /// Assignment and revocation, on the consumer's poll thread (inside `rd_kafka_consumer_poll`).
 enum RDKafkaRebalance {
     static func handle(
-        _ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
+        _ rk: OpaquePointer,
+        _ err: rd_kafka_resp_err_t,
         _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-        handler: RebalanceHandler, logger: Logger
+        handler: RebalanceHandler,
+        logger: Logger
     ) {
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
         let set = Self.partitions(partitions)

@@ -23,7 +23,11 @@ extension RDKafkaClient {
         for topic in topics {
             guard
                 let newTopic = rd_kafka_NewTopic_new(
-                    topic.name, Int32(topic.partitions), Int32(topic.replicationFactor), &errstr, errstr.count
+                    topic.name,
+                    Int32(topic.partitions),
+                    Int32(topic.replicationFactor),
+                    &errstr,
+                    errstr.count
                 )
             else {
                 return .failure(.topic(name: topic.name, reason: String(errorBuffer: errstr)))

@@ -27,13 +27,18 @@ final class RDKafkaClient: Sendable {
         context: ClientContext
     ) throws(KafkaError) {
         let conf = rd_kafka_conf_new()
-        var properties = [
-            KafkaProperty(name: "bootstrap.servers", value: configuration.bootstrapServers, source: "KAFKA_BROKERS"),
-            KafkaProperty(name: "client.id", value: configuration.clientId, source: "SERVICE_NAME"),
-            // Requests are small and latency-bound (one order's event per hop): Nagle's algorithm
-            // would hold a request back until the previous one is acknowledged.
-            KafkaProperty(name: "socket.nagle.disable", value: "true", source: "default"),
-        ] + defaults
+        var properties =
+            [
+                KafkaProperty(
+                    name: "bootstrap.servers",
+                    value: configuration.bootstrapServers,
+                    source: "KAFKA_BROKERS"
+                ),
+                KafkaProperty(name: "client.id", value: configuration.clientId, source: "SERVICE_NAME"),
+                // Requests are small and latency-bound (one order's event per hop): Nagle's algorithm
+                // would hold a request back until the previous one is acknowledged.
+                KafkaProperty(name: "socket.nagle.disable", value: "true", source: "default"),
+            ] + defaults
         if let interval = configuration.statisticsInterval {
             properties.append(
                 KafkaProperty(name: "statistics.interval.ms", value: String(interval.milliseconds), source: "default")
@@ -50,7 +55,9 @@ final class RDKafkaClient: Sendable {
         let unmanaged = Unmanaged.passRetained(context)
         rd_kafka_conf_set_opaque(conf, unmanaged.toOpaque())
         RDKafkaCallbacks.install(
-            on: conf, delivery: kind == .producer, rebalance: context.rebalance != nil,
+            on: conf,
+            delivery: kind == .producer,
+            rebalance: context.rebalance != nil,
             statistics: configuration.statisticsInterval != nil
         )
 
@@ -107,10 +114,14 @@ final class RDKafkaClient: Sendable {
         let err = message.value.withUnsafeBytes { valueBytes in
             (message.key ?? []).withUnsafeBytes { keyBytes in
                 crdkafka_produce(
-                    handle.pointer, message.topic,
-                    message.key == nil ? nil : keyBytes.baseAddress, message.key == nil ? 0 : keyBytes.count,
-                    valueBytes.baseAddress, valueBytes.count,
-                    list, opaque.toOpaque()
+                    handle.pointer,
+                    message.topic,
+                    message.key == nil ? nil : keyBytes.baseAddress,
+                    message.key == nil ? 0 : keyBytes.count,
+                    valueBytes.baseAddress,
+                    valueBytes.count,
+                    list,
+                    opaque.toOpaque()
                 )
             }
         }
@@ -143,7 +154,9 @@ final class RDKafkaClient: Sendable {
         let err = rd_kafka_fatal_error(handle.pointer, &errstr, errstr.count)
         guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
         return .delivery(
-            code: err.rawValue, reason: "fatal producer error: \(String(errorBuffer: errstr))", transient: false
+            code: err.rawValue,
+            reason: "fatal producer error: \(String(errorBuffer: errstr))",
+            transient: false
         )
     }
 

@@ -38,7 +38,10 @@ final class RDKafkaMockCluster: Sendable {
     func createTopic(_ topic: TopicSpecification) throws(KafkaError) {
         let err = operation {
             rd_kafka_mock_topic_create(
-                mock.pointer, topic.name, Int32(topic.partitions), Int32(max(topic.replicationFactor, 1))
+                mock.pointer,
+                topic.name,
+                Int32(topic.partitions),
+                Int32(max(topic.replicationFactor, 1))
             )
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {

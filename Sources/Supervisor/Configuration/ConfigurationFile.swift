@@ -67,21 +67,30 @@ struct Key<Root> {
 extension Key {
     /// `name`, whose value `set` stores; `check` says what is wrong with a value, if anything.
     init<V: ConfigurationValue>(
-        _ name: String, _ type: V.Type, check: @escaping (V.Value) -> String? = { _ in nil },
-        render: @escaping (Root) -> String? = { _ in nil }, set: @escaping (inout Root, V.Value) -> Void
+        _ name: String,
+        _ type: V.Type,
+        check: @escaping (V.Value) -> String? = { _ in nil },
+        render: @escaping (Root) -> String? = { _ in nil },
+        set: @escaping (inout Root, V.Value) -> Void
     ) {
-        self.init(name: name, decode: { table in
-            let value = try table.value(V.self, at: AnyKey(name))
-            if let problem = check(value) {
-                throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), problem)
-            }
-            return { set(&$0, value) }
-        }, render: render)
+        self.init(
+            name: name,
+            decode: { table in
+                let value = try table.value(V.self, at: AnyKey(name))
+                if let problem = check(value) {
+                    throw ConfigurationError(dotted(table.codingPath + [AnyKey(name)]), problem)
+                }
+                return { set(&$0, value) }
+            },
+            render: render
+        )
     }
 
     /// `name`, stored at `path` and printed as `name = <value>`.
     init<V: ConfigurationValue>(
-        _ name: String, _ path: WritableKeyPath<Root, V.Value>, _ type: V.Type,
+        _ name: String,
+        _ path: WritableKeyPath<Root, V.Value>,
+        _ type: V.Type,
         check: @escaping (V.Value) -> String? = { _ in nil }
     ) {
         self.init(name, type, check: check, render: { "\(name) = \(V.toml($0[keyPath: path]))" }) {
@@ -91,10 +100,14 @@ extension Key {
 
     /// This key in a table of `Outer`, whose `path` holds the `Root`.
     func lifted<Outer>(_ path: WritableKeyPath<Outer, Root>) -> Key<Outer> {
-        Key<Outer>(name: name, decode: { [decode] table in
-            let change = try decode(table)
-            return { change(&$0[keyPath: path]) }
-        }, render: { [render] in render($0[keyPath: path]) })
+        Key<Outer>(
+            name: name,
+            decode: { [decode] table in
+                let change = try decode(table)
+                return { change(&$0[keyPath: path]) }
+            },
+            render: { [render] in render($0[keyPath: path]) }
+        )
     }
 }
 
@@ -108,7 +121,8 @@ struct Overrides<Table: ConfigurationTable>: ConfigurationValue {
     init() {}
 
     init(from decoder: any Decoder) throws {
-        let table = try decoder.container(keyedBy: AnyKey.self), known = Table.keys.map(\.name)
+        let table = try decoder.container(keyedBy: AnyKey.self)
+        let known = Table.keys.map(\.name)
         for name in table.allKeys.map(\.stringValue) where !known.contains(name) {
             let distance = { (key: String) in editDistance(name.lowercased(), key) }
             let best = known.min { distance($0) < distance($1) }
@@ -149,7 +163,10 @@ struct AnyKey: CodingKey {
 /// `services.a.arguments[1]`, quoting components that are not bare TOML keys.
 func dotted(_ path: [any CodingKey]) -> String {
     path.reduce(into: "") { result, key in
-        if let index = key.intValue { return result += "[\(index)]" }
+        if let index = key.intValue {
+            result += "[\(index)]"
+            return
+        }
         result += (result.isEmpty ? "" : ".") + SupervisorConfiguration.key(key.stringValue)
     }
 }
@@ -157,7 +174,8 @@ func dotted(_ path: [any CodingKey]) -> String {
 func dotted(_ components: String...) -> String { dotted(components.map(AnyKey.init)) }
 
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     var previous = Array(0...b.count)
     for i in a.indices {
         var current = [i + 1]

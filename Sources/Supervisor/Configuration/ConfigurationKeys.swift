@@ -12,10 +12,14 @@ extension DaemonSettings: ConfigurationTable {
     static var keys: [Key<Self>] {
         [
             Key("socket_path", \.socketPath, Text.self),
-            Key("socket_group", Text.self, render: {
-                $0.socketGroup.map { "socket_group = \(SupervisorConfiguration.quote($0))  # socket mode 0660" }
-                    ?? "# socket_group is not set: the socket is mode 0600 (owner only)"
-            }) { $0.socketGroup = $1 },
+            Key(
+                "socket_group",
+                Text.self,
+                render: {
+                    $0.socketGroup.map { "socket_group = \(SupervisorConfiguration.quote($0))  # socket mode 0660" }
+                        ?? "# socket_group is not set: the socket is mode 0600 (owner only)"
+                }
+            ) { $0.socketGroup = $1 },
             Key("metrics_host", \.metricsHost, Text.self),
             Key("metrics_port", \.metricsPort, Int.self, check: within(ports)),
             Key("scrape_timeout", \.scrapeTimeout, DurationText.self),
@@ -31,10 +35,14 @@ extension DaemonSettings: ConfigurationTable {
 extension KafkaSettings: ConfigurationTable {
     static var keys: [Key<Self>] {
         [
-            Key("brokers", Brokers.self, render: {
-                $0.brokers.map { "brokers = \(SupervisorConfiguration.quote($0))" }
-                    ?? "# brokers is not set (nor KAFKA_BROKERS): orderd runs the embedded broker"
-            }) { $0.brokers = $1 },
+            Key(
+                "brokers",
+                Brokers.self,
+                render: {
+                    $0.brokers.map { "brokers = \(SupervisorConfiguration.quote($0))" }
+                        ?? "# brokers is not set (nor KAFKA_BROKERS): orderd runs the embedded broker"
+                }
+            ) { $0.brokers = $1 },
             Key("embedded_partitions", \.embeddedPartitions, Int.self, check: within(1...10_000)),
             Key("properties", Properties.self) { $0.properties = $1 },
         ]

@@ -8,11 +8,12 @@ extension SupervisorConfiguration {
     /// environment variables whose name contains password, secret, jaas, pem, token or key —
     /// are shown as `"[redacted]"`.
     public func rendered() -> String {
-        var out = [
-            "# Effective orderd configuration from \(source)",
-            "# Every default is filled in; services are listed in start order (stop order is the reverse).",
-            "# Secrets are shown as \(Self.quote(Self.redacted)).", "", "[orderd]",
-        ] + DaemonSettings.lines(daemon) + ["", "[kafka]"] + KafkaSettings.lines(kafka)
+        var out =
+            [
+                "# Effective orderd configuration from \(source)",
+                "# Every default is filled in; services are listed in start order (stop order is the reverse).",
+                "# Secrets are shown as \(Self.quote(Self.redacted)).", "", "[orderd]",
+            ] + DaemonSettings.lines(daemon) + ["", "[kafka]"] + KafkaSettings.lines(kafka)
         if !kafka.properties.isEmpty {
             out += ["", "[kafka.properties]"]
             for (name, value) in kafka.properties.sorted(by: { $0.key < $1.key }) {
@@ -21,7 +22,8 @@ extension SupervisorConfiguration {
         }
         for service in services {
             let table = "services.\(Self.key(service.name))"
-            out += ["", "[\(table)]"] + ServiceSpec.lines(service) + ["", "[\(table).probes]"]
+            out +=
+                ["", "[\(table)]"] + ServiceSpec.lines(service) + ["", "[\(table).probes]"]
                 + SupervisionPolicy.Probes.lines(service.supervisionPolicy) + ["", "[\(table).environment]"]
             if service.environment["METRICS_PORT"] == nil {
                 out.append("# METRICS_PORT = \"\(service.metricsPort)\" is exported from metrics_port")

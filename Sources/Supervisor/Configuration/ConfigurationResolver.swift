@@ -10,7 +10,11 @@ extension ConfigurationError {
 extension ConfigurationFile {
     /// The configuration with every default applied, after the checks that span keys: ranges
     /// between settings, names, `after` targets and cycles, and unique metrics ports.
-    func resolve(source: String, environment: [String: String], executableDirectory: String?) throws(ConfigurationError)
+    func resolve(
+        source: String,
+        environment: [String: String],
+        executableDirectory: String?
+    ) throws(ConfigurationError)
         -> SupervisorConfiguration
     {
         let daemon = try daemonSettings(environment: environment, executableDirectory: executableDirectory)
@@ -35,17 +39,23 @@ extension ConfigurationFile {
         return SupervisorConfiguration(source: source, daemon: daemon, kafka: kafka, services: ordered)
     }
 
-    private func daemonSettings(environment: [String: String], executableDirectory: String?) throws(ConfigurationError)
+    private func daemonSettings(
+        environment: [String: String],
+        executableDirectory: String?
+    ) throws(ConfigurationError)
         -> DaemonSettings
     {
         let variable = environment[ConfigurationDefaults.binaryDirectoryVariable].flatMap { $0.isEmpty ? nil : $0 }
-        var daemon = orderd.applied(to: DaemonSettings(
-            socketPath: ConfigurationDefaults.socketPath(environment: environment),
-            binaryDirectory: variable ?? executableDirectory ?? ConfigurationDefaults.runningExecutableDirectory()
-        ))
+        var daemon = orderd.applied(
+            to: DaemonSettings(
+                socketPath: ConfigurationDefaults.socketPath(environment: environment),
+                binaryDirectory: variable ?? executableDirectory ?? ConfigurationDefaults.runningExecutableDirectory()
+            )
+        )
         let socketPath = daemon.socketPath
         if socketPath.utf8.count > 107 {
-            let hint = orderd.sets("socket_path")
+            let hint =
+                orderd.sets("socket_path")
                 ? "" : " (it is the default from the environment; set orderd.socket_path)"
             let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
             throw ConfigurationError("orderd.socket_path", message + hint)
@@ -58,9 +68,12 @@ extension ConfigurationFile {
         return daemon
     }
 
-    private func service(_ name: String, _ table: Overrides<ServiceSpec>, defaults: SupervisionPolicy,
-        daemon: DaemonSettings) throws(ConfigurationError) -> ServiceSpec
-    {
+    private func service(
+        _ name: String,
+        _ table: Overrides<ServiceSpec>,
+        defaults: SupervisionPolicy,
+        daemon: DaemonSettings
+    ) throws(ConfigurationError) -> ServiceSpec {
         let key = { (component: String) in dotted("services", name, component) }
         guard ConfigurationNames.isBareKey(name), name.utf8.count <= 64 else {
             let message = "a service name is 1–64 of letters, digits, '_' and '-'"
@@ -72,7 +85,9 @@ extension ConfigurationFile {
         try policy.checkBackoff(maximumSet: table.sets("backoff_max"), at: dotted("services", name))
         if policy.stopTimeout > daemon.stopTimeout {
             let (limit, own) = (DurationText.format(daemon.stopTimeout), DurationText.format(policy.stopTimeout))
-            let origin = table.sets("stop_timeout") ? key("stop_timeout")
+            let origin =
+                table.sets("stop_timeout")
+                ? key("stop_timeout")
                 : self.defaults.sets("stop_timeout") ? "defaults.stop_timeout" : nil
             throw ConfigurationError(
                 key: origin ?? "orderd.stop_timeout",
@@ -88,8 +103,10 @@ extension ConfigurationFile {
         if let exported = spec.environment["METRICS_PORT"], exported != String(spec.metricsPort) {
             let port = spec.metricsPort
             let message = "\"\(exported)\" differs from metrics_port (\(port)), which orderd probes and scrapes"
-            throw ConfigurationError(dotted("services", name, "environment", "METRICS_PORT"),
-                message + "; remove it or make them equal")
+            throw ConfigurationError(
+                dotted("services", name, "environment", "METRICS_PORT"),
+                message + "; remove it or make them equal"
+            )
         }
         if spec.after.contains(name) {
             let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"

@@ -63,7 +63,8 @@ struct Scalar: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        value = try (try? String(from: decoder)) ?? (try? Int(from: decoder)).map(String.init)
+        value =
+            try (try? String(from: decoder)) ?? (try? Int(from: decoder)).map(String.init)
             ?? String(Bool(from: decoder))
     }
 }
@@ -99,7 +100,8 @@ struct Brokers: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        let entries = try (try? String(from: decoder))
+        let entries =
+            try (try? String(from: decoder))
             .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
             ?? [String](from: decoder)
         let trimmed = entries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
@@ -166,7 +168,10 @@ struct Properties: ConfigurationValue {
         }
     }
 
-    private static func flatten(_ table: KeyedDecodingContainer<AnyKey>, _ prefix: String) throws
+    private static func flatten(
+        _ table: KeyedDecodingContainer<AnyKey>,
+        _ prefix: String
+    ) throws
         -> [(String, String)]
     {
         try table.allKeys.flatMap { key in

@@ -18,10 +18,12 @@ struct DurationText: ConfigurationValue {
         }
         let text = try String(from: decoder)
         guard let parsed = Self.parse(text) else {
-            throw decoder.invalid("""
+            throw decoder.invalid(
+                """
                 "\(text)" is not a duration; write a positive number with a unit, like "100ms", "2s", "1m" \
                 or "1h" (or an integer number of seconds)
-                """)
+                """
+            )
         }
         guard parsed > .zero else { throw decoder.invalid("must be longer than zero") }
         value = parsed

@@ -82,4 +82,6 @@ router.post("ready/pass") { _, _ -> Response in
 }
 let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
 // With SIGTERM ignored, no graceful-shutdown signal handler may re-enable it.
-try await app.runService(gracefulShutdownSignals: environment["FIXTURE_IGNORE_SIGTERM"] == "1" ? [] : [.sigterm, .sigint])
+try await app.runService(
+    gracefulShutdownSignals: environment["FIXTURE_IGNORE_SIGTERM"] == "1" ? [] : [.sigterm, .sigint]
+)

@@ -23,7 +23,12 @@ enum ConfigurationFixtures {
         environment: [String: String] = ConfigurationFixtures.environment,
         executableDirectory: String = ConfigurationFixtures.binaryDirectory
     ) throws(ConfigurationError) -> SupervisorConfiguration {
-        try SupervisorConfiguration.parse(text, source: source, environment: environment, executableDirectory: executableDirectory)
+        try SupervisorConfiguration.parse(
+            text,
+            source: source,
+            environment: environment,
+            executableDirectory: executableDirectory
+        )
     }
 
     /// The error parsing `text` throws, or nil when it parses.

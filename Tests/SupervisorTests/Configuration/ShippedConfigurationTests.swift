@@ -8,7 +8,9 @@ struct ShippedConfigurationTests {
 
     func load(environment: [String: String] = ConfigurationFixtures.environment) throws -> SupervisorConfiguration {
         try SupervisorConfiguration.load(
-            path: path, environment: environment, executableDirectory: ConfigurationFixtures.binaryDirectory
+            path: path,
+            environment: environment,
+            executableDirectory: ConfigurationFixtures.binaryDirectory
         )
     }
 
@@ -17,9 +19,11 @@ struct ShippedConfigurationTests {
         #expect(configuration.source == path)
         #expect(configuration.services.count == 4)
         let ports = Dictionary(uniqueKeysWithValues: configuration.services.map { ($0.name, $0.metricsPort) })
-        #expect(ports == [
-            "order-service": 9100, "payment-service": 9101, "inventory-service": 9102, "notification-service": 9103,
-        ])
+        #expect(
+            ports == [
+                "order-service": 9100, "payment-service": 9101, "inventory-service": 9102, "notification-service": 9103,
+            ]
+        )
         let order = try #require(configuration.service(named: "order-service"))
         #expect(order.environment["PORT"] == "4000")
         #expect(order.executable == "/opt/orderd/bin/order-service")
@@ -29,9 +33,11 @@ struct ShippedConfigurationTests {
 
     @Test func orderServiceStartsLastSoItStopsFirst() throws {
         let configuration = try load()
-        #expect(configuration.services.map(\.name) == [
-            "inventory-service", "notification-service", "payment-service", "order-service",
-        ])
+        #expect(
+            configuration.services.map(\.name) == [
+                "inventory-service", "notification-service", "payment-service", "order-service",
+            ]
+        )
         #expect(configuration.service(named: "order-service")?.priority == 1)
     }
 
@@ -68,9 +74,10 @@ struct ShippedConfigurationTests {
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             if line.hasPrefix("[") { section = line }
             if documentedSections.contains(section), line.hasPrefix("# "),
-               let equals = line.range(of: " = "),
-               case let key = String(line[line.index(line.startIndex, offsetBy: 2)..<equals.lowerBound]),
-               key.allSatisfy({ $0.isLetter || $0 == "_" }), !examples.contains(key) {
+                let equals = line.range(of: " = "),
+                case let key = String(line[line.index(line.startIndex, offsetBy: 2)..<equals.lowerBound]),
+                key.allSatisfy({ $0.isLetter || $0 == "_" }), !examples.contains(key)
+            {
                 uncommented.append(String(line.dropFirst(2)))
                 count += 1
             } else {
@@ -106,9 +113,11 @@ struct DockerConfigurationTests {
 
     @Test func theFourServicesBindTheirMetricsOnEveryInterface() throws {
         let configuration = try load()
-        #expect(configuration.services.map(\.name) == [
-            "inventory-service", "notification-service", "payment-service", "order-service",
-        ])
+        #expect(
+            configuration.services.map(\.name) == [
+                "inventory-service", "notification-service", "payment-service", "order-service",
+            ]
+        )
         for service in configuration.services {
             #expect(service.executable == "/usr/local/bin/\(service.name)")
             #expect(service.environment["METRICS_HOST"] == "0.0.0.0", "\(service.name)")
@@ -122,7 +131,9 @@ struct DockerConfigurationTests {
     @Test func brokersComeFromComposeNotTheFile() throws {
         #expect(try load().kafka.brokers == nil)
         let compose = try SupervisorConfiguration.load(
-            path: path, environment: ["KAFKA_BROKERS": "kafka:29092"], executableDirectory: "/elsewhere"
+            path: path,
+            environment: ["KAFKA_BROKERS": "kafka:29092"],
+            executableDirectory: "/elsewhere"
         )
         #expect(compose.kafka.brokers == "kafka:29092")
     }
