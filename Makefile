@@ -10,14 +10,16 @@ DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config systemd
 MONITORING_PACKAGES := prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test run clean
+.PHONY: deps test-deps build test run clean
 
-deps: ## install the Debian libraries the build links against and the monitoring tools, when missing
+deps: ## install the Debian libraries the build links against, when missing
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+test-deps: deps ## and the monitoring tools the tests need (make run does not install them)
 	@dpkg -s $(MONITORING_PACKAGES) >/dev/null 2>&1 || { echo "installing Debian packages: $(MONITORING_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $(MONITORING_PACKAGES); }
@@ -25,7 +27,7 @@ deps: ## install the Debian libraries the build links against and the monitoring
 build: deps
 	$(SWIFT) build
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-deploy-files

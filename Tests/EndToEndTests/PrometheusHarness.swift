@@ -23,7 +23,7 @@ final class PrometheusHarness: Sendable {
     /// The `prometheus` executable on PATH; throws, saying what to install, when there is none.
     static func executable() throws -> String {
         guard let path = findExecutable("prometheus") else {
-            throw PlatformError("prometheus is not on PATH: install Debian's prometheus package (`make deps`)")
+            throw PlatformError("prometheus is not on PATH: install Debian's prometheus package (`make test-deps`)")
         }
         return path
     }
