@@ -295,22 +295,36 @@ func waitUntil(
     }
 }
 
-/// An unused TCP port on 127.0.0.1, chosen by the kernel.
+/// The next port ``freePort()`` tries; ports count up through 20000–26999, below the kernel's
+/// ephemeral range (32768–60999 by default).
+private let nextFreePort = Mutex(20_000 + Int(getpid() % 3_000))
+
+/// An unused TCP port on 127.0.0.1, each handed out once per test run.
+///
+/// Not `bind(0)`: a port the kernel picks and the test releases again can meanwhile become another
+/// test's pick, or the source port of one of the many loopback connections the tests and orderd
+/// make, before the child binds it ("Address already in use"). Ports below the ephemeral range are
+/// never a source port, and the counter never hands one out twice in a run.
 func freePort() throws -> Int {
+    for _ in 0..<7_000 {
+        let port = nextFreePort.withLock { next in
+            defer { next = next >= 26_999 ? 20_000 : next + 1 }
+            return next
+        }
+        if canBind(port: port) { return port }
+    }
+    throw PlatformError("no free TCP port on 127.0.0.1 in 20000-26999")
+}
+
+private func canBind(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw PlatformError("socket() failed") }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else { throw PlatformError("bind() failed") }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
