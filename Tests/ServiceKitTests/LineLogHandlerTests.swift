@@ -95,7 +95,8 @@ struct LineLogHandlerTests {
         let samples: [Int64] = [
             0, 1, 999, 86_399_999, 951_782_400_000, 951_868_799_999, 4_107_542_400_000, 1_700_000_000_123,
         ]
-        let steps = (Int64(0)..<5_000).map { 1_704_067_200_000 + $0 * 7_919_999 }  // every few hours across 2024, a leap year
+        // Every few hours across 2024, a leap year.
+        let steps = (Int64(0)..<5_000).map { 1_704_067_200_000 + $0 * 7_919_999 }
         for milliseconds in samples + steps {
             var text: [UInt8] = []
             LogLine.appendTimestamp(millisecondsSinceEpoch: milliseconds, to: &text)

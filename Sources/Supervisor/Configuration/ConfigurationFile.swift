@@ -93,9 +93,13 @@ extension Key {
         _ type: V.Type,
         check: @escaping (V.Value) -> String? = { _ in nil }
     ) {
-        self.init(name, type, check: check, render: { "\(name) = \(V.toml($0[keyPath: path]))" }) {
-            $0[keyPath: path] = $1
-        }
+        self.init(
+            name,
+            type,
+            check: check,
+            render: { "\(name) = \(V.toml($0[keyPath: path]))" },
+            set: { $0[keyPath: path] = $1 }
+        )
     }
 
     /// This key in a table of `Outer`, whose `path` holds the `Root`.

@@ -18,8 +18,9 @@ extension DaemonSettings: ConfigurationTable {
                 render: {
                     $0.socketGroup.map { "socket_group = \(SupervisorConfiguration.quote($0))  # socket mode 0660" }
                         ?? "# socket_group is not set: the socket is mode 0600 (owner only)"
-                }
-            ) { $0.socketGroup = $1 },
+                },
+                set: { $0.socketGroup = $1 }
+            ),
             Key("metrics_host", \.metricsHost, Text.self),
             Key("metrics_port", \.metricsPort, Int.self, check: within(ports)),
             Key("scrape_timeout", \.scrapeTimeout, DurationText.self),
@@ -41,8 +42,9 @@ extension KafkaSettings: ConfigurationTable {
                 render: {
                     $0.brokers.map { "brokers = \(SupervisorConfiguration.quote($0))" }
                         ?? "# brokers is not set (nor KAFKA_BROKERS): orderd runs the embedded broker"
-                }
-            ) { $0.brokers = $1 },
+                },
+                set: { $0.brokers = $1 }
+            ),
             Key("embedded_partitions", \.embeddedPartitions, Int.self, check: within(1...10_000)),
             Key("properties", Properties.self) { $0.properties = $1 },
         ]
