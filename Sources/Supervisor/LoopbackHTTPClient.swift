@@ -50,7 +50,7 @@ public struct LoopbackHTTPClient: Sendable {
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         /// Nothing accepted the connection (nothing listens, or the socket path is unusable).
         case connectFailed(Endpoint, reason: String)
-        /// No complete response within the timeout.
+        /// No complete response within the timeout, counted from the connect.
         case timedOut(Endpoint, after: Duration)
         /// The server closed the connection before the response was complete.
         case closedBeforeResponse(Endpoint)
@@ -179,6 +179,10 @@ public struct LoopbackHTTPClient: Sendable {
             case .unixSocket(let path):
                 return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
             }
+        } catch ChannelError.connectTimeout {
+            // The connect timeout is the exchange's: a busy peer that has not accepted by then has
+            // not answered in time, the same as one that accepted and stayed silent.
+            throw .timedOut(endpoint, after: timeout)
         } catch {
             throw .connectFailed(endpoint, reason: "\(error)")
         }

@@ -49,6 +49,9 @@ final class OrderdHarness: Sendable {
 
             [defaults.probes]
             interval = "250ms"
+            # The suites run in parallel on debug builds: a probe must not time out because the
+            # machine is busy, or a service turns unhealthy (or is restarted) for no fault of its own.
+            timeout = "5s"
 
             """
         for service in Platform.services {
@@ -104,11 +107,19 @@ final class OrderdHarness: Sendable {
         return try JSONDecoder().decode(DaemonStatus.self, from: Data(output.utf8))
     }
 
-    func waitUntilAllReady(timeout: Duration = .seconds(90)) async throws {
+    /// Waits until `orderd status` reports every service ready, and returns that status: a later
+    /// one may already differ (a probe that timed out on a loaded machine marks a service
+    /// unhealthy until the next one passes).
+    @discardableResult
+    func waitUntilAllReady(timeout: Duration = .seconds(90)) async throws -> DaemonStatus {
+        let ready = Mutex<DaemonStatus?>(nil)
         try await waitUntil(timeout: timeout, "all four services ready under orderd; log:\n\(log.suffix(3000))") {
             guard self.isRunning else { throw PlatformError("orderd exited: \(self.log.suffix(3000))") }
-            return try await self.cli(["status"]).status == 0
+            guard let status = try await self.status(), status.allReady else { return false }
+            ready.withLock { $0 = status }
+            return true
         }
+        return ready.withLock { $0! }
     }
 
     func request(_ method: HTTPMethod, port: Int, path: String, body: String? = nil) async throws -> Platform.Reply {

@@ -63,8 +63,9 @@ struct LoopbackHTTPClientTests {
     func timeout() async throws {
         let server = try CannedServer(.tcp, answer: .silence)
         let began = ContinuousClock.now
-        let failure = await Self.failure(Client(server.endpoint, timeout: .milliseconds(300)), get: "/health")
-        #expect(failure == .timedOut(server.endpoint, after: Duration.milliseconds(300)))
+        // Long enough for the request to reach the server on a loaded machine (it is counted below).
+        let failure = await Self.failure(Client(server.endpoint, timeout: .seconds(1)), get: "/health")
+        #expect(failure == .timedOut(server.endpoint, after: Duration.seconds(1)))
         // Without the timeout the request would wait for the silent server forever; the bound only
         // has to tell "ended by the timeout" from that, on a loaded machine too.
         #expect(ContinuousClock.now - began < .seconds(20))
