@@ -47,15 +47,15 @@ public enum EventCodec {
     /// Throws only the `EncodingError` of `JSONEncoder`, which no payload can trigger: none holds
     /// a floating-point value.
     public static func encode(_ envelope: EventEnvelope) throws -> [UInt8] {
-        let wire = Wire(
+        let head = Head(
             eventId: envelope.eventId,
             type: envelope.type.rawValue,
             version: envelope.version,
             occurredAt: envelope.occurredAt,
             orderId: envelope.orderId,
-            correlationId: envelope.correlationId,
-            payload: AnyPayload(envelope.payload)
+            correlationId: envelope.correlationId
         )
+        let wire = Wire(head: head, payload: AnyPayload(envelope.payload))
         return Array(try encoder.encode(wire))
     }
 
@@ -149,7 +149,8 @@ public enum EventCodec {
         keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
     }
 
-    private struct Head: Decodable {
+    /// The envelope's fields, beside `payload` in the same JSON object.
+    private struct Head: Codable {
         var eventId: UUID
         var type: String
         var version: Int
@@ -159,13 +160,15 @@ public enum EventCodec {
     }
 
     private struct Wire: Encodable {
-        var eventId: UUID
-        var type: String
-        var version: Int
-        var occurredAt: Date
-        var orderId: String
-        var correlationId: String
+        var head: Head
         var payload: AnyPayload
+
+        func encode(to encoder: any Encoder) throws {
+            // The head's keys and `payload` share one object, as the decoder reads them.
+            try head.encode(to: encoder)
+            var container = encoder.container(keyedBy: Whole.Keys.self)
+            try container.encode(payload, forKey: .payload)
+        }
     }
 
     private struct AnyPayload: Encodable {

@@ -36,37 +36,24 @@ public actor Supervisor {
         self.embeddedBroker = embeddedBroker
         self.logger = logger
         for spec in configuration.services {
-            services[spec.name] = Self.makeService(
-                spec,
-                configuration: configuration,
-                brokers: brokers,
-                embeddedBroker: embeddedBroker,
-                logger: logger,
-                changes: changes
-            )
+            services[spec.name] = Self.makeService(spec, configuration, brokers, embeddedBroker, logger, changes)
         }
         order = configuration.services.map(\.name)
     }
 
     private func add(_ spec: ServiceSpec) {
-        services[spec.name] = Self.makeService(
-            spec,
-            configuration: configuration,
-            brokers: brokers,
-            embeddedBroker: embeddedBroker,
-            logger: logger,
-            changes: changes
-        )
+        services[spec.name] = Self.makeService(spec, configuration, brokers, embeddedBroker, logger, changes)
         order = configuration.services.map(\.name).filter { services[$0] != nil }
     }
 
+    // Static, with everything passed in: the initializer cannot call an isolated method.
     private static func makeService(
         _ spec: ServiceSpec,
-        configuration: SupervisorConfiguration,
-        brokers: String,
-        embeddedBroker: Bool,
-        logger: Logger,
-        changes: ChangeSignal
+        _ configuration: SupervisorConfiguration,
+        _ brokers: String,
+        _ embeddedBroker: Bool,
+        _ logger: Logger,
+        _ changes: ChangeSignal
     ) -> SupervisedService {
         SupervisedService(
             spec: spec,

@@ -117,9 +117,8 @@ extension Orderd {
         static let configuration = CommandConfiguration(
             abstract: "Start a stopped or failed service (clears its start-limit history)."
         )
-        @OptionGroup var socketOptions: SocketOptions
-        @Argument(help: "The service, for example payment-service.") var service: String
-        func run() async throws { try await command(.start, service, socketOptions) }
+        @OptionGroup var target: ServiceTarget
+        func run() async throws { try await target.perform(.start) }
     }
 
     struct Stop: AsyncParsableCommand {
@@ -127,16 +126,14 @@ extension Orderd {
             abstract: "Stop a service: SIGTERM to its process group, SIGKILL after its stop timeout.",
             discussion: "The stop is sticky: the restart policy does not start it again until `orderd start`."
         )
-        @OptionGroup var socketOptions: SocketOptions
-        @Argument(help: "The service, for example payment-service.") var service: String
-        func run() async throws { try await command(.stop, service, socketOptions) }
+        @OptionGroup var target: ServiceTarget
+        func run() async throws { try await target.perform(.stop) }
     }
 
     struct Restart: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop a service and start it again.")
-        @OptionGroup var socketOptions: SocketOptions
-        @Argument(help: "The service, for example payment-service.") var service: String
-        func run() async throws { try await command(.restart, service, socketOptions) }
+        @OptionGroup var target: ServiceTarget
+        func run() async throws { try await target.perform(.restart) }
     }
 
     struct ResetFailed: AsyncParsableCommand {
@@ -144,9 +141,8 @@ extension Orderd {
             commandName: "reset-failed",
             abstract: "Clear a failed service's start-limit history and start it again."
         )
-        @OptionGroup var socketOptions: SocketOptions
-        @Argument(help: "The service, for example payment-service.") var service: String
-        func run() async throws { try await command(.resetFailed, service, socketOptions) }
+        @OptionGroup var target: ServiceTarget
+        func run() async throws { try await target.perform(.resetFailed) }
     }
 
     struct CheckConfig: AsyncParsableCommand {
@@ -174,13 +170,24 @@ extension Orderd {
     }
 }
 
-private func command(_ command: Supervisor.Command, _ service: String, _ options: SocketOptions) async throws {
-    do {
-        let status = try await ControlClient(socketPath: options.socketPath()).perform(command, service: service)
-        print("\(status.name): \(status.state.rawValue)\(status.note.map { " (\($0))" } ?? "")")
-    } catch {
-        FileHandle.standardError.write(Data("orderd \(command.rawValue): \(error)\n".utf8))
-        if case .unreachable = error { throw ExitCode(4) }
-        throw ExitCode(1)
+/// The arguments of `orderd start|stop|restart|reset-failed`: which service, through which socket.
+struct ServiceTarget: ParsableArguments {
+    @OptionGroup var socketOptions: SocketOptions
+    @Argument(help: "The service, for example payment-service.") var service: String
+
+    /// Sends `command` for the service and prints its new state; exit 4 when orderd is not
+    /// reachable, 1 for any other refusal.
+    func perform(_ command: Supervisor.Command) async throws {
+        do {
+            let status = try await ControlClient(socketPath: socketOptions.socketPath()).perform(
+                command,
+                service: service
+            )
+            print("\(status.name): \(status.state.rawValue)\(status.note.map { " (\($0))" } ?? "")")
+        } catch {
+            FileHandle.standardError.write(Data("orderd \(command.rawValue): \(error)\n".utf8))
+            if case .unreachable = error { throw ExitCode(4) }
+            throw ExitCode(1)
+        }
     }
 }
