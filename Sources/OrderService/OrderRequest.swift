@@ -44,8 +44,8 @@ public struct OrderRequest: Sendable, Hashable {
     }
 
     /// Parses and validates a JSON body.
-    /// - Throws: ``APIError`` with code `invalid_json`, `invalid_body`, `unknown_field`,
-    ///   `missing_field` or `invalid_field`, naming the field.
+    /// - Throws: ``APIError`` with code `invalid_json`, `invalid_body`, `duplicate_field`,
+    ///   `unknown_field`, `missing_field` or `invalid_field`, naming the field.
     public static func parse(_ body: [UInt8]) throws(APIError) -> OrderRequest {
         let json: Any
         do {
@@ -55,6 +55,10 @@ public struct OrderRequest: Sendable, Hashable {
         }
         guard json is [String: Any] else {
             throw APIError(.badRequest, code: "invalid_body", message: "the body must be a JSON object")
+        }
+        if let field = firstDuplicateKey(in: body) {
+            let message = "\(field) appears more than once; send each field once"
+            throw APIError(.badRequest, code: "duplicate_field", message: message, field: field)
         }
         do {
             return try decoder.decode(OrderRequest.self, from: Data(body))

@@ -103,6 +103,7 @@ struct OrderAPITests {
             (#"[{"orderId":"b2","amount":1}]"#, "application/json", 400, "invalid_body"),
             (#"{"orderId":"b3"}"#, "application/json", 400, "missing_field"),
             (#"{"orderId":"b4","amount":1,"coupon":"FREE"}"#, "application/json", 400, "unknown_field"),
+            (#"{"orderId":"b7","amount":1,"amount":100000}"#, "application/json", 400, "duplicate_field"),
             (#"{"orderId":"b5","amount":-5}"#, "application/json", 400, "invalid_field"),
             (#"{"orderId":"b6","amount":1}"#, "text/plain", 415, "unsupported_media_type"),
             (

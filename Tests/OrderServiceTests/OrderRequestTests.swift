@@ -23,6 +23,38 @@ struct OrderRequestTests {
         Malformed(name: "empty body", body: "", code: "invalid_json", field: nil),
         Malformed(name: "JSON array body", body: #"[{"amount":42}]"#, code: "invalid_body", field: nil),
 
+        // A key twice in one object: readers disagree on which value counts.
+        Malformed(
+            name: "amount twice",
+            body: #"{"amount":1,"amount":100000}"#,
+            code: "duplicate_field",
+            field: "amount"
+        ),
+        Malformed(
+            name: "amount twice, once escaped",
+            body: #"{"amount":1,"\u0061mount":100000}"#,
+            code: "duplicate_field",
+            field: "amount"
+        ),
+        Malformed(
+            name: "email twice",
+            body: #"{"amount":1,"customer":{"email":"a@b.co","email":"c@d.co"}}"#,
+            code: "duplicate_field",
+            field: "customer.email"
+        ),
+        Malformed(
+            name: "sku twice in the second item",
+            body: #"{"amount":1,"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":1,"sku":"C"}]}"#,
+            code: "duplicate_field",
+            field: "items[1].sku"
+        ),
+        Malformed(
+            name: "a key-like string value is not a key",
+            body: #"{"amount":1,"currency":"amount","orderId":"x\"y"}"#,
+            code: "invalid_field",
+            field: "orderId"
+        ),
+
         // Wrong types.
         Malformed(name: "amount as string", body: #"{"amount":"42"}"#, code: "invalid_field", field: "amount"),
         Malformed(name: "amount as boolean", body: #"{"amount":true}"#, code: "invalid_field", field: "amount"),
