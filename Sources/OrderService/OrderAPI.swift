@@ -27,7 +27,8 @@ public enum OrderAPI {
     public static let maximumListLimit = 500
 
     /// The order API server on `host:port`, serving ``buildRouter(store:intake:ordersTopic:logger:)``
-    /// over the service's store and intake. Runs as a `Service` until graceful shutdown.
+    /// over the service's store and intake. Runs as a `Service` until graceful shutdown; closes
+    /// connections idle for ``HTTPServerPolicy/idleTimeout``.
     public static func buildApplication(
         host: String,
         port: Int,
@@ -41,6 +42,7 @@ public enum OrderAPI {
                 ordersTopic: runtime.configuration.topics.ordersCreated,
                 logger: runtime.logger
             ),
+            server: HTTPServerPolicy.http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "order-service"),
             logger: runtime.logger
         )

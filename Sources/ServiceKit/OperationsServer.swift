@@ -37,17 +37,20 @@ public enum OperationsServer {
     }
 
     /// The server of ``buildRouter(registry:readiness:service:)`` on `host:port` (`METRICS_HOST`,
-    /// `METRICS_PORT`). Runs as a `Service` until graceful shutdown.
+    /// `METRICS_PORT`). Runs as a `Service` until graceful shutdown; a connection idle for
+    /// `idleTimeout` (``HTTPServerPolicy/idleTimeout`` by default) is closed.
     public static func buildApplication(
         host: String,
         port: Int,
         registry: PrometheusCollectorRegistry,
         readiness: Readiness,
         service: String,
+        idleTimeout: Duration = HTTPServerPolicy.idleTimeout,
         logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: buildRouter(registry: registry, readiness: readiness, service: service),
+            server: HTTPServerPolicy.http1(idleTimeout: idleTimeout),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: service),
             logger: logger
         )

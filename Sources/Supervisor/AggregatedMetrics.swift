@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PrometheusExposition
+import ServiceKit
 
 /// orderd's one Prometheus endpoint: every child's metrics with a `service` label, plus
 /// orderd's own (`orderd_service_up`, `_ready`, `_restarts_total`, `_state`,
@@ -163,6 +164,7 @@ public struct AggregatedMetrics: Sendable {
         }
         return Application(
             router: router,
+            server: HTTPServerPolicy.http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "orderd"),
             logger: logger
         )

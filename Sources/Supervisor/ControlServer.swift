@@ -127,6 +127,7 @@ public enum ControlServer {
     ) -> some ApplicationProtocol {
         Application(
             router: buildRouter(supervisor: supervisor),
+            server: HTTPServerPolicy.http1(),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: path), serverName: "orderd"),
             onServerRunning: { _ in secure(path, group: group, logger: logger) },
             logger: logger

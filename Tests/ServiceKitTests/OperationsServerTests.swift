@@ -1,5 +1,8 @@
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOPosix
 import Prometheus
 @testable import ServiceKit
 import Testing
@@ -60,6 +63,56 @@ struct OperationsServerTests {
         try await Self.app(registry: PrometheusCollectorRegistry(), readiness: Readiness()).test(.router) { client in
             let reply = try await client.execute(uri: "/nope", method: .get)
             #expect(reply.status == .notFound)
+        }
+    }
+}
+
+/// The connection policy, over real TCP: a connection that never completes its request is closed.
+@Suite("HTTP server connections")
+struct HTTPServerPolicyTests {
+    @Test(
+        "a connection holding half a request header is closed after the idle timeout; whole requests are served",
+        .timeLimit(.minutes(1))
+    )
+    func halfRequestIsClosed() async throws {
+        let app = OperationsServer.buildApplication(
+            host: "127.0.0.1",
+            port: 0,
+            registry: PrometheusCollectorRegistry(),
+            readiness: Readiness(),
+            service: "svc",
+            idleTimeout: .milliseconds(300),
+            logger: Logger(label: "test")
+        )
+        // The test client's own connection is idle too, and closed as well: raw connections only.
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let began = ContinuousClock.now
+            // Ends when the server closes the connection; without the timeout, never.
+            let half = try await Self.exchange(port: port, "GET /health HTTP/1.1\r\nHost: loc")
+            #expect(half.isEmpty, "no answer to a request that never completed")
+            #expect(ContinuousClock.now - began >= .milliseconds(300))
+            let whole = try await Self.exchange(
+                port: port,
+                "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            #expect(whole.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(whole)")
+        }
+    }
+
+    /// Sends `request` on a new connection and returns all that comes back until the server closes it.
+    static func exchange(port: Int, _ request: String) async throws -> String {
+        let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await connection.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            var received = ""
+            for try await chunk in inbound { received += String(buffer: chunk) }
+            return received
         }
     }
 }
