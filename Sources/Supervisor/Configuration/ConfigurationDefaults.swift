@@ -67,25 +67,3 @@ enum ConfigurationPath {
         return slash == normalized.startIndex ? "/" : String(normalized[..<slash])
     }
 }
-
-/// ASCII character classes for names in the configuration.
-enum ConfigurationNames {
-    /// An ASCII letter, digit or `_`.
-    static func isWord(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar == "_" || CharacterSet.alphanumerics.contains(scalar))
-    }
-
-    /// A TOML bare key: letters, digits, `_` and `-`.
-    static func isBareKey(_ key: String) -> Bool {
-        !key.isEmpty && key.unicodeScalars.allSatisfy { isWord($0) || $0 == "-" }
-    }
-
-    /// A group name (`[A-Za-z_][A-Za-z0-9_.-]*`, optionally ending in `$`) or a numeric gid.
-    static func isGroupName(_ name: String) -> Bool {
-        let scalars = name.hasSuffix("$") ? name.unicodeScalars.dropLast() : name.unicodeScalars[...]
-        guard let first = scalars.first, name.utf8.count <= 32 else { return false }
-        if scalars.allSatisfy({ ("0"..."9").contains($0) }) { return true }
-        let rest = scalars.allSatisfy { isWord($0) || $0 == "." || $0 == "-" }
-        return rest && isWord(first) && !("0"..."9").contains(first)
-    }
-}
