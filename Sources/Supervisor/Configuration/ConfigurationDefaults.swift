@@ -31,11 +31,12 @@ public enum ConfigurationDefaults {
     /// for the service executables by default.
     public static func runningExecutableDirectory() -> String {
         let files = FileManager.default
+        // Both paths are absolute, so `..` of the executable is its directory.
         if let target = try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe"), target.hasPrefix("/") {
-            return ConfigurationPath.directory(of: target)
+            return ConfigurationPath.join(target, "..")
         }
         let argument0 = CommandLine.arguments.first ?? "."
-        return ConfigurationPath.directory(of: ConfigurationPath.join(files.currentDirectoryPath, argument0))
+        return ConfigurationPath.join(ConfigurationPath.join(files.currentDirectoryPath, argument0), "..")
     }
 }
 
@@ -59,11 +60,5 @@ enum ConfigurationPath {
         }
         let joined = parts.joined(separator: "/")
         return path.hasPrefix("/") ? "/" + joined : joined.isEmpty ? "." : joined
-    }
-
-    static func directory(of path: String) -> String {
-        let normalized = normalize(path)
-        guard let slash = normalized.lastIndex(of: "/") else { return "." }
-        return slash == normalized.startIndex ? "/" : String(normalized[..<slash])
     }
 }

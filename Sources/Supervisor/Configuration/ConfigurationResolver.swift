@@ -96,12 +96,9 @@ extension ConfigurationFile {
             throw ConfigurationError(key("metrics_port"), message)
         }
         if let exported = spec.environment["METRICS_PORT"], exported != String(spec.metricsPort) {
-            let port = spec.metricsPort
-            let message = "\"\(exported)\" differs from metrics_port (\(port)), which orderd probes and scrapes"
-            throw ConfigurationError(
-                dotted("services", name, "environment", "METRICS_PORT"),
-                message + "; remove it or make them equal"
-            )
+            let message =
+                "\"\(exported)\" differs from metrics_port (\(spec.metricsPort)), which orderd probes and scrapes"
+            throw ConfigurationError(key("environment") + ".METRICS_PORT", message + "; remove it or make them equal")
         }
         if spec.after.contains(name) {
             let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"
