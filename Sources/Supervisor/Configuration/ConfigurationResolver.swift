@@ -53,6 +53,7 @@ extension ConfigurationFile {
             let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
             throw ConfigurationError("orderd.socket_path", message + hint)
         }
+        // groupadd's rule for a name (at most 32 bytes, optionally ending in `$`), or a numeric gid
         if let group = daemon.socketGroup,
             group.utf8.count > 32 || group.wholeMatch(of: /([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*)\$?/) == nil
         {
