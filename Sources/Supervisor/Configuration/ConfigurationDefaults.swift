@@ -31,11 +31,12 @@ public enum ConfigurationDefaults {
     /// for the service executables by default.
     public static func runningExecutableDirectory() -> String {
         let files = FileManager.default
+        // Both paths are absolute, so `..` of the executable is its directory.
         if let target = try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe"), target.hasPrefix("/") {
-            return ConfigurationPath.directory(of: target)
+            return ConfigurationPath.join(target, "..")
         }
         let argument0 = CommandLine.arguments.first ?? "."
-        return ConfigurationPath.directory(of: ConfigurationPath.join(files.currentDirectoryPath, argument0))
+        return ConfigurationPath.join(ConfigurationPath.join(files.currentDirectoryPath, argument0), "..")
     }
 }
 
@@ -59,33 +60,5 @@ enum ConfigurationPath {
         }
         let joined = parts.joined(separator: "/")
         return path.hasPrefix("/") ? "/" + joined : joined.isEmpty ? "." : joined
-    }
-
-    static func directory(of path: String) -> String {
-        let normalized = normalize(path)
-        guard let slash = normalized.lastIndex(of: "/") else { return "." }
-        return slash == normalized.startIndex ? "/" : String(normalized[..<slash])
-    }
-}
-
-/// ASCII character classes for names in the configuration.
-enum ConfigurationNames {
-    /// An ASCII letter, digit or `_`.
-    static func isWord(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar == "_" || CharacterSet.alphanumerics.contains(scalar))
-    }
-
-    /// A TOML bare key: letters, digits, `_` and `-`.
-    static func isBareKey(_ key: String) -> Bool {
-        !key.isEmpty && key.unicodeScalars.allSatisfy { isWord($0) || $0 == "-" }
-    }
-
-    /// A group name (`[A-Za-z_][A-Za-z0-9_.-]*`, optionally ending in `$`) or a numeric gid.
-    static func isGroupName(_ name: String) -> Bool {
-        let scalars = name.hasSuffix("$") ? name.unicodeScalars.dropLast() : name.unicodeScalars[...]
-        guard let first = scalars.first, name.utf8.count <= 32 else { return false }
-        if scalars.allSatisfy({ ("0"..."9").contains($0) }) { return true }
-        let rest = scalars.allSatisfy { isWord($0) || $0 == "." || $0 == "-" }
-        return rest && isWord(first) && !("0"..."9").contains(first)
     }
 }

@@ -178,13 +178,11 @@ func dotted(_ path: [any CodingKey]) -> String {
 func dotted(_ components: String...) -> String { dotted(components.map(AnyKey.init)) }
 
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a)
-    let b = Array(b)
     var previous = Array(0...b.count)
-    for i in a.indices {
+    for (i, x) in a.enumerated() {
         var current = [i + 1]
-        for j in b.indices {
-            current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (a[i] == b[j] ? 0 : 1)))
+        for (j, y) in b.enumerated() {
+            current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
         }
         previous = current
     }

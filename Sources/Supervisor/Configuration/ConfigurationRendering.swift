@@ -1,3 +1,5 @@
+import Foundation
+
 extension SupervisorConfiguration {
     /// The value shown instead of a secret.
     public static let redacted = "[redacted]"
@@ -40,25 +42,14 @@ extension SupervisorConfiguration {
 
     /// A TOML key: bare when possible, else a basic string.
     static func key(_ name: String) -> String {
-        ConfigurationNames.isBareKey(name) ? name : quote(name)
+        name.wholeMatch(of: /[A-Za-z0-9_-]+/) != nil ? name : quote(name)
     }
 
-    /// A TOML basic string.
+    /// A TOML basic string: a JSON string is one, once DEL (which JSON leaves as it is) is escaped.
     static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let json = String(decoding: try! encoder.encode(text), as: UTF8.self)
+        return json.replacingOccurrences(of: "\u{7F}", with: "\\u007F")
     }
 }

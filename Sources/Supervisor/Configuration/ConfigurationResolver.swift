@@ -1,12 +1,5 @@
 import Foundation
 
-extension ConfigurationError {
-    /// A problem with the value at the dotted `key`; ``SupervisorConfiguration`` adds the file.
-    init(_ key: String, _ message: String) {
-        self.init(key: key, message: message)
-    }
-}
-
 extension ConfigurationFile {
     /// The configuration with every default applied, after the checks that span keys: ranges
     /// between settings, names, `after` targets and cycles, and unique metrics ports.
@@ -60,7 +53,10 @@ extension ConfigurationFile {
             let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
             throw ConfigurationError("orderd.socket_path", message + hint)
         }
-        if let group = daemon.socketGroup, !ConfigurationNames.isGroupName(group) {
+        // groupadd's rule for a name (at most 32 bytes, optionally ending in `$`), or a numeric gid
+        if let group = daemon.socketGroup,
+            group.utf8.count > 32 || group.wholeMatch(of: /([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*)\$?/) == nil
+        {
             throw ConfigurationError("orderd.socket_group", "\"\(group)\" is not a valid group name or number")
         }
         let workingDirectory = FileManager.default.currentDirectoryPath
@@ -75,7 +71,7 @@ extension ConfigurationFile {
         daemon: DaemonSettings
     ) throws(ConfigurationError) -> ServiceSpec {
         let key = { (component: String) in dotted("services", name, component) }
-        guard ConfigurationNames.isBareKey(name), name.utf8.count <= 64 else {
+        guard name.wholeMatch(of: /[A-Za-z0-9_-]{1,64}/) != nil else {
             let message = "a service name is 1–64 of letters, digits, '_' and '-'"
             throw ConfigurationError(dotted("services", name), message)
         }
@@ -101,12 +97,9 @@ extension ConfigurationFile {
             throw ConfigurationError(key("metrics_port"), message)
         }
         if let exported = spec.environment["METRICS_PORT"], exported != String(spec.metricsPort) {
-            let port = spec.metricsPort
-            let message = "\"\(exported)\" differs from metrics_port (\(port)), which orderd probes and scrapes"
-            throw ConfigurationError(
-                dotted("services", name, "environment", "METRICS_PORT"),
-                message + "; remove it or make them equal"
-            )
+            let message =
+                "\"\(exported)\" differs from metrics_port (\(spec.metricsPort)), which orderd probes and scrapes"
+            throw ConfigurationError(key("environment") + ".METRICS_PORT", message + "; remove it or make them equal")
         }
         if spec.after.contains(name) {
             let message = "dependency cycle: \(name) -> \(name) (a service cannot start after itself)"

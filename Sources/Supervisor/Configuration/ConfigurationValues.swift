@@ -100,17 +100,14 @@ struct Brokers: ConfigurationValue {
     var value: String
 
     init(from decoder: any Decoder) throws {
-        let entries =
-            try (try? String(from: decoder))
-            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-            ?? [String](from: decoder)
-        let trimmed = entries.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard !trimmed.isEmpty, !trimmed.contains(where: \.isEmpty) else {
+        let list = try (try? String(from: decoder)).map { $0.components(separatedBy: ",") } ?? [String](from: decoder)
+        let entries = list.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard !entries.isEmpty, !entries.contains(where: \.isEmpty) else {
             throw decoder.invalid(
                 "must list at least one \"host:port\" with no empty entries; leave it out to run the embedded broker"
             )
         }
-        value = trimmed.joined(separator: ",")
+        value = entries.joined(separator: ",")
     }
 }
 
@@ -132,8 +129,7 @@ struct Environment: ConfigurationValue {
 
     init(from decoder: any Decoder) throws {
         for (name, text) in try Entries<Scalar>(from: decoder).value {
-            let valid = name.unicodeScalars.allSatisfy(ConfigurationNames.isWord)
-            guard let first = name.first, !first.isNumber, valid else {
+            guard name.wholeMatch(of: /[A-Za-z_][A-Za-z0-9_]*/) != nil else {
                 let rule = "(letters, digits and '_', not starting with a digit)"
                 throw decoder.invalid("is not a valid environment variable name \(rule)", at: name)
             }
@@ -149,12 +145,17 @@ struct Properties: ConfigurationValue {
     var value: [String: String] = [:]
 
     init(from decoder: any Decoder) throws {
-        var variables: [String: String] = [:]
-        for (name, text) in try Self.flatten(decoder.container(keyedBy: AnyKey.self), "").sorted(by: { $0.0 < $1.0 }) {
-            let allowed = name.unicodeScalars.allSatisfy {
-                ConfigurationNames.isWord($0) || "._-".unicodeScalars.contains($0)
+        func flatten(_ table: KeyedDecodingContainer<AnyKey>, _ prefix: String) throws -> [(String, String)] {
+            try table.allKeys.flatMap { key in
+                guard let nested = try? table.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
+                    return [(prefix + key.stringValue, try table.value(Scalar.self, at: key))]
+                }
+                return try flatten(nested, prefix + key.stringValue + ".")
             }
-            guard !name.isEmpty, allowed else {
+        }
+        var variables: [String: String] = [:]
+        for (name, text) in try flatten(decoder.container(keyedBy: AnyKey.self), "").sorted(by: { $0.0 < $1.0 }) {
+            guard name.wholeMatch(of: /[A-Za-z0-9._-]+/) != nil else {
                 throw decoder.invalid("is not a librdkafka property name (letters, digits, '.', '_', '-')", at: name)
             }
             if ["bootstrap.servers", "metadata.broker.list"].contains(name.lowercased()) {
@@ -165,21 +166,6 @@ struct Properties: ConfigurationValue {
                 throw decoder.invalid("maps to the same environment variable \(variable) as \"\(other)\"", at: name)
             }
             value[name] = text
-        }
-    }
-
-    private static func flatten(
-        _ table: KeyedDecodingContainer<AnyKey>,
-        _ prefix: String
-    ) throws
-        -> [(String, String)]
-    {
-        try table.allKeys.flatMap { key in
-            let name = prefix.isEmpty ? key.stringValue : prefix + "." + key.stringValue
-            guard let nested = try? table.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
-                return [(name, try table.value(Scalar.self, at: key))]
-            }
-            return try flatten(nested, name)
         }
     }
 }

@@ -37,30 +37,19 @@ struct DurationText: ConfigurationValue {
     ]
 
     /// Parses `text`; nil when it is not a duration (a sign, a missing unit, an unknown unit,
-    /// or more than about 292 years).
+    /// or more than about 292 years). Decimal keeps fractions exact (`"0.1s"` is 100ms).
     static func parse(_ text: String) -> Duration? {
-        let text = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        var rest = text[...]
-        var total: Int64 = 0
-        while !rest.isEmpty {
-            guard let match = rest.prefixMatch(of: /([0-9]*)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h)/),
-                !(match.1.isEmpty && match.2 == nil), let scale = nanoseconds[match.3],
-                let whole = Int64(match.1.isEmpty ? "0" : match.1)
-            else { return nil }
-            var (sum, overflow) = whole.multipliedReportingOverflow(by: scale)
-            if let fraction = match.2 {
-                // fraction × scale / 10^digits, exactly, from at most 18 digits
-                let digits = fraction.prefix(18)
-                let product = Int64(digits)!.multipliedFullWidth(by: scale)
-                let part = Int64(pow(10, Double(digits.count))).dividingFullWidth(product).quotient
-                (sum, overflow) = overflow ? (0, true) : sum.addingReportingOverflow(part)
-            }
-            let next = total.addingReportingOverflow(sum)
-            guard !overflow, !next.overflow else { return nil }
-            total = next.partialValue
+        var rest = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard !rest.isEmpty else { return nil }
+        var total = Decimal.zero
+        while let match = rest.prefixMatch(of: /([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)/),
+            let number = Decimal(string: String(match.1))
+        {
+            total += number * Decimal(nanoseconds[match.2]!)
             rest = rest[match.range.upperBound...]
         }
-        return text.isEmpty ? nil : .nanoseconds(total)
+        guard rest.isEmpty, total <= Decimal(Int64.max) else { return nil }
+        return .nanoseconds(NSDecimalNumber(decimal: total).int64Value)
     }
 
     /// The shortest exact form in one unit: 100ms, 2s, 90s, 1m, 1h (and us/ns when needed).

@@ -122,6 +122,9 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
         self.line = line
     }
 
+    /// A problem with the value at the dotted `key`; ``SupervisorConfiguration`` adds the file.
+    init(_ key: String, _ message: String) { self.init(key: key, message: message) }
+
     /// `<file>: <key>: <message>` (`<file>: <message>` when there is no key).
     public var description: String {
         key.isEmpty ? "\(file): \(message)" : "\(file): \(key): \(message)"

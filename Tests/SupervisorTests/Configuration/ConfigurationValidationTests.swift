@@ -393,4 +393,43 @@ struct ConfigurationValidationTests {
         #expect(error.key == "orderd.socket_path")
         #expect(error.message.contains("set orderd.socket_path"))
     }
+
+    @Test(arguments: [
+        ("ops", true), ("_ops.team-1", true), ("machine$", true), ("1000", true), ("1000$", true),
+        (String(repeating: "g", count: 32), true), (String(repeating: "g", count: 33), false), ("1ops", false),
+        ("-ops", false), ("ops team", false), ("$", false), ("ops$x", false), ("öps", false),
+    ])
+    func socketGroupNames(_ group: String, _ valid: Bool) {
+        let error = ConfigurationFixtures.error("[orderd]\nsocket_group = \"\(group)\"\n" + Self.service)
+        if valid {
+            #expect(error == nil)
+        } else {
+            #expect(error?.key == "orderd.socket_group")
+        }
+    }
+
+    @Test(arguments: [
+        ("a", true), ("A_b-9", true), (String(repeating: "s", count: 64), true),
+        (String(repeating: "s", count: 65), false), ("a.b", false), ("\\u00e9", false), ("", false),
+    ])
+    func serviceNames(_ name: String, _ valid: Bool) {
+        let error = ConfigurationFixtures.error("[services.\"\(name)\"]\nmetrics_port = 9301\n")
+        if valid {
+            #expect(error == nil)
+        } else {
+            #expect(error?.message.hasPrefix("a service name is") == true)
+        }
+    }
+
+    @Test(arguments: [("PATH", true), ("_x1", true), ("x.y", false), ("9X", false), ("\\u00c4", false), ("", false)])
+    func environmentVariableNames(_ name: String, _ valid: Bool) {
+        let error = ConfigurationFixtures.error(
+            "[services.a]\nmetrics_port = 9301\n[services.a.environment]\n\"\(name)\" = \"v\"\n"
+        )
+        if valid {
+            #expect(error == nil)
+        } else {
+            #expect(error?.message.contains("not a valid environment variable name") == true)
+        }
+    }
 }

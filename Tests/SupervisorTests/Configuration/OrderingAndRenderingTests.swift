@@ -174,7 +174,7 @@ struct RenderingTests {
         [services.front]
         metrics_port = 9301
         after = ["back"]
-        arguments = ["--quote=\\"x\\"", "tab\\there", "ünïcode"]
+        arguments = ["--quote=\\"x\\"", "tab\\there", "ünïcode", "del\\u007Fbell\\u0007"]
         working_directory = "/srv/front dir"
         [services.front.environment]
         PORT = 4000
