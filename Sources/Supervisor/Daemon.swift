@@ -34,8 +34,9 @@ public enum Daemon {
         let level = configuration.daemon.logLevel
         LoggingSystem.bootstrap { _ in LineLogHandler(label: "orderd", logLevel: level) }
         let logger = Logger(label: "orderd")
+        let socket: ControlSocket
         do {
-            try ControlServer.prepareSocket(configuration.daemon.socketPath)
+            socket = try ControlSocket.prepare(configuration.daemon.socketPath, group: configuration.daemon.socketGroup)
         } catch {
             logger.critical("\(error)")
             return 1
@@ -90,12 +91,7 @@ public enum Daemon {
             port: configuration.daemon.metricsPort,
             logger: logger
         )
-        let control = ControlServer.buildApplication(
-            path: configuration.daemon.socketPath,
-            group: configuration.daemon.socketGroup,
-            supervisor: supervisor,
-            logger: logger
-        )
+        let control = ControlServer.buildApplication(socket: socket, supervisor: supervisor, logger: logger)
         let reload = ReloadHandler(
             configPath: configPath,
             environment: environment,
@@ -124,10 +120,10 @@ public enum Daemon {
         } catch {
             logger.critical("orderd stopped: \(error)")
             await supervisor.stopAll(budget: .seconds(5))
-            unlink(configuration.daemon.socketPath)
+            socket.remove()
             return 1
         }
-        unlink(configuration.daemon.socketPath)
+        socket.remove()
         withExtendedLifetime(cluster) {}
         logger.info("orderd stopped")
         return 0

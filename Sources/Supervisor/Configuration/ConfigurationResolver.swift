@@ -46,11 +46,13 @@ extension ConfigurationFile {
             )
         )
         let socketPath = daemon.socketPath
-        if socketPath.utf8.count > 107 {
+        if socketPath.utf8.count > ControlSocket.maximumPathBytes {
             let hint =
                 orderd.sets("socket_path")
                 ? "" : " (it is the default from the environment; set orderd.socket_path)"
-            let message = "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; a Unix socket path may have at most 107"
+            let message =
+                "\"\(socketPath)\" is \(socketPath.utf8.count) bytes; it may have at most \(ControlSocket.maximumPathBytes)"
+                + " (a Unix socket path has at most 107, and orderd binds at <socket_path>.d/s first)"
             throw ConfigurationError("orderd.socket_path", message + hint)
         }
         // groupadd's rule for a name (at most 32 bytes, optionally ending in `$`), or a numeric gid

@@ -197,7 +197,7 @@ struct ConfigurationValidationTests {
             name: "socket path too long",
             toml: "[orderd]\nsocket_path = \"/\(String(repeating: "x", count: 120))\"\n" + service,
             key: "orderd.socket_path",
-            message: "at most 107"
+            message: "at most 103"
         ),
         Case(
             name: "empty brokers",
