@@ -76,7 +76,8 @@ public enum ServiceHost {
             service = try S(configuration: configuration, reader: reader, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
             try await run(service, configuration: configuration, reader: reader, registry: registry, logger: bootLogger)
-            // exit(3), here and in watchSupervisor, runs LogSink's atexit flush, which writes the buffered log lines.
+            // exit(3) runs LogSink's atexit flush, which writes the buffered log lines (watchSupervisor
+            // flushes them itself before _exit(2)).
             exit(0)
         } catch let error as ServiceConfigurationError {
             FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
@@ -179,16 +180,24 @@ public enum ServiceHost {
         }
         if getppid() != pid {
             logger.critical("orderd (pid \(pid)) is gone; exiting")
-            exit(1)
+            exitAbruptly(1)
         }
         let thread = Thread {
             while getppid() == pid { Thread.sleep(forTimeInterval: 0.1) }
             logger.critical("orderd (pid \(pid)) died; stopping within \(orphanGrace) s")
             Thread.sleep(forTimeInterval: orphanGrace)
-            exit(1)
+            exitAbruptly(1)
         }
         thread.name = "supervisor-watch"
         thread.start()
+    }
+
+    /// Ends the process while other threads (librdkafka's, the thread pools) may still run:
+    /// `exit(3)` would run atexit handlers and static destructors under them, a known way to hang
+    /// or crash on the way out. Only the log lines are flushed (bounded); `_exit(2)` does the rest.
+    static func exitAbruptly(_ status: Int32) -> Never {
+        _ = LogSink.standardOutput.flush(timeout: LogSink.exitFlushTimeout)
+        _exit(status)
     }
 
     /// How long a service outlives a dead orderd at most (orderd promises every child is gone
