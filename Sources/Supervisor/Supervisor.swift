@@ -69,8 +69,9 @@ public actor Supervisor {
     }
 
     /// The child's environment, built explicitly: orderd's own minus what belongs to orderd's
-    /// manager (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*), plus the platform's variables, plus the
-    /// service's configured environment last. With the embedded broker, the settings that suit
+    /// manager (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*), plus the platform's variables
+    /// (`METRICS_HOST` only when orderd's environment has none: loopback), plus the service's
+    /// configured environment last. With the embedded broker, the settings that suit
     /// only the mock cluster (``EmbeddedKafkaCluster/lowLatencyProperties``) come first, so
     /// orderd's environment and the configuration still override them.
     static func childEnvironment(
@@ -88,6 +89,9 @@ public actor Supervisor {
         environment["METRICS_PORT"] = String(spec.metricsPort)
         environment["DATA_DIR"] = (configuration.daemon.dataDirectory as NSString).appendingPathComponent(spec.name)
         environment["KAFKA_BROKERS"] = brokers
+        // orderd probes and scrapes the operations endpoints over loopback and serves one
+        // aggregated /metrics: they need not be reachable from other hosts unless configured so.
+        if environment["METRICS_HOST"] == nil { environment["METRICS_HOST"] = "127.0.0.1" }
         if embeddedBroker {
             for property in EmbeddedKafkaCluster.lowLatencyProperties {
                 let variable = KafkaSettings.environmentVariable(forProperty: property.name)

@@ -1,0 +1,42 @@
+import Foundation
+@testable import Supervisor
+import Testing
+
+/// What a service finds in its environment when orderd starts it.
+@Suite("Child environment")
+struct ChildEnvironmentTests {
+    static func environment(_ serviceTable: String) throws -> [String: String] {
+        let configuration = try SupervisorConfiguration.parse(
+            "[services.svc]\nmetrics_port = 9311\n" + serviceTable,
+            source: "test.toml",
+            environment: [:],
+            executableDirectory: "/opt/bin"
+        )
+        return Supervisor.childEnvironment(
+            try #require(configuration.service(named: "svc")),
+            configuration: configuration,
+            brokers: "127.0.0.1:9092",
+            embeddedBroker: false
+        )
+    }
+
+    @Test("the platform's variables; the operations endpoints on loopback unless configured")
+    func platformVariables() throws {
+        let environment = try Self.environment("")
+        #expect(environment["SERVICE_NAME"] == "svc")
+        #expect(environment["METRICS_PORT"] == "9311")
+        #expect(environment["KAFKA_BROKERS"] == "127.0.0.1:9092")
+        #expect(environment["ORDERD_PID"] == String(getpid()))
+        if ProcessInfo.processInfo.environment["METRICS_HOST"] == nil {
+            #expect(environment["METRICS_HOST"] == "127.0.0.1")
+        }
+        #expect(environment["NOTIFY_SOCKET"] == nil)
+    }
+
+    @Test("the service's configured environment comes last")
+    func configuredEnvironmentWins() throws {
+        let environment = try Self.environment("[services.svc.environment]\nMETRICS_HOST = \"0.0.0.0\"\nX = \"1\"\n")
+        #expect(environment["METRICS_HOST"] == "0.0.0.0")
+        #expect(environment["X"] == "1")
+    }
+}
