@@ -4,21 +4,30 @@ import Logging
 import NIOCore
 import PrometheusExposition
 import ServiceKit
+import Synchronization
 
 /// orderd's one Prometheus endpoint: every child's metrics with a `service` label, plus
 /// orderd's own (`orderd_service_up`, `_ready`, `_restarts_total`, `_state`,
 /// `orderd_probe_failures_total`, `orderd_scrape_duration_seconds`).
 ///
 /// Children are scraped concurrently, each within the scrape timeout; a child that does not
-/// answer (or answers unparsable text) costs only its own series and shows `up=0`.
+/// answer (or answers unparsable text) costs only its own series and shows `up=0`. Requests that
+/// arrive while a scrape is under way share its result: however many scrapers ask at once, each
+/// child is scraped once.
 public struct AggregatedMetrics: Sendable {
     let supervisor: Supervisor
     let scrapeTimeout: Duration
+    private let inFlight = InFlightRender()
 
     /// Aggregates `supervisor`'s services, each scrape bounded by `scrapeTimeout`.
     public init(supervisor: Supervisor, scrapeTimeout: Duration) {
         self.supervisor = supervisor
         self.scrapeTimeout = scrapeTimeout
+    }
+
+    /// The render every request waits for while it runs.
+    private final class InFlightRender: Sendable {
+        let task = Mutex<Task<String, Never>?>(nil)
     }
 
     struct Scrape: Sendable {
@@ -29,8 +38,25 @@ public struct AggregatedMetrics: Sendable {
 
     /// Scrapes every child concurrently and renders the merged exposition: one `# TYPE` per
     /// family, every child sample labelled `service`, orderd's own families last. Never fails;
-    /// takes at most about the scrape timeout.
+    /// takes at most about the scrape timeout. A call made while another is under way returns
+    /// that one's result.
     public func render() async -> String {
+        let render = inFlight.task.withLock { current in
+            if let current { return current }
+            // Owned by every request that waits for it; not cancelled with any one of them, so
+            // the others still get their answer (it is bounded by the scrape timeout).
+            let render = Task { [self] in
+                let text = await renderNow()
+                inFlight.task.withLock { $0 = nil }
+                return text
+            }
+            current = render
+            return render
+        }
+        return await render.value
+    }
+
+    private func renderNow() async -> String {
         let status = await supervisor.status()
         let counters = await supervisor.counters()
         let prober = Prober(timeout: scrapeTimeout)

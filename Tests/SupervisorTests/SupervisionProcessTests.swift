@@ -256,6 +256,28 @@ struct SupervisionProcessTests {
         }
     }
 
+    @Test("concurrent scrapes of the aggregated endpoint share one scrape of each child")
+    func coalescedScrapes() async throws {
+        let slow = FixtureService(name: "slow", environment: ["FIXTURE_METRICS_DELAY_MS": "1500"])
+        try await Harness.run([slow]) { harness in
+            try await harness.waitFor("slow ready") { $0.services.allSatisfy { $0.state == .ready } }
+            let metrics = AggregatedMetrics(supervisor: harness.supervisor, scrapeTimeout: .seconds(10))
+            let scrapeNumbers = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        await metrics.render().split(separator: "\n")
+                            .first { $0.hasPrefix(#"fixture_scrapes_total{service="slow"}"#) }.map(String.init)
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(scrapeNumbers.count == 4 && scrapeNumbers.allSatisfy { $0 != nil }, "\(scrapeNumbers)")
+            #expect(Set(scrapeNumbers).count == 1, "one scrape served all four: \(scrapeNumbers)")
+            let next = await metrics.render()
+            #expect(!next.contains(scrapeNumbers[0] ?? "-"), "a later request scrapes again")
+        }
+    }
+
     /// Alive (/health passes) but not ready until told (`POST /ready/pass`), with a startup
     /// budget long enough that only readiness can end its startup in a test.
     static func notReadyYet(

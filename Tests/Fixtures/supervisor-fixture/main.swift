@@ -7,6 +7,7 @@
 //   FIXTURE_GRANDCHILD_PIDFILE=P fork a long-sleeping grandchild and write its pid to P
 //   FIXTURE_NEVER_READY=1        /ready always answers 503
 //   FIXTURE_STARTS_FILE=P        append one line per start to P (to count starts)
+//   FIXTURE_METRICS_DELAY_MS=N   answer /metrics N ms late (fixture_scrapes_total counts them)
 //
 //   POST /exit/<code>   exit now with <code>      POST /crash       abort()
 //   POST /hang          /health stops answering   POST /ready/fail, /ready/pass
@@ -21,6 +22,8 @@ let environment = ProcessInfo.processInfo.environment
 let port = Int(environment["METRICS_PORT"] ?? "") ?? 0
 let ready = Atomic<Bool>(environment["FIXTURE_NEVER_READY"] == nil)
 let hanging = Atomic<Bool>(false)
+let scrapes = Atomic<Int>(0)
+let metricsDelay = Int(environment["FIXTURE_METRICS_DELAY_MS"] ?? "") ?? 0
 
 if environment["FIXTURE_IGNORE_SIGTERM"] == "1" {
     signal(SIGTERM, SIG_IGN)
@@ -62,7 +65,11 @@ router.get("health") { _, _ -> Response in
 }
 router.get("ready") { _, _ in Response(status: ready.load(ordering: .relaxed) ? .ok : .serviceUnavailable) }
 router.get("metrics") { _, _ in
-    "# HELP fixture_up Fixture liveness.\n# TYPE fixture_up gauge\nfixture_up 1\n"
+    let scrape = scrapes.add(1, ordering: .relaxed).newValue
+    try await Task.sleep(for: .milliseconds(metricsDelay))
+    return "# HELP fixture_up Fixture liveness.\n# TYPE fixture_up gauge\nfixture_up 1\n"
+        + "# HELP fixture_scrapes_total Scrapes of /metrics.\n# TYPE fixture_scrapes_total counter\n"
+        + "fixture_scrapes_total \(scrape)\n"
 }
 router.post("exit/:code") { _, context -> Response in
     exit(Int32(context.parameters.get("code") ?? "0") ?? 0)
