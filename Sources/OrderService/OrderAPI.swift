@@ -81,6 +81,23 @@ public enum OrderAPI {
         return router
     }
 
+    /// The body's `orderId`; else the `Idempotency-Key` header, which becomes the order's id, so
+    /// a retried POST finds the order the first one created (200 with it, 409 for another body);
+    /// else a new UUID. A key that is not a valid order id, or differs from the body's `orderId`,
+    /// is refused: either would leave a retry unsure which order it made.
+    static func orderId(of order: OrderRequest, idempotencyKey: String?) throws(APIError) -> String {
+        guard let key = idempotencyKey else { return order.orderId ?? UUID().uuidString.lowercased() }
+        guard OrderRequest.isIdentifier(key) else {
+            let message = "Idempotency-Key must be 1–64 characters from A-Z a-z 0-9 . _ - (it becomes the order's id)"
+            throw APIError(.badRequest, code: "invalid_header", message: message, field: "Idempotency-Key")
+        }
+        if let orderId = order.orderId, orderId != key {
+            let message = "Idempotency-Key \(key) differs from orderId \(orderId); send one, or the same in both"
+            throw APIError(.badRequest, code: "invalid_header", message: message, field: "Idempotency-Key")
+        }
+        return key
+    }
+
     static func createOrder(
         _ request: Request,
         intake: OrderIntake,
@@ -96,14 +113,15 @@ public enum OrderAPI {
             )
         }
         let order: OrderRequest
+        let orderId: String
         do {
             let body = try await readBody(request)
             order = try OrderRequest.parse(body)
+            orderId = try Self.orderId(of: order, idempotencyKey: request.headers[.idempotencyKey])
         } catch {
             countReceived(.invalid)
             throw error
         }
-        let orderId = order.orderId ?? UUID().uuidString.lowercased()
         let trace = request.headers[.traceparent].flatMap(TraceContext.init(traceparent:)) ?? TraceContext.root()
         let outcome = try await intake.submit(order, orderId: orderId, trace: trace)
         switch outcome {
@@ -231,4 +249,9 @@ struct OrderView: Encodable {
         createdAt = record.createdAt
         history = record.history
     }
+}
+
+extension HTTPField.Name {
+    /// `Idempotency-Key` (IETF httpapi draft): a client's key that makes a retried POST safe.
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }

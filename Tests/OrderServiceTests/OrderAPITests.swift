@@ -96,6 +96,40 @@ struct OrderAPITests {
         }
     }
 
+    @Test("Idempotency-Key: a retried POST without orderId finds the order the first made; a bad key is 400")
+    func idempotencyKey() async throws {
+        try await withAPI { client, harness in
+            var headers = Self.json
+            headers[.idempotencyKey] = "9f1c0d2e-retry-1"
+            let body = ByteBuffer(string: #"{"amount":10}"#)
+            let first = try await client.execute(uri: "/order", method: .post, headers: headers, body: body)
+            #expect(first.status == .accepted)
+            #expect(first.headers[.location] == "/orders/9f1c0d2e-retry-1")
+            let retry = try await client.execute(uri: "/order", method: .post, headers: headers, body: body)
+            #expect(retry.status == .ok)
+            #expect(Self.text(retry.body) == Self.text(first.body))
+            let changed = ByteBuffer(string: #"{"amount":11}"#)
+            let conflict = try await client.execute(uri: "/order", method: .post, headers: headers, body: changed)
+            #expect(conflict.status == .conflict)
+            #expect(try Self.errorCode(conflict.body) == "order_conflict")
+
+            let same = ByteBuffer(string: #"{"orderId":"9f1c0d2e-retry-1","amount":10}"#)
+            #expect(try await client.execute(uri: "/order", method: .post, headers: headers, body: same).status == .ok)
+            let other = ByteBuffer(string: #"{"orderId":"another","amount":10}"#)
+            let mismatch = try await client.execute(uri: "/order", method: .post, headers: headers, body: other)
+            #expect(mismatch.status == .badRequest)
+            #expect(try Self.errorCode(mismatch.body) == "invalid_header")
+            headers[.idempotencyKey] = "not a valid key!"
+            let invalid = try await client.execute(uri: "/order", method: .post, headers: headers, body: body)
+            #expect(invalid.status == .badRequest)
+            #expect(
+                try Self.object(invalid.body)["error"].flatMap { $0 as? [String: Any] }?["field"] as? String
+                    == "Idempotency-Key"
+            )
+            #expect(try await harness.storedCounts() == (orders: 1, outbox: 1))
+        }
+    }
+
     @Test(
         "bad bodies are 400/413/415 with their codes, and nothing is stored",
         arguments: [
