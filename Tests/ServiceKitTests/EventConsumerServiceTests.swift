@@ -74,8 +74,9 @@ struct EventConsumerServiceTests {
         #expect(await loop.process(valid))
         #expect(handler.totalApplied == 1)
 
-        while await relay.publishBatch() == .published {}
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            while await relay.publishBatch() == .published {}
+        }
         let dead = try await readTopic("orders.created.dlq", from: cluster) { $0.count >= 2 }
         #expect(dead.count == 2)
         let first = try #require(dead.first { $0.header("dlq-source-offset") == "7" })
@@ -100,54 +101,57 @@ struct EventConsumerServiceTests {
         let handler = CountingHandler()
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let total = 300
+        try await withRunningClients(producer) {
 
-        func publish(_ range: Range<Int>) async throws {
-            let messages = try range.map { index in
-                let event = orderCreated("o-\(index)")
-                return OutgoingMessage(
-                    topic: "orders.created",
-                    key: Array(event.key.utf8),
-                    value: try EventCodec.encode(event)
-                )
-            }
-            for result in await producer.send(messages) { _ = try result.get() }
-        }
-
-        func member() throws -> (KafkaConsumer, Task<Void, Never>) {
-            let consumer = try KafkaConsumer(
-                configuration: configuration.kafka,
-                groupId: "shared-group",
-                topics: ["orders.created"],
-                logger: quietLogger
-            )
-            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-            let loop = EventConsumerService(
-                configuration: configuration,
-                store: store,
-                handler: handler,
-                relay: relay,
-                readiness: Readiness(),
-                logger: quietLogger
-            )
-            let task = Task {
-                for await message in consumer.messages {
-                    guard await loop.process(message) else { return }
-                    consumer.storeOffset(of: message)
+            func publish(_ range: Range<Int>) async throws {
+                let messages = try range.map { index in
+                    let event = orderCreated("o-\(index)")
+                    return OutgoingMessage(
+                        topic: "orders.created",
+                        key: Array(event.key.utf8),
+                        value: try EventCodec.encode(event)
+                    )
                 }
+                for result in await producer.send(messages) { _ = try result.get() }
             }
-            return (consumer, task)
-        }
 
-        try await publish(0..<100)
-        let (a, runA) = try member()
-        try await waitUntil { handler.totalApplied >= 30 }
-        let (b, runB) = try member()
-        try await publish(100..<total)
-        try await waitUntil(timeout: .seconds(60)) { handler.applied.withLock { $0.count } == total }
-        await a.shutdown()
-        await b.shutdown()
-        _ = await (runA.value, runB.value)
-        await producer.shutdown()
+            func member() throws -> (KafkaConsumer, Task<Void, Never>) {
+                let consumer = try KafkaConsumer(
+                    configuration: configuration.kafka,
+                    groupId: "shared-group",
+                    topics: ["orders.created"],
+                    logger: quietLogger
+                )
+                let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+                let loop = EventConsumerService(
+                    configuration: configuration,
+                    store: store,
+                    handler: handler,
+                    relay: relay,
+                    readiness: Readiness(),
+                    logger: quietLogger
+                )
+                let task = Task {
+                    _ = try? await withRunningClients(consumer) {
+                        for await message in consumer.messages {
+                            guard await loop.process(message) else { return }
+                            consumer.storeOffset(of: message)
+                        }
+                    }
+                }
+                return (consumer, task)
+            }
+
+            try await publish(0..<100)
+            let (a, runA) = try member()
+            try await waitUntil { handler.totalApplied >= 30 }
+            let (b, runB) = try member()
+            try await publish(100..<total)
+            try await waitUntil(timeout: .seconds(60)) { handler.applied.withLock { $0.count } == total }
+            await a.shutdown()
+            await b.shutdown()
+            _ = await (runA.value, runB.value)
+        }
 
         let counts = handler.applied.withLock { $0 }
         #expect(counts.count == total)
