@@ -152,3 +152,37 @@ struct ConsumerStateMachine: ~Copyable {
         }
     }
 }
+
+extension ClientLifecycle where Machine == ConsumerStateMachine {
+    /// A shutdown's wait: until the poll thread has closed the client (true), or `timeout`
+    /// passed (false; `run()` then ends too).
+    func waitForClose(timeout: Duration) async -> Bool {
+        let id = machine.withLock { $0.nextWaiterID() }
+        return await wait(
+            timeout: timeout,
+            timeoutValue: false,
+            register: { machine, waiter in
+                switch machine.waitForClose(id: id, waiter) {
+                case .suspend: nil
+                case .resume: true
+                }
+            },
+            takeBack: { machine in
+                let timedOut = machine.closeWaitTimedOut(id: id)
+                // Resuming only schedules run()'s task; nothing runs under the lock.
+                timedOut.run?.resume()
+                return timedOut.waiter
+            }
+        )
+    }
+
+    /// `run()`'s wait: until the close, or the first shutdown that gave up on it.
+    func waitForRunEnd() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            switch machine.withLock({ $0.waitForRunEnd(continuation) }) {
+            case .suspend: break
+            case .resume: continuation.resume()
+            }
+        }
+    }
+}

@@ -136,7 +136,7 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         case .subscribeAndStartPollThread:
             break
         case .waitForRunEnd:
-            await waitForRunEnd()
+            await lifecycle.waitForRunEnd()
             return
         }
         do {
@@ -145,7 +145,7 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
             // Never joined: the poll thread, stopped before it starts, only closes the client.
             perform(lifecycle.machine.withLock { $0.shutdown() })
             startPollThread()
-            await waitForRunEnd()
+            await lifecycle.waitForRunEnd()
             throw error
         }
         startPollThread()
@@ -153,7 +153,7 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
             endingOnGracefulShutdown: endingOnGracefulShutdown,
             budget: shutdownTimeout,
             shutdown: { await self.shutdown(timeout: $0) },
-            ended: { await waitForRunEnd() }
+            ended: { await lifecycle.waitForRunEnd() }
         )
     }
 
@@ -207,43 +207,13 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
         perform(lifecycle.machine.withLock { $0.shutdown() })
-        let closed = await waitForClose(timeout: timeout)
+        let closed = await lifecycle.waitForClose(timeout: timeout)
         if !closed {
             logger.warning(
                 "consumer close did not finish within \(timeout); the group expires this member after its session timeout"
             )
         }
         return closed
-    }
-
-    /// Waits until the poll thread has closed the client, or `timeout` passed.
-    private func waitForClose(timeout: Duration) async -> Bool {
-        let id = lifecycle.machine.withLock { $0.nextWaiterID() }
-        return await lifecycle.wait(
-            timeout: timeout,
-            timeoutValue: false,
-            register: { machine, waiter in
-                switch machine.waitForClose(id: id, waiter) {
-                case .suspend: nil
-                case .resume: true
-                }
-            },
-            takeBack: { machine in
-                let timedOut = machine.closeWaitTimedOut(id: id)
-                timedOut.run?.resume()
-                return timedOut.waiter
-            }
-        )
-    }
-
-    /// Waits until the close, or the first shutdown that gave up on it.
-    private func waitForRunEnd() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            switch lifecycle.machine.withLock({ $0.waitForRunEnd(continuation) }) {
-            case .suspend: break
-            case .resume: continuation.resume()
-            }
-        }
     }
 
     /// Performs a state machine's ``ConsumerStateMachine/StopAction``.

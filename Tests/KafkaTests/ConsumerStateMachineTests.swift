@@ -38,24 +38,11 @@ struct ConsumerStateMachineTests {
     func runEndsWithTheFirstGivenUpShutdown() async {
         let lifecycle = ClientLifecycle(ConsumerStateMachine())
         #expect(lifecycle.machine.withLock { $0.run() } == .subscribeAndStartPollThread)
-        async let runEnded: Void = withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            #expect(lifecycle.machine.withLock { $0.waitForRunEnd(continuation) } == .suspend)
-        }
-        #expect(await registered(lifecycle) { if case .running(.waiting) = $0 { true } else { false } })
+        async let runEnded: Void = lifecycle.waitForRunEnd()
+        #expect(await reached(lifecycle) { if case .running(.waiting) = $0 { true } else { false } })
         #expect(lifecycle.machine.withLock { $0.shutdown() } == .stopPollThread)
-        let id = lifecycle.machine.withLock { $0.nextWaiterID() }
         // A shutdown that gives up at once (a cancelled run()) ends run() without the close.
-        let closed = await lifecycle.wait(
-            timeout: .zero,
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: id, waiter) == .resume ? true : nil },
-            takeBack: { machine in
-                let timedOut = machine.closeWaitTimedOut(id: id)
-                timedOut.run?.resume()
-                return timedOut.waiter
-            }
-        )
-        #expect(closed == false)
+        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         await runEnded
         // The close still comes, and finds no run() to resume.
         #expect(lifecycle.machine.withLock { $0.pollThreadExited() }.run == nil)
@@ -67,53 +54,22 @@ struct ConsumerStateMachineTests {
         #expect(lifecycle.machine.withLock { $0.run() } == .subscribeAndStartPollThread)
         #expect(lifecycle.machine.withLock { $0.shutdown() } == .stopPollThread)
         // One waiter with a zero timeout: its timer resumes it with false, the close does not.
-        let early = lifecycle.machine.withLock { $0.nextWaiterID() }
-        let timedOut = await lifecycle.wait(
-            timeout: .zero,
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: early, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: early).waiter }
-        )
-        #expect(timedOut == false)
+        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         // One waiter with a long timeout, resumed by the poll thread's exit.
-        let late = lifecycle.machine.withLock { $0.nextWaiterID() }
-        async let closed = lifecycle.wait(
-            timeout: .seconds(60),
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: late, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: late).waiter }
-        )
-        let deadline = ContinuousClock.now + .seconds(10)
-        var resumed: [CheckedContinuation<Bool, Never>] = []
-        while resumed.isEmpty, ContinuousClock.now < deadline {
-            // Exits only once the waiter is registered, so the exit is what resumes it.
-            let registered = lifecycle.machine.withLock { machine -> Bool in
-                if case .closing(let waiters, _) = machine.state { return waiters[late] != nil }
-                return false
-            }
-            if registered {
-                resumed = lifecycle.machine.withLock { $0.pollThreadExited() }.waiters
-            } else {
-                await Task.yield()
-            }
-        }
+        async let closed = lifecycle.waitForClose(timeout: .seconds(60))
+        // Exits only once the waiter is registered, so the exit is what resumes it.
+        #expect(await reached(lifecycle) { if case .closing(let waiters, _) = $0 { !waiters.isEmpty } else { false } })
+        let resumed = lifecycle.machine.withLock { $0.pollThreadExited() }.waiters
         #expect(resumed.count == 1)
         for waiter in resumed { waiter.resume(returning: true) }
         #expect(await closed == true)
         // After the close, a new waiter returns at once, without waiting for its timeout.
-        let after = lifecycle.machine.withLock { $0.nextWaiterID() }
-        let immediate = await lifecycle.wait(
-            timeout: .seconds(60),
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: after, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: after).waiter }
-        )
-        #expect(immediate == true)
+        #expect(await lifecycle.waitForClose(timeout: .seconds(60)) == true)
     }
 }
 
 /// Waits (at most 10 s) until the machine's state satisfies `condition`.
-private func registered(
+private func reached(
     _ lifecycle: ClientLifecycle<ConsumerStateMachine>,
     _ condition: (ConsumerStateMachine.State) -> Bool
 ) async -> Bool {
