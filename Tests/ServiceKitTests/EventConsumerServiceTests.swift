@@ -101,47 +101,47 @@ struct EventConsumerServiceTests {
         let handler = CountingHandler()
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let total = 300
-        try await withRunningClients(producer) {
 
-            func publish(_ range: Range<Int>) async throws {
-                let messages = try range.map { index in
-                    let event = orderCreated("o-\(index)")
-                    return OutgoingMessage(
-                        topic: "orders.created",
-                        key: Array(event.key.utf8),
-                        value: try EventCodec.encode(event)
-                    )
-                }
-                for result in await producer.send(messages) { _ = try result.get() }
+        func publish(_ range: Range<Int>) async throws {
+            let messages = try range.map { index in
+                let event = orderCreated("o-\(index)")
+                return OutgoingMessage(
+                    topic: "orders.created",
+                    key: Array(event.key.utf8),
+                    value: try EventCodec.encode(event)
+                )
             }
+            for result in await producer.send(messages) { _ = try result.get() }
+        }
 
-            func member() throws -> (KafkaConsumer, Task<Void, Never>) {
-                let consumer = try KafkaConsumer(
-                    configuration: configuration.kafka,
-                    groupId: "shared-group",
-                    topics: ["orders.created"],
-                    logger: quietLogger
-                )
-                let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-                let loop = EventConsumerService(
-                    configuration: configuration,
-                    store: store,
-                    handler: handler,
-                    relay: relay,
-                    readiness: Readiness(),
-                    logger: quietLogger
-                )
-                let task = Task {
-                    _ = try? await withRunningClients(consumer) {
-                        for await message in consumer.messages {
-                            guard await loop.process(message) else { return }
-                            consumer.storeOffset(of: message)
-                        }
+        func member() throws -> (KafkaConsumer, Task<Void, Never>) {
+            let consumer = try KafkaConsumer(
+                configuration: configuration.kafka,
+                groupId: "shared-group",
+                topics: ["orders.created"],
+                logger: quietLogger
+            )
+            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+            let loop = EventConsumerService(
+                configuration: configuration,
+                store: store,
+                handler: handler,
+                relay: relay,
+                readiness: Readiness(),
+                logger: quietLogger
+            )
+            let task = Task {
+                _ = try? await withRunningClients(consumer) {
+                    for await message in consumer.messages {
+                        guard await loop.process(message) else { return }
+                        consumer.storeOffset(of: message)
                     }
                 }
-                return (consumer, task)
             }
+            return (consumer, task)
+        }
 
+        try await withRunningClients(producer) {
             try await publish(0..<100)
             let (a, runA) = try member()
             try await waitUntil { handler.totalApplied >= 30 }

@@ -196,14 +196,14 @@ struct OutboxRelayTests {
         try await store.database.write { db in for event in first { try store.enqueue([event], trace: nil, in: db) } }
         let second = (6..<10).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
+        let relay = OutboxRelay(
+            store: store,
+            producer: producer,
+            logger: quietLogger,
+            batchSize: 4,
+            retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+        )
         try await withRunningClients(producer) {
-            let relay = OutboxRelay(
-                store: store,
-                producer: producer,
-                logger: quietLogger,
-                batchSize: 4,
-                retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
-            )
             let running = Task { try await relay.run() }
 
             try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
@@ -254,14 +254,8 @@ struct OutboxRelayTests {
             for event in events.prefix(200) { try store.enqueue([event], trace: nil, in: db) }
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
+        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 10, pipelineDepth: 4)
         try await withRunningClients(producer) {
-            let relay = OutboxRelay(
-                store: store,
-                producer: producer,
-                logger: quietLogger,
-                batchSize: 10,
-                pipelineDepth: 4
-            )
             let running = Task { try await relay.run() }
             // Rows committed while the relay is busy are picked up behind the others.
             try await store.database.write { db in
