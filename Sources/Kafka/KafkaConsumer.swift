@@ -237,8 +237,8 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         }
     }
 
-    /// True when a broker answered a metadata request within `timeout`.
-    /// Runs on the module's shared blocking pool, never on the cooperative pool.
+    /// True when a broker answered a metadata request within `timeout`, whether or not ``run()``
+    /// polls. Runs on the module's shared blocking pool, never on the cooperative pool.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
         await BlockingPool.run { [client] in client.brokerAnswersBlocking(timeout: timeout) }
     }
