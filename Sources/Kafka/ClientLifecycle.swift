@@ -50,13 +50,36 @@ final class ClientLifecycle<Machine: ~Copyable>: Sendable {
     }
 }
 
-/// The `run()` of a client as a `Service`: waits for the graceful shutdown, then shuts down with
-/// `budget`; when the task is cancelled first, shuts down with none.
-func runUntilGracefulShutdown(budget: Duration, shutdown: (Duration) async -> Void) async {
-    do {
-        try await gracefulShutdown()
-        await shutdown(budget)
-    } catch {
-        await shutdown(.zero)
+/// The rest of a client's `run()` once its poll thread is started: suspends in `ended` until the
+/// client is shut down, while a child task shuts it down on the graceful shutdown of the
+/// surrounding `ServiceGroup` (with `budget`; only when `endingOnGracefulShutdown`) or on
+/// cancellation (with none). An explicit shutdown ends it too.
+func awaitShutdown(
+    endingOnGracefulShutdown: Bool,
+    budget: Duration,
+    shutdown: @escaping @Sendable (Duration) async -> Void,
+    ended: () async -> Void
+) async {
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask {
+            if endingOnGracefulShutdown, (try? await gracefulShutdown()) != nil {
+                await shutdown(budget)
+            } else {
+                if !endingOnGracefulShutdown { await waitForCancellation() }
+                // Cancelled from outside, or by the line below once the client is shut down
+                // (then this finds it done).
+                await shutdown(.zero)
+            }
+        }
+        await ended()
+        group.cancelAll()
     }
+}
+
+/// Suspends until the current task is cancelled.
+func waitForCancellation() async {
+    let (never, continuation) = AsyncStream<Never>.makeStream()
+    // An AsyncStream's iteration ends when the iterating task is cancelled.
+    for await _ in never {}
+    continuation.finish()
 }

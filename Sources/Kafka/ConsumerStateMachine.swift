@@ -1,44 +1,113 @@
-/// The lifecycle of a ``KafkaConsumer`` and its poll thread: who stops the thread, and who
-/// waits for it to commit, leave the group and close. Guarded by the consumer's `Mutex`; every
-/// method returns what the caller must do next, and a transition that cannot happen traps.
+/// The lifecycle of a ``KafkaConsumer`` and its poll thread: who subscribes and starts the
+/// thread, who stops it, and who waits for it to commit, leave the group and close. Guarded by
+/// the consumer's `Mutex`; every method returns what the caller must do next, and a transition
+/// that cannot happen traps.
 ///
 /// Every waiter is resumed exactly once: when the thread has closed the client, or when its own
 /// timeout passes first (the thread may be blocked in librdkafka, closing against a dead broker).
+/// `run()` ends with the first of them: the close, or the first shutdown that gave up on it.
 struct ConsumerStateMachine: ~Copyable {
+    typealias CloseWaiter = CheckedContinuation<Bool, Never>
+    typealias RunWaiter = CheckedContinuation<Void, Never>
+
     enum State {
-        /// The poll thread is fetching messages.
-        case running
-        /// The poll thread was told to stop and is committing and closing; `waiters` are the
-        /// shutdown callers waiting for it, by id.
-        case closing(waiters: [Int: CheckedContinuation<Bool, Never>])
+        /// Created; ``KafkaConsumer/run()`` has not subscribed nor started the poll thread:
+        /// nothing is fetched and the group does not know this member.
+        case initialized
+        /// `run()` subscribed and the poll thread is fetching messages.
+        case running(run: RunEnd)
+        /// The poll thread was told to stop (or started already stopped, when `run()` never
+        /// started it) and is committing and closing; `waiters` are the shutdown callers
+        /// waiting for it, by id.
+        case closing(waiters: [Int: CloseWaiter], run: RunEnd)
         /// The poll thread has closed the client and exited.
         case closed
+    }
+
+    /// Where `run()` is in waiting for its end.
+    enum RunEnd {
+        case notWaiting
+        case waiting(RunWaiter)
+        /// A shutdown gave up waiting for the close: `run()` ends without it.
+        case ended
+    }
+
+    enum RunAction: Equatable {
+        /// Subscribe and start the poll thread, then wait with ``waitForRunEnd(_:)``.
+        case subscribeAndStartPollThread
+        /// Closed (or closing) before `run()`: nothing to poll; wait with ``waitForRunEnd(_:)``.
+        case waitForRunEnd
     }
 
     enum StopAction: Equatable {
         /// Finish the delivery of messages and stop the poll thread (``ClientLifecycle/stopPollThread()``).
         case stopPollThread
+        /// `run()` never started the poll thread: finish the delivery of messages and start the
+        /// thread already stopped, so that it only closes the client and exits.
+        case startStoppedPollThread
         case none
     }
 
     enum WaitAction: Equatable {
         case suspend
-        /// The client is closed already: resume the caller at once.
+        /// The wait is over already: resume the caller at once.
         case resume
     }
 
-    private(set) var state = State.running
+    /// What a shutdown's wait that timed out resumes.
+    struct TimedOut {
+        /// The shutdown caller, with false; nil when the close resumed it already.
+        var waiter: CloseWaiter?
+        /// `run()`, which ends with the first shutdown that gives up.
+        var run: RunWaiter?
+    }
+
+    private(set) var state = State.initialized
     private var lastWaiterID = 0
 
-    /// A caller asks for the close (``KafkaConsumer/shutdown(timeout:)``, or the consumer's
-    /// `deinit`); only the first one stops the thread.
+    /// ``KafkaConsumer/run()``: the poll loop runs once.
+    mutating func run() -> RunAction {
+        switch state {
+        case .initialized:
+            state = .running(run: .notWaiting)
+            return .subscribeAndStartPollThread
+        case .running:
+            preconditionFailure("KafkaConsumer.run() was called while it runs: a consumer's poll loop runs once")
+        case .closing, .closed:
+            return .waitForRunEnd
+        }
+    }
+
+    /// A caller asks for the close (``KafkaConsumer/shutdown(timeout:)``, a failed subscribe,
+    /// or the consumer's `deinit`); only the first one stops the thread.
     mutating func shutdown() -> StopAction {
         switch state {
-        case .running:
-            state = .closing(waiters: [:])
+        case .initialized:
+            state = .closing(waiters: [:], run: .notWaiting)
+            return .startStoppedPollThread
+        case .running(let run):
+            state = .closing(waiters: [:], run: run)
             return .stopPollThread
         case .closing, .closed:
             return .none
+        }
+    }
+
+    /// `run()` waits until the close, or the first shutdown that gives up on it.
+    mutating func waitForRunEnd(_ waiter: RunWaiter) -> WaitAction {
+        switch state {
+        case .initialized:
+            preconditionFailure("run() waits for an end before it started")
+        case .running(.notWaiting):
+            state = .running(run: .waiting(waiter))
+            return .suspend
+        case .closing(let waiters, .notWaiting):
+            state = .closing(waiters: waiters, run: .waiting(waiter))
+            return .suspend
+        case .closing(_, .ended), .closed:
+            return .resume
+        case .running(.waiting), .closing(_, .waiting), .running(.ended):
+            preconditionFailure("a second run() waits for the consumer's end")
         }
     }
 
@@ -48,36 +117,72 @@ struct ConsumerStateMachine: ~Copyable {
         return lastWaiterID
     }
 
-    mutating func waitForClose(id: Int, _ waiter: CheckedContinuation<Bool, Never>) -> WaitAction {
+    mutating func waitForClose(id: Int, _ waiter: CloseWaiter) -> WaitAction {
         switch state {
-        case .running:
+        case .initialized, .running:
             preconditionFailure("waiting for a close that has not started")
-        case .closing(var waiters):
+        case .closing(var waiters, let run):
             waiters[id] = waiter
-            state = .closing(waiters: waiters)
+            state = .closing(waiters: waiters, run: run)
             return .suspend
         case .closed:
             return .resume
         }
     }
 
-    /// - Returns: the waiter to resume with false, unless the close resumed it already.
-    mutating func closeWaitTimedOut(id: Int) -> CheckedContinuation<Bool, Never>? {
-        guard case .closing(var waiters) = state else { return nil }
+    /// A shutdown's wait for the close timed out: that caller, and `run()`, stop waiting.
+    mutating func closeWaitTimedOut(id: Int) -> TimedOut {
+        guard case .closing(var waiters, let run) = state else { return TimedOut() }
         let waiter = waiters.removeValue(forKey: id)
-        state = .closing(waiters: waiters)
-        return waiter
+        state = .closing(waiters: waiters, run: .ended)
+        guard case .waiting(let runWaiter) = run else { return TimedOut(waiter: waiter) }
+        return TimedOut(waiter: waiter, run: runWaiter)
     }
 
     /// The poll thread's last event.
-    /// - Returns: the waiters to resume with true.
-    mutating func pollThreadExited() -> [CheckedContinuation<Bool, Never>] {
+    /// - Returns: the shutdown callers to resume with true, and `run()` when it waits.
+    mutating func pollThreadExited() -> (waiters: [CloseWaiter], run: RunWaiter?) {
         switch state {
-        case .running, .closed:
+        case .initialized, .running, .closed:
             preconditionFailure("a poll thread exited that was not told to stop")
-        case .closing(let waiters):
+        case .closing(let waiters, let run):
             state = .closed
-            return Array(waiters.values)
+            guard case .waiting(let runWaiter) = run else { return (Array(waiters.values), nil) }
+            return (Array(waiters.values), runWaiter)
+        }
+    }
+}
+
+extension ClientLifecycle where Machine == ConsumerStateMachine {
+    /// A shutdown's wait: until the poll thread has closed the client (true), or `timeout`
+    /// passed (false; `run()` then ends too).
+    func waitForClose(timeout: Duration) async -> Bool {
+        let id = machine.withLock { $0.nextWaiterID() }
+        return await wait(
+            timeout: timeout,
+            timeoutValue: false,
+            register: { machine, waiter in
+                switch machine.waitForClose(id: id, waiter) {
+                case .suspend: nil
+                case .resume: true
+                }
+            },
+            takeBack: { machine in
+                let timedOut = machine.closeWaitTimedOut(id: id)
+                // Resuming only schedules run()'s task; nothing runs under the lock.
+                timedOut.run?.resume()
+                return timedOut.waiter
+            }
+        )
+    }
+
+    /// `run()`'s wait: until the close, or the first shutdown that gave up on it.
+    func waitForRunEnd() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            switch machine.withLock({ $0.waitForRunEnd(continuation) }) {
+            case .suspend: break
+            case .resume: continuation.resume()
+            }
         }
     }
 }

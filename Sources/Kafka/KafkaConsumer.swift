@@ -13,23 +13,27 @@ import ServiceLifecycle
 ///   offsets were never stored) and the consumer waits for the handed-out ones to be
 ///   acknowledged, then commits synchronously, so the next owner starts exactly after them.
 /// - Threads: librdkafka's consumer poll runs on a dedicated thread, never on the cooperative pool.
-///   A consumer released without ``shutdown(timeout:)`` stops that thread too (it commits and
-///   closes first).
+///   A consumer released without ``run()`` or ``shutdown(timeout:)`` closes on a short-lived
+///   thread that exits when done.
 /// - Batches: ``batches(maximum:)`` hands out everything already buffered at once, so the
 ///   caller can handle a burst in one database transaction; ``storeOffsets(of:)`` then
 ///   acknowledges the whole batch with one call.
 /// - Thread-safety: every method may be called from any task; ``messages`` or
 ///   ``batches(maximum:)`` may be iterated by one task at a time.
-/// - Service: the poll thread runs from `init`; ``run()`` keeps the consumer in a
-///   `ServiceGroup` until its graceful shutdown, which is the same transition as
-///   ``shutdown(timeout:)``. Place it so that it shuts down after the code handling its
-///   messages (a `ServiceGroup` shuts down in reverse order), or shut it down from that code.
-public final class KafkaConsumer: Service, Sendable {
+/// - Service: the consumer is inert until ``run()``, which subscribes (joins the group) and
+///   starts the poll thread; before it, ``messages`` and ``batches(maximum:)`` yield nothing.
+///   `run()` returns once the consumer is closed (by the graceful shutdown of the surrounding
+///   `ServiceGroup`, by ``shutdown(timeout:)``, or by cancellation). Place it so that it shuts
+///   down after the code handling its messages (a `ServiceGroup` shuts down in reverse order),
+///   or run it with ``runUntilShutdown()`` (``withRunningClients(_:isolation:body:)``) and shut
+///   it down from that code.
+public final class KafkaConsumer: KafkaClientService, Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
     private let buffer: MessageBuffer
     private let logger: Logger
     private let shutdownTimeout: Duration
+    private let topics: [String]
     private let lifecycle = ClientLifecycle(ConsumerStateMachine())
 
     /// Consumer defaults. Anything in `configuration.properties` overrides them.
@@ -49,15 +53,15 @@ public final class KafkaConsumer: Service, Sendable {
     /// How long a revocation waits for handed-out messages before giving their partitions up.
     public static let revocationGrace: TimeInterval = 30
 
-    /// Creates the consumer, subscribes to `topics` as a member of `groupId` and starts its poll
-    /// thread. Connects lazily: no broker needs to be reachable yet.
+    /// Creates the consumer of `topics` as a member of `groupId`; it subscribes in ``run()``.
+    /// Connects lazily: no broker needs to be reachable yet.
     /// - Parameter bufferCapacity: how many fetched messages may wait for the application
     ///   before the poll thread stops pulling more out of librdkafka.
     /// - Parameter onAssignment: called on the poll thread after each assignment (possibly
     ///   empty, in a group with more members than partitions): the consumer has joined its group.
     /// - Parameter shutdownTimeout: how long the graceful shutdown of ``run()`` waits for the close.
-    /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)``,
-    ///   ``KafkaError/clientCreation(reason:)`` or ``KafkaError/consumer(reason:)`` (subscribe).
+    /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` or
+    ///   ``KafkaError/clientCreation(reason:)``.
     public init(
         configuration: KafkaClientConfiguration,
         groupId: String,
@@ -92,34 +96,74 @@ public final class KafkaConsumer: Service, Sendable {
         self.buffer = buffer
         self.logger = logger
         self.shutdownTimeout = shutdownTimeout
+        self.topics = topics
         client.redirectMainQueueToConsumer()
-        try client.subscribe(to: topics)
-        PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
-            Self.pollLoop(client: client, buffer: buffer, lifecycle: lifecycle, logger: logger)
-        }
     }
 
     deinit {
-        // The poll thread holds the client, not the consumer: without this it would poll forever.
-        switch lifecycle.machine.withLock({ $0.shutdown() }) {
-        case .stopPollThread: lifecycle.stopPollThread()
-        case .none: break
+        // The poll thread holds the client and the lifecycle, never the consumer.
+        perform(lifecycle.machine.withLock { $0.shutdown() })
+    }
+
+    /// The poll loop: subscribes, starts the poll thread, and returns once the consumer is
+    /// closed — offsets committed, group left — or once a shutdown gave up waiting for that
+    /// close. The graceful shutdown of the surrounding `ServiceGroup` shuts it down (with the
+    /// `shutdownTimeout` of `init`); cancellation stops the poll thread without waiting for the
+    /// close; an explicit ``shutdown(timeout:)`` ends it too.
+    ///
+    /// - Precondition: not called while it runs (the poll loop runs once; a second call traps).
+    ///   On a consumer shut down before `run()`, it returns once that shutdown finished.
+    /// - Throws: ``KafkaError/consumer(reason:)`` when librdkafka refuses the subscription;
+    ///   the consumer is then closed.
+    public func run() async throws(KafkaError) {
+        try await runPollLoop(endingOnGracefulShutdown: true)
+    }
+
+    /// ``run()``, except that the graceful shutdown of a surrounding `ServiceGroup` does not
+    /// end it: only a shutdown of the consumer, or cancellation, does.
+    public func runUntilShutdown() async throws(KafkaError) {
+        try await runPollLoop(endingOnGracefulShutdown: false)
+    }
+
+    /// ``shutdown(timeout:)`` with the `shutdownTimeout` of `init`, as the graceful shutdown of
+    /// ``run()`` does.
+    public func shutdownGracefully() async {
+        await shutdown(timeout: shutdownTimeout)
+    }
+
+    private func runPollLoop(endingOnGracefulShutdown: Bool) async throws(KafkaError) {
+        switch lifecycle.machine.withLock({ $0.run() }) {
+        case .subscribeAndStartPollThread:
+            break
+        case .waitForRunEnd:
+            await lifecycle.waitForRunEnd()
+            return
         }
+        do {
+            try client.subscribe(to: topics)
+        } catch {
+            // Never joined: the poll thread, stopped before it starts, only closes the client.
+            perform(lifecycle.machine.withLock { $0.shutdown() })
+            startPollThread()
+            await lifecycle.waitForRunEnd()
+            throw error
+        }
+        startPollThread()
+        await awaitShutdown(
+            endingOnGracefulShutdown: endingOnGracefulShutdown,
+            budget: shutdownTimeout,
+            shutdown: { await self.shutdown(timeout: $0) },
+            ended: { await lifecycle.waitForRunEnd() }
+        )
     }
 
-    /// Waits for the graceful shutdown of the surrounding `ServiceGroup`, then shuts down
-    /// (``shutdown(timeout:)`` with the `shutdownTimeout` of `init`), and returns once the
-    /// client is closed or that timeout passed. When cancelled instead, it stops the poll thread
-    /// without waiting for the close. Never throws.
-    public func run() async {
-        await runUntilGracefulShutdown(budget: shutdownTimeout) { await shutdown(timeout: $0) }
-    }
-
-    /// The consumed messages, in partition order. Ends after ``shutdown()``.
+    /// The consumed messages, in partition order. Yields nothing before ``run()``; ends after
+    /// ``shutdown(timeout:)``.
     public var messages: Messages { Messages(buffer: buffer) }
 
     /// The consumed messages in batches of at most `maximum`: each batch is everything buffered
-    /// when it is taken (at least one message), in partition order. Ends after ``shutdown()``.
+    /// when it is taken (at least one message), in partition order. Yields nothing before
+    /// ``run()``; ends after ``shutdown(timeout:)``.
     public func batches(maximum: Int) -> Batches { Batches(buffer: buffer, maximum: maximum) }
 
     /// Marks `message` processed: its offset + 1 is committed with the next commit.
@@ -157,18 +201,13 @@ public final class KafkaConsumer: Service, Sendable {
     /// Stops delivering messages (the iteration ends), commits stored offsets, leaves the group
     /// and closes the client. Returns once closed, or after `timeout` when the close is stuck
     /// (an unreachable coordinator); the group then expires the member after its session
-    /// timeout. Idempotent.
+    /// timeout. ``run()`` returns once this is done. Idempotent; completes on a consumer that
+    /// never ran too (it closes without having joined).
     /// - Returns: false when the close did not finish in time.
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
-        switch lifecycle.machine.withLock({ $0.shutdown() }) {
-        case .stopPollThread:
-            buffer.finish()
-            lifecycle.stopPollThread()
-        case .none:
-            break
-        }
-        let closed = await waitForClose(timeout: timeout)
+        perform(lifecycle.machine.withLock { $0.shutdown() })
+        let closed = await lifecycle.waitForClose(timeout: timeout)
         if !closed {
             logger.warning(
                 "consumer close did not finish within \(timeout); the group expires this member after its session timeout"
@@ -177,24 +216,29 @@ public final class KafkaConsumer: Service, Sendable {
         return closed
     }
 
-    /// Waits until the poll thread has closed the client, or `timeout` passed.
-    private func waitForClose(timeout: Duration) async -> Bool {
-        let id = lifecycle.machine.withLock { $0.nextWaiterID() }
-        return await lifecycle.wait(
-            timeout: timeout,
-            timeoutValue: false,
-            register: { machine, waiter in
-                switch machine.waitForClose(id: id, waiter) {
-                case .suspend: nil
-                case .resume: true
-                }
-            },
-            takeBack: { $0.closeWaitTimedOut(id: id) }
-        )
+    /// Performs a state machine's ``ConsumerStateMachine/StopAction``.
+    private func perform(_ action: ConsumerStateMachine.StopAction) {
+        switch action {
+        case .stopPollThread:
+            buffer.finish()
+            lifecycle.stopPollThread()
+        case .startStoppedPollThread:
+            buffer.finish()
+            lifecycle.stopPollThread()
+            startPollThread()
+        case .none:
+            break
+        }
     }
 
-    /// True when a broker answered a metadata request within `timeout`.
-    /// Runs on the module's shared blocking pool, never on the cooperative pool.
+    private func startPollThread() {
+        PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
+            Self.pollLoop(client: client, buffer: buffer, lifecycle: lifecycle, logger: logger)
+        }
+    }
+
+    /// True when a broker answered a metadata request within `timeout`, whether or not ``run()``
+    /// polls. Runs on the module's shared blocking pool, never on the cooperative pool.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
         await BlockingPool.run { [client] in client.brokerAnswersBlocking(timeout: timeout) }
     }
@@ -222,7 +266,9 @@ public final class KafkaConsumer: Service, Sendable {
         if let error = client.closeConsumerBlocking() {
             logger.warning("consumer close: \(error)")
         }
-        for waiter in lifecycle.machine.withLock({ $0.pollThreadExited() }) { waiter.resume(returning: true) }
+        let exited = lifecycle.machine.withLock { $0.pollThreadExited() }
+        for waiter in exited.waiters { waiter.resume(returning: true) }
+        exited.run?.resume()
     }
 
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.

@@ -54,15 +54,19 @@ public struct OutgoingMessage: Sendable, Hashable {
 ///   hands back the reports to await later (pipelining). Delivery reports are served by a
 ///   dedicated poll thread, never by Swift's cooperative pool.
 /// - Thread-safety: all methods may be called concurrently from any task.
+/// - Service: the poll thread is ``run()``'s: it starts when `run()` is called and has stopped
+///   when `run()` returns, which is once the producer is shut down (by the graceful shutdown of
+///   the surrounding `ServiceGroup`, by ``shutdown(timeout:)``, or by cancellation). Outside a
+///   `ServiceGroup`, ``withRunningClients(_:isolation:body:)`` runs it for the length of a scope.
+/// - Before `run()`: messages are accepted, and librdkafka queues and sends them, but no
+///   delivery report is served, so `send` and the results of ``submit(_:)`` wait until `run()`
+///   polls (and the local queue, bounded by `queue.buffering.max.messages`, fills up meanwhile).
 /// - Shutdown: ``shutdown(timeout:)`` refuses new messages, flushes, fails what could not be
 ///   delivered in time with ``KafkaError/delivery(code:reason:transient:)``, and stops the poll
-///   thread. A producer released without a shutdown stops its poll thread too: what is still
-///   undelivered then fails at once.
-/// - Service: the poll thread runs from `init`; ``run()`` keeps the producer in a
-///   `ServiceGroup` until its graceful shutdown, which is the same transition as
-///   ``shutdown(timeout:)`` (so an owner that shut the producer down already, like the outbox
-///   relay, finds it done).
-public final class KafkaProducer: Service, Sendable {
+///   thread; it completes on a producer that never ran too. A producer released without
+///   `run()` or a shutdown fails what is still undelivered at once, on a short-lived thread
+///   that exits when done.
+public final class KafkaProducer: KafkaClientService, Sendable {
     /// Internal, not private, so tests can watch it being released with the poll thread.
     let client: RDKafkaClient
     /// Shared with the poll thread, which reports its exit there.
@@ -85,8 +89,8 @@ public final class KafkaProducer: Service, Sendable {
         KafkaProperty(name: "message.timeout.ms", value: "30000", source: "default"),
     ]
 
-    /// Creates the producer and starts its poll thread. Connects lazily: no broker needs to be
-    /// reachable yet.
+    /// Creates the producer; nothing is polled until ``run()``. Connects lazily: no broker needs
+    /// to be reachable yet.
     /// - Parameter shutdownTimeout: the flush budget of the graceful shutdown of ``run()``.
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` for a property
     ///   librdkafka rejects, or ``KafkaError/clientCreation(reason:)``.
@@ -107,40 +111,86 @@ public final class KafkaProducer: Service, Sendable {
             defaults: Self.defaults,
             context: context
         )
-        PollThread.start(name: "kafka-producer-poll") { [client, lifecycle] in
+    }
+
+    deinit {
+        // The poll thread holds the client and the lifecycle, never the producer.
+        Self.perform(lifecycle.machine.withLock { $0.released() }, client: client, lifecycle: lifecycle)
+    }
+
+    /// The poll loop: starts the poll thread, and returns once the producer is shut down —
+    /// every message has its result and the poll thread has exited (or, stuck in librdkafka,
+    /// was given up on 2 s after the flush). The graceful shutdown of the surrounding
+    /// `ServiceGroup` shuts it down with the `shutdownTimeout` of `init`; cancellation shuts it
+    /// down without flushing (what is undelivered fails at once); an explicit
+    /// ``shutdown(timeout:)`` ends it too. Never throws.
+    ///
+    /// - Precondition: not called while it runs (the poll loop runs once; a second call traps).
+    ///   On a producer shut down before `run()`, it returns once that shutdown finished.
+    public func run() async {
+        await runPollLoop(endingOnGracefulShutdown: true)
+    }
+
+    /// ``run()``, except that the graceful shutdown of a surrounding `ServiceGroup` does not
+    /// end it: only a shutdown of the producer, or cancellation, does.
+    public func runUntilShutdown() async {
+        await runPollLoop(endingOnGracefulShutdown: false)
+    }
+
+    /// ``shutdown(timeout:)`` with the `shutdownTimeout` of `init`, as the graceful shutdown of
+    /// ``run()`` does.
+    public func shutdownGracefully() async {
+        await shutdown(timeout: shutdownTimeout)
+    }
+
+    private func runPollLoop(endingOnGracefulShutdown: Bool) async {
+        switch lifecycle.machine.withLock({ $0.run() }) {
+        case .startPollThread:
+            Self.startPollThread(client: client, lifecycle: lifecycle)
+        case .waitForShutdown:
+            await waitForShutdown()
+            return
+        }
+        await awaitShutdown(
+            endingOnGracefulShutdown: endingOnGracefulShutdown,
+            budget: shutdownTimeout,
+            shutdown: { await self.shutdown(timeout: $0) },
+            ended: { await waitForShutdown() }
+        )
+    }
+
+    /// The poll thread serves delivery reports until it is told to stop; then nothing enqueues
+    /// any more (the state left `running` first, or the producer is gone), so it fails what is
+    /// left once and serves those reports, so that no sender waits forever.
+    private static func startPollThread(client: RDKafkaClient, lifecycle: ClientLifecycle<ProducerStateMachine>) {
+        PollThread.start(name: "kafka-producer-poll") {
             while lifecycle.isPolling {
                 client.poll(milliseconds: 100)
             }
-            // Nothing enqueues any more (the state left `running` before the loop was stopped,
-            // or the producer is gone): fail what is left once and serve those delivery reports,
-            // so no sender waits forever.
-            client.purgeQueuedAndInFlight()
-            var rounds = 0
-            while client.outQueueLength > 0, rounds < 100 {
-                client.poll(milliseconds: 50)
-                rounds += 1
-            }
+            client.failUndeliveredBlocking()
             lifecycle.machine.withLock { $0.pollThreadExited() }?.resume()
         }
     }
 
-    deinit {
-        // The poll thread holds the client, not the producer: without this it would poll forever.
-        switch lifecycle.machine.withLock({ $0.released() }) {
-        case .stopPollThread: lifecycle.stopPollThread()
-        case .none: break
+    /// Performs a state machine's ``ProducerStateMachine/StopAction``.
+    private static func perform(
+        _ action: ProducerStateMachine.StopAction,
+        client: RDKafkaClient,
+        lifecycle: ClientLifecycle<ProducerStateMachine>
+    ) {
+        switch action {
+        case .stopPollThread:
+            lifecycle.stopPollThread()
+        case .startStoppedPollThread:
+            lifecycle.stopPollThread()
+            startPollThread(client: client, lifecycle: lifecycle)
+        case .none:
+            break
         }
     }
 
-    /// Waits for the graceful shutdown of the surrounding `ServiceGroup`, then shuts down
-    /// (``shutdown(timeout:)`` with the `shutdownTimeout` of `init`), and returns once the
-    /// poll thread has stopped. When cancelled instead, it shuts down without flushing: what is
-    /// undelivered fails at once. Never throws.
-    public func run() async {
-        await runUntilGracefulShutdown(budget: shutdownTimeout) { await shutdown(timeout: $0) }
-    }
-
-    /// Sends one message and returns where it was stored.
+    /// Sends one message and returns where it was stored. Before ``run()``, the report (and so
+    /// this call) waits until `run()` polls.
     /// - Throws: ``KafkaError/delivery(code:reason:transient:)`` when librdkafka reports a
     ///   failure (after its own retries, bounded by `message.timeout.ms`),
     ///   ``KafkaError/shutDown`` once ``shutdown(timeout:)`` began, or `CancellationError` when
@@ -161,7 +211,8 @@ public final class KafkaProducer: Service, Sendable {
     ///
     /// When one cannot be enqueued (local queue full, shut down), it and every later message
     /// fail without being sent, so a retry of the failed suffix keeps the order. Never blocks a
-    /// thread; not cancellable (every result is returned).
+    /// thread; not cancellable (every result is returned). Before ``run()``, the reports (and
+    /// so this call) wait until `run()` polls.
     /// - Returns: one result per message, in the same order.
     public func send(_ messages: [OutgoingMessage]) async -> [Result<DeliveryReport, KafkaError>] {
         await submit(messages).results()
@@ -178,7 +229,8 @@ public final class KafkaProducer: Service, Sendable {
     ///   with ``KafkaError/skipped``, unsent; ``PendingDeliveries/accepted`` says how many were
     ///   enqueued, so a caller can retry the suffix in order.
     /// - Never blocks and never suspends; thread-safe (concurrent calls enqueue one after the
-    ///   other, each call's messages contiguously).
+    ///   other, each call's messages contiguously). Accepted before ``run()`` too; the reports
+    ///   then arrive once `run()` polls.
     public func submit(_ messages: [OutgoingMessage]) -> PendingDeliveries {
         let batch = DeliveryBatch(count: messages.count)
         // One lock per call, held while enqueueing (librdkafka's produce never blocks here), so
@@ -218,48 +270,61 @@ public final class KafkaProducer: Service, Sendable {
         client.raiseFatalError(reason: reason)
     }
 
-    /// True when a broker answered a metadata request within `timeout`. Runs on the module's
-    /// shared blocking pool, never on the cooperative pool.
+    /// True when a broker answered a metadata request within `timeout`, whether or not ``run()``
+    /// polls. Runs on the module's shared blocking pool, never on the cooperative pool.
     public func brokerAnswers(timeout: Duration = .seconds(2)) async -> Bool {
         await BlockingPool.run { [client] in client.brokerAnswersBlocking(timeout: timeout) }
     }
 
-    /// Waits until every message sent so far is delivered or `timeout` passes (on the shared
-    /// blocking pool).
-    /// - Returns: true when nothing is left in flight.
-    private func flush(timeout: Duration) async -> Bool {
-        await BlockingPool.run { [client] in client.flushBlocking(timeout: timeout) }
+    /// Waits at most `timeout` until every message enqueued so far is delivered, then fails
+    /// every one still undelivered (transient ``KafkaError/delivery(code:reason:transient:)``),
+    /// so that each has its result, whether or not ``run()`` polls. Unlike
+    /// ``shutdown(timeout:)`` the producer goes on accepting messages: for an owner that must
+    /// see every outcome before it stops (the outbox relay marks what was delivered) while the
+    /// producer's own shutdown comes later. Runs on the module's shared blocking pool.
+    /// - Returns: how many messages (and requests) were still undelivered; 0 when everything
+    ///   was delivered in time.
+    @discardableResult
+    public func settle(timeout: Duration) async -> Int {
+        await BlockingPool.run { [client] in
+            if client.flushBlocking(timeout: timeout) { return 0 }
+            let left = Int(client.outQueueLength)
+            client.failUndeliveredBlocking()
+            return left
+        }
     }
 
     /// Refuses new messages (they fail with ``KafkaError/shutDown``), flushes for at most
     /// `timeout`, fails every message still undelivered, and stops the poll thread (waiting at
-    /// most 2 s more for it). Idempotent: a concurrent caller returns when the first is done.
+    /// most 2 s more for it); ``run()`` returns once this is done. Idempotent: a concurrent
+    /// caller returns when the first is done. Completes on a producer that never ran too
+    /// (librdkafka's flush serves the reports itself).
     public func shutdown(timeout: Duration = .seconds(10)) async {
         switch lifecycle.machine.withLock({ $0.shutdown() }) {
         case .none:
             return
         case .waitForShutdown:
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                switch lifecycle.machine.withLock({ $0.waitForShutdown(continuation) }) {
-                case .suspend: break
-                case .resume: continuation.resume()
-                }
-            }
+            await waitForShutdown()
         case .flush:
-            let flushed = await flush(timeout: timeout)
-            if !flushed {
-                let left = client.outQueueLength
+            let left = await settle(timeout: timeout)
+            if left > 0 {
                 logger.warning(
                     "producer shutdown: \(left) messages not delivered in time; they fail and stay in the outbox"
                 )
-                client.purgeQueuedAndInFlight()
             }
-            switch lifecycle.machine.withLock({ $0.flushed() }) {
-            case .stopPollThread: lifecycle.stopPollThread()
-            case .none: break
-            }
+            Self.perform(lifecycle.machine.withLock { $0.flushed() }, client: client, lifecycle: lifecycle)
             await waitForPollThread(timeout: .seconds(2))
             for waiter in lifecycle.machine.withLock({ $0.shutdownFinished() }) { waiter.resume() }
+        }
+    }
+
+    /// Waits until the shutdown in progress (or, from `run()`, the one to come) has finished.
+    private func waitForShutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            switch lifecycle.machine.withLock({ $0.waitForShutdown(continuation) }) {
+            case .suspend: break
+            case .resume: continuation.resume()
+            }
         }
     }
 

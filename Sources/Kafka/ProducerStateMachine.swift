@@ -1,31 +1,46 @@
-/// The lifecycle of a ``KafkaProducer`` and its poll thread: which calls are accepted, and who
-/// flushes and stops the thread. Guarded by the producer's `Mutex`; every method returns what
-/// the caller must do next, and a transition that cannot happen traps.
+/// The lifecycle of a ``KafkaProducer`` and its poll thread: which calls are accepted, who
+/// starts the poll thread, and who flushes and stops it. Guarded by the producer's `Mutex`;
+/// every method returns what the caller must do next, and a transition that cannot happen traps.
 ///
-/// Messages are enqueued while the lock is held in ``State/running``, so once the state has
-/// left it nothing can enqueue any more: the poll thread's final purge cannot miss a message
-/// (no purge loop racing late sends).
+/// Messages are enqueued while the lock is held in ``State/initialized`` or ``State/running``,
+/// so once the state has left them nothing can enqueue any more: the poll thread's final purge
+/// cannot miss a message (no purge loop racing late sends).
 struct ProducerStateMachine: ~Copyable {
+    typealias Waiter = CheckedContinuation<Void, Never>
+
     enum State {
-        /// Accepting messages.
-        case running
+        /// Created; ``KafkaProducer/run()`` has not started the poll thread. Accepting messages:
+        /// librdkafka queues and sends them, but no delivery report is served yet.
+        case initialized
+        /// `run()` started the poll thread; accepting messages. `waiters` are `run()` waiting for
+        /// the shutdown to finish.
+        case running(waiters: [Waiter])
         /// ``KafkaProducer/shutdown(timeout:)`` is flushing; messages are refused. Later shutdown
-        /// callers wait here to be resumed.
-        case flushing(waiters: [CheckedContinuation<Void, Never>])
-        /// Flushed: the poll thread was told to stop, fails what is left and exits.
-        case stoppingPollThread(waiters: [CheckedContinuation<Void, Never>], thread: PollThreadExit)
+        /// callers wait here to be resumed. `pollThreadStarted`: whether `run()` started it.
+        case flushing(waiters: [Waiter], pollThreadStarted: Bool)
+        /// Flushed: the poll thread was told to stop (or started already stopped, when `run()`
+        /// never started it), fails what is left and exits.
+        case stoppingPollThread(waiters: [Waiter], thread: PollThreadExit)
         /// Every message has its result; the poll thread has exited, or is about to (it did
         /// not within the shutdown's wait).
         case shutDown
-        /// The producer was released without a shutdown; its poll thread was told to stop.
+        /// The producer was released before `run()` and without a shutdown; a poll thread was
+        /// started already stopped, to fail what is left.
         case released
     }
 
     /// The flushing caller's wait for the poll thread.
     enum PollThreadExit {
         case stopping
-        case awaited(CheckedContinuation<Void, Never>)
+        case awaited(Waiter)
         case exited
+    }
+
+    enum RunAction: Equatable {
+        /// Start the poll thread, then wait for the shutdown with ``waitForShutdown(_:)``.
+        case startPollThread
+        /// Shut down (or shutting down) before `run()`: nothing to poll; wait for the shutdown.
+        case waitForShutdown
     }
 
     enum SubmitAction {
@@ -42,8 +57,11 @@ struct ProducerStateMachine: ~Copyable {
     }
 
     enum StopAction: Equatable {
-        /// ``ClientLifecycle/stopPollThread()``.
+        /// ``ClientLifecycle/stopPollThread()``: the running loop ends and does its final phase.
         case stopPollThread
+        /// `run()` never started the poll thread: start it already stopped, so that it does
+        /// only its final phase (fail what is left, serve those reports) and exits.
+        case startStoppedPollThread
         case none
     }
 
@@ -52,11 +70,26 @@ struct ProducerStateMachine: ~Copyable {
         case resume
     }
 
-    private(set) var state = State.running
+    private(set) var state = State.initialized
+
+    /// ``KafkaProducer/run()``: the poll loop runs once.
+    mutating func run() -> RunAction {
+        switch state {
+        case .initialized:
+            state = .running(waiters: [])
+            return .startPollThread
+        case .running:
+            preconditionFailure("KafkaProducer.run() was called while it runs: a producer's poll loop runs once")
+        case .flushing, .stoppingPollThread, .shutDown:
+            return .waitForShutdown
+        case .released:
+            preconditionFailure("a released producer was run")
+        }
+    }
 
     func submit() -> SubmitAction {
         switch state {
-        case .running: .enqueue
+        case .initialized, .running: .enqueue
         case .flushing, .stoppingPollThread, .shutDown: .reject
         case .released: preconditionFailure("a released producer was used")
         }
@@ -64,8 +97,11 @@ struct ProducerStateMachine: ~Copyable {
 
     mutating func shutdown() -> ShutdownAction {
         switch state {
-        case .running:
-            state = .flushing(waiters: [])
+        case .initialized:
+            state = .flushing(waiters: [], pollThreadStarted: false)
+            return .flush
+        case .running(let waiters):
+            state = .flushing(waiters: waiters, pollThreadStarted: true)
             return .flush
         case .flushing, .stoppingPollThread: return .waitForShutdown
         case .shutDown: return .none
@@ -73,13 +109,18 @@ struct ProducerStateMachine: ~Copyable {
         }
     }
 
-    mutating func waitForShutdown(_ waiter: CheckedContinuation<Void, Never>) -> WaitAction {
+    /// A shutdown caller or `run()` waits until the shutdown has finished.
+    mutating func waitForShutdown(_ waiter: Waiter) -> WaitAction {
         switch state {
-        case .running, .released:
-            preconditionFailure("waiting for a shutdown that has not started")
-        case .flushing(var waiters):
+        case .initialized, .released:
+            preconditionFailure("waiting for a shutdown of a producer that neither runs nor shuts down")
+        case .running(var waiters):
             waiters.append(waiter)
-            state = .flushing(waiters: waiters)
+            state = .running(waiters: waiters)
+            return .suspend
+        case .flushing(var waiters, let started):
+            waiters.append(waiter)
+            state = .flushing(waiters: waiters, pollThreadStarted: started)
             return .suspend
         case .stoppingPollThread(var waiters, let thread):
             waiters.append(waiter)
@@ -92,15 +133,15 @@ struct ProducerStateMachine: ~Copyable {
 
     /// The flushing caller is done flushing (or gave up).
     mutating func flushed() -> StopAction {
-        guard case .flushing(let waiters) = state else {
+        guard case .flushing(let waiters, let started) = state else {
             preconditionFailure("a flush finished that was not in progress")
         }
         state = .stoppingPollThread(waiters: waiters, thread: .stopping)
-        return .stopPollThread
+        return started ? .stopPollThread : .startStoppedPollThread
     }
 
     /// The flushing caller waits for the poll thread to exit.
-    mutating func waitForPollThread(_ waiter: CheckedContinuation<Void, Never>) -> WaitAction {
+    mutating func waitForPollThread(_ waiter: Waiter) -> WaitAction {
         guard case .stoppingPollThread(let waiters, let thread) = state else {
             preconditionFailure("waiting for a poll thread that was not told to stop")
         }
@@ -117,9 +158,9 @@ struct ProducerStateMachine: ~Copyable {
 
     /// The poll thread's last event.
     /// - Returns: the flushing caller, when it is waiting.
-    mutating func pollThreadExited() -> CheckedContinuation<Void, Never>? {
+    mutating func pollThreadExited() -> Waiter? {
         switch state {
-        case .running, .flushing:
+        case .initialized, .running, .flushing:
             preconditionFailure("a poll thread exited that was not told to stop")
         case .stoppingPollThread(let waiters, .awaited(let waiter)):
             state = .stoppingPollThread(waiters: waiters, thread: .exited)
@@ -135,14 +176,14 @@ struct ProducerStateMachine: ~Copyable {
 
     /// The flushing caller stops waiting for the poll thread (it is stuck in librdkafka).
     /// - Returns: the waiter to resume, unless the thread's exit resumed it already.
-    mutating func pollThreadWaitTimedOut() -> CheckedContinuation<Void, Never>? {
+    mutating func pollThreadWaitTimedOut() -> Waiter? {
         guard case .stoppingPollThread(let waiters, .awaited(let waiter)) = state else { return nil }
         state = .stoppingPollThread(waiters: waiters, thread: .stopping)
         return waiter
     }
 
-    /// - Returns: the shutdown callers to resume.
-    mutating func shutdownFinished() -> [CheckedContinuation<Void, Never>] {
+    /// - Returns: the shutdown callers and `run()` to resume.
+    mutating func shutdownFinished() -> [Waiter] {
         guard case .stoppingPollThread(let waiters, _) = state else {
             preconditionFailure("a shutdown finished that was not in progress")
         }
@@ -150,16 +191,17 @@ struct ProducerStateMachine: ~Copyable {
         return waiters
     }
 
-    /// The producer's `deinit`. A shutdown in progress holds the producer, so it cannot be one.
+    /// The producer's `deinit`. `run()` and a shutdown in progress hold the producer (`run()`
+    /// returns only once it is shut down), so it cannot be either.
     mutating func released() -> StopAction {
         switch state {
-        case .running:
+        case .initialized:
             state = .released
-            return .stopPollThread
+            return .startStoppedPollThread
         case .shutDown:
             return .none
-        case .flushing, .stoppingPollThread, .released:
-            preconditionFailure("a producer was released while shutting down")
+        case .running, .flushing, .stoppingPollThread, .released:
+            preconditionFailure("a producer was released while running or shutting down")
         }
     }
 }

@@ -69,16 +69,20 @@ public final class EventConsumerService: Service, Sendable {
         logger.info(
             "consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)"
         )
-        await withGracefulShutdownHandler {
-            for await batch in consumer.batches(maximum: Self.maximumBatch) {
-                guard await process(batch) else { break }
-                consumer.storeOffsets(of: batch)
+        // The consumer runs for the length of this loop, not until the graceful shutdown: it
+        // must outlive the batch in flight, whose offsets are stored after its commit.
+        try await withRunningClients(consumer) {
+            await withGracefulShutdownHandler {
+                for await batch in consumer.batches(maximum: Self.maximumBatch) {
+                    guard await process(batch) else { break }
+                    consumer.storeOffsets(of: batch)
+                }
+            } onGracefulShutdown: {
+                consumer.stopDelivering()
             }
-        } onGracefulShutdown: {
-            consumer.stopDelivering()
-        }
-        if await consumer.shutdown() {
-            logger.info("consumer stopped; offsets committed, group left")
+            if await consumer.shutdown() {
+                logger.info("consumer stopped; offsets committed, group left")
+            }
         }
     }
 

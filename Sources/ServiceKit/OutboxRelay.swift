@@ -21,9 +21,11 @@ import ServiceLifecycle
 ///   its error (`outbox_failed_total`), and the rows behind it move on.
 /// - A fatal producer error ends ``run()`` with ``RelayError/producerFailed(_:)``: only a new
 ///   producer (a restarted service) can go on; the outbox keeps every unsent row.
-/// - Shutdown: on graceful shutdown it goes on publishing what is pending, then flushes and shuts
-///   the producer down, within `drainTimeout` for both together (plus the poll thread's exit),
-///   marking what was delivered meanwhile. Cancellation skips the drain.
+/// - Shutdown: on graceful shutdown it goes on publishing what is pending, then settles the
+///   producer (flushes, and fails what is still undelivered), within `drainTimeout` for both
+///   together, marking what was delivered meanwhile. Cancellation skips the drain. The
+///   producer's own shutdown is its owner's (in ``ServiceHost``, the producer's graceful
+///   shutdown, after the relay's).
 /// - Pruning: every `pruneInterval` it deletes, in bounded chunks through indexes, outbox rows
 ///   sent more than `outboxRetention` ago and inbox entries older than `inboxRetention` (see
 ///   ``EventStore/defaultInboxRetention`` for why that must exceed the longest redelivery window).
@@ -244,13 +246,15 @@ public final class OutboxRelay: Service, Sendable {
             }
             // Closing: stop the waker, then let the producer flush (bounded) and fail whatever it
             // could not deliver, so every outstanding result arrives; mark what was delivered.
+            // Settled, not shut down: the producer's run() must end in its own turn of the
+            // ServiceGroup's graceful shutdown, not during the relay's.
             group.cancelAll()
             // One budget for draining and flushing together: whatever the drain left of it.
             var flushBudget = Duration.zero
             if state.fatal == nil, !cancelled, case .draining(let until) = phase {
                 flushBudget = max(.zero, until - ContinuousClock.now)
             }
-            await producer.shutdown(timeout: flushBudget)
+            await producer.settle(timeout: flushBudget)
             while let event = await group.next() {
                 if case .delivered(let batch, let settled) = event {
                     settle(batch: batch, settled, in: &state, group: &group)

@@ -150,9 +150,10 @@ public enum ServiceHost {
         let probe = ReadinessProbe(readiness: readiness, producer: producer, store: store, logger: logger)
         // Graceful shutdown runs in reverse: extra parts (the order API) stop taking work first,
         // then the consumer finishes its message and commits, then the relay drains the outbox
-        // and flushes (shutting the producer down itself, to settle what the flush failed), and
-        // the operations endpoints answer until the end; the producer's own graceful shutdown
-        // comes last and finds it shut down.
+        // and settles the producer (flushes, and fails what the flush could not deliver), and
+        // the operations endpoints answer until the end; the producer's own graceful shutdown,
+        // which ends its poll loop, comes last. It runs first so that its poll thread serves
+        // delivery reports before anything sends.
         let services: [any Service] =
             [producer, operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
         var groupConfiguration = ServiceGroupConfiguration(

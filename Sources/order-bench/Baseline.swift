@@ -42,18 +42,22 @@ struct Baseline: Sendable {
         )
         let producer: KafkaProducer
         do {
-            producer = try KafkaProducer(configuration: clientConfiguration, logger: logger)
+            producer = try KafkaProducer(
+                configuration: clientConfiguration,
+                logger: logger,
+                shutdownTimeout: .seconds(2)
+            )
         } catch {
             throw .kafka("baseline producer: \(error)")
         }
         do {
-            try await createTopic(topic, producer: producer, configuration: clientConfiguration)
-            let tally = Tally()
-            let consumer = try await subscribe(topic, configuration: clientConfiguration, tally: tally)
-            let outcome: Result<Figures, any Error>
-            do {
-                outcome = .success(
-                    try await withThrowingTaskGroup(of: Void.self) { group in
+            return try await withRunningClients(producer) {
+                try await createTopic(topic, producer: producer, configuration: clientConfiguration)
+                let tally = Tally()
+                let consumer = try makeConsumer(topic, configuration: clientConfiguration, tally: tally)
+                return try await withRunningClients(consumer) {
+                    try await tally.waitForAssignment(timeout: .seconds(30))
+                    return try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { await Self.consume(consumer, into: tally) }
                         // The reader ends when cancelled (its next() returns nil), on success or failure.
                         defer { group.cancelAll() }
@@ -67,18 +71,11 @@ struct Baseline: Sendable {
                             hopLatencyMs: LatencySummary(hop)
                         )
                     }
-                )
-            } catch {
-                outcome = .failure(error)
+                }
             }
-            await consumer.shutdown()
-            await producer.shutdown(timeout: .seconds(2))
-            return try outcome.get()
         } catch let error as BenchError {
-            await producer.shutdown(timeout: .seconds(2))
             throw error
         } catch {
-            await producer.shutdown(timeout: .seconds(2))
             throw .kafka("baseline: \(error)")
         }
     }
@@ -138,12 +135,12 @@ struct Baseline: Sendable {
         }
     }
 
-    private func subscribe(
+    private func makeConsumer(
         _ topic: String,
         configuration: KafkaClientConfiguration,
         tally: Tally
-    ) async throws -> KafkaConsumer {
-        let consumer = try KafkaConsumer(
+    ) throws -> KafkaConsumer {
+        try KafkaConsumer(
             configuration: configuration,
             groupId: "order-bench-baseline-\(settings.runId)",
             topics: [topic],
@@ -151,15 +148,6 @@ struct Baseline: Sendable {
             logger: logger,
             onAssignment: { _ in tally.assigned() }
         )
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !tally.isAssigned {
-            guard ContinuousClock.now < deadline else {
-                await consumer.shutdown()
-                throw BenchError.kafka("the baseline consumer got no partition assignment within 30 s")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return consumer
     }
 
     private static func consume(_ consumer: KafkaConsumer, into tally: Tally) async {
@@ -230,7 +218,16 @@ private final class Tally: Sendable {
     private let state = Mutex(State())
 
     func assigned() { state.withLock { $0.isAssigned = true } }
-    var isAssigned: Bool { state.withLock { $0.isAssigned } }
+
+    func waitForAssignment(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !state.withLock({ $0.isAssigned }) {
+            guard ContinuousClock.now < deadline else {
+                throw BenchError.kafka("the baseline consumer got no partition assignment within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
 
     func sent(hop index: Int, at instant: ContinuousClock.Instant) {
         state.withLock { $0.hopSent[index] = instant }

@@ -109,50 +109,49 @@ struct BenchRun: Sendable {
             ledger: ledger,
             logger: logger
         )
-        do {
+        return try await observer.running {
             try await observer.waitForAssignment(timeout: .seconds(60))
-        } catch {
-            await observer.stop()
-            throw error
-        }
-        let load = OrderLoad(settings: settings, api: api, group: group, ledger: ledger)
-        let settings = self.settings
-        let group = self.group
-        let run = self
-        let verdict: Result<[String], any Error> = await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await observer.observe() }
-            tasks.addTask { await stats.run() }
-            defer { tasks.cancelAll() }
-            stats.markStart()
-            run.note("\(settings.load.name) loop against \(api)…")
-            let loadStart = ContinuousClock.now
-            if settings.showsProgress { tasks.addTask { await ProgressLine(ledger: ledger, start: loadStart).run() } }
-            do {
-                try await load.run()
-                await Self.drain(ledger, timeout: settings.drainTimeout)
-                stats.sample()
-                let nonTerminal = try await NonTerminalCheck(
-                    api: api,
-                    prefix: settings.orderIdPrefix,
-                    group: group,
-                    timeout: max(settings.requestTimeout, .seconds(10))
-                ).run()
-                return .success(nonTerminal)
-            } catch {
-                return .failure(error)
+            let load = OrderLoad(settings: settings, api: api, group: group, ledger: ledger)
+            let settings = self.settings
+            let group = self.group
+            let run = self
+            let verdict: Result<[String], any Error> = await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await observer.observe() }
+                tasks.addTask { await stats.run() }
+                defer { tasks.cancelAll() }
+                stats.markStart()
+                run.note("\(settings.load.name) loop against \(api)…")
+                let loadStart = ContinuousClock.now
+                if settings.showsProgress {
+                    tasks.addTask { await ProgressLine(ledger: ledger, start: loadStart).run() }
+                }
+                do {
+                    try await load.run()
+                    await Self.drain(ledger, timeout: settings.drainTimeout)
+                    stats.sample()
+                    let nonTerminal = try await NonTerminalCheck(
+                        api: api,
+                        prefix: settings.orderIdPrefix,
+                        group: group,
+                        timeout: max(settings.requestTimeout, .seconds(10))
+                    ).run()
+                    return .success(nonTerminal)
+                } catch {
+                    return .failure(error)
+                }
             }
+            await observer.stop()
+            let nonTerminal = try verdict.get()
+            return report(
+                ledger.summary(),
+                nonTerminal: nonTerminal,
+                baseline: baseline,
+                stats: stats,
+                startup: startup,
+                api: api,
+                brokers: brokers
+            )
         }
-        await observer.stop()
-        let nonTerminal = try verdict.get()
-        return report(
-            ledger.summary(),
-            nonTerminal: nonTerminal,
-            baseline: baseline,
-            stats: stats,
-            startup: startup,
-            api: api,
-            brokers: brokers
-        )
     }
 
     /// A phase announcement on stderr, unless the run is a quiet one (short, JSON only).

@@ -16,8 +16,8 @@ final class NotificationObserver: Sendable {
     private let logger: Logger
     private let assigned: AssignmentSignal
 
-    /// Subscribes; call ``waitForAssignment(timeout:)`` before sending orders and ``observe()``
-    /// in a task of its own.
+    /// The consumer; it subscribes in ``running(_:)``, inside which call
+    /// ``waitForAssignment(timeout:)`` before sending orders and ``observe()`` in a task of its own.
     init(
         brokers: String,
         properties: [KafkaProperty],
@@ -43,6 +43,11 @@ final class NotificationObserver: Sendable {
             logger: logger,
             onAssignment: { _ in assigned.signal() }
         )
+    }
+
+    /// Runs the consumer while `body` runs, then leaves the group.
+    func running<Result>(_ body: () async throws -> Result) async throws -> Result {
+        try await withRunningClients(consumer, body: body)
     }
 
     /// Returns once the group handed this consumer its partitions.

@@ -93,8 +93,9 @@ struct OrderFlowTests {
             logger: .init(label: "e2e")
         )
         let poison = Array(#"{"type":"OrderCreated","oops":true}"#.utf8)
-        _ = try await producer.send(topic: "orders.created", key: Array("poison-1".utf8), value: poison)
-        await producer.shutdown()
+        _ = try await withRunningClients(producer) {
+            try await producer.send(topic: "orders.created", key: Array("poison-1".utf8), value: poison)
+        }
 
         let dead = try await platform.read("orders.created.dlq") { $0.contains { $0.keyString == "poison-1" } }
             .filter { $0.keyString == "poison-1" }

@@ -220,15 +220,11 @@ final class Platform: Sendable {
             }
         }
         defer { reader.cancel() }
-        do {
+        try await withRunningClients(consumer) {
             try await waitUntil(timeout: timeout, "\(topic) to hold what the test expects") {
                 done(seen.withLock { $0 })
             }
-        } catch {
-            await consumer.shutdown()
-            throw error
         }
-        await consumer.shutdown()
         return seen.withLock { $0 }
     }
 }

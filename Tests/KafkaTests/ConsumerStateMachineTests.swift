@@ -4,67 +4,79 @@ import Testing
 
 @Suite("Consumer state machine")
 struct ConsumerStateMachineTests {
-    @Test("only the first shutdown stops the poll thread; later ones just wait; a closed consumer answers at once")
+    @Test("run() subscribes once; only the first shutdown stops the poll thread; a closed consumer answers at once")
     func shutdownIsIdempotent() {
         var machine = ConsumerStateMachine()
+        #expect(machine.run() == .subscribeAndStartPollThread)
         #expect(machine.shutdown() == .stopPollThread)
         #expect(machine.shutdown() == .none)
-        #expect(machine.pollThreadExited().isEmpty)
+        let exited = machine.pollThreadExited()
+        #expect(exited.waiters.isEmpty && exited.run == nil)
         #expect(machine.shutdown() == .none)
         let id = machine.nextWaiterID()
-        #expect(machine.closeWaitTimedOut(id: id) == nil)
+        let timedOut = machine.closeWaitTimedOut(id: id)
+        #expect(timedOut.waiter == nil && timedOut.run == nil)
+        // run() after the close has nothing to poll: it only waits for the end, which is over.
+        #expect(machine.run() == .waitForRunEnd)
         guard case .closed = machine.state else {
             Issue.record("the consumer is not closed after its poll thread exited: \(machine.state)")
             return
         }
     }
 
+    @Test("a consumer shut down (or released) before run() starts its poll thread stopped, only to close")
+    func shutdownBeforeRun() {
+        var machine = ConsumerStateMachine()
+        #expect(machine.shutdown() == .startStoppedPollThread)
+        #expect(machine.shutdown() == .none)
+        #expect(machine.run() == .waitForRunEnd)
+        #expect(machine.pollThreadExited().waiters.isEmpty)
+        #expect(machine.run() == .waitForRunEnd)
+    }
+
+    @Test("run() waits for the close, or ends with the first shutdown that gives up on it")
+    func runEndsWithTheFirstGivenUpShutdown() async {
+        let lifecycle = ClientLifecycle(ConsumerStateMachine())
+        #expect(lifecycle.machine.withLock { $0.run() } == .subscribeAndStartPollThread)
+        async let runEnded: Void = lifecycle.waitForRunEnd()
+        #expect(await reached(lifecycle) { if case .running(.waiting) = $0 { true } else { false } })
+        #expect(lifecycle.machine.withLock { $0.shutdown() } == .stopPollThread)
+        // A shutdown that gives up at once (a cancelled run()) ends run() without the close.
+        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
+        await runEnded
+        // The close still comes, and finds no run() to resume.
+        #expect(lifecycle.machine.withLock { $0.pollThreadExited() }.run == nil)
+    }
+
     @Test("waiters are resumed once each: by the close, or by their own timeout, never both")
     func waitersResumedOnce() async {
         let lifecycle = ClientLifecycle(ConsumerStateMachine())
+        #expect(lifecycle.machine.withLock { $0.run() } == .subscribeAndStartPollThread)
         #expect(lifecycle.machine.withLock { $0.shutdown() } == .stopPollThread)
         // One waiter with a zero timeout: its timer resumes it with false, the close does not.
-        let early = lifecycle.machine.withLock { $0.nextWaiterID() }
-        let timedOut = await lifecycle.wait(
-            timeout: .zero,
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: early, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: early) }
-        )
-        #expect(timedOut == false)
+        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         // One waiter with a long timeout, resumed by the poll thread's exit.
-        let late = lifecycle.machine.withLock { $0.nextWaiterID() }
-        async let closed = lifecycle.wait(
-            timeout: .seconds(60),
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: late, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: late) }
-        )
-        let deadline = ContinuousClock.now + .seconds(10)
-        var resumed: [CheckedContinuation<Bool, Never>] = []
-        while resumed.isEmpty, ContinuousClock.now < deadline {
-            // Exits only once the waiter is registered, so the exit is what resumes it.
-            let registered = lifecycle.machine.withLock { machine -> Bool in
-                if case .closing(let waiters) = machine.state { return waiters[late] != nil }
-                return false
-            }
-            if registered {
-                resumed = lifecycle.machine.withLock { $0.pollThreadExited() }
-            } else {
-                await Task.yield()
-            }
-        }
+        async let closed = lifecycle.waitForClose(timeout: .seconds(60))
+        // Exits only once the waiter is registered, so the exit is what resumes it.
+        #expect(await reached(lifecycle) { if case .closing(let waiters, _) = $0 { !waiters.isEmpty } else { false } })
+        let resumed = lifecycle.machine.withLock { $0.pollThreadExited() }.waiters
         #expect(resumed.count == 1)
         for waiter in resumed { waiter.resume(returning: true) }
         #expect(await closed == true)
         // After the close, a new waiter returns at once, without waiting for its timeout.
-        let after = lifecycle.machine.withLock { $0.nextWaiterID() }
-        let immediate = await lifecycle.wait(
-            timeout: .seconds(60),
-            timeoutValue: false,
-            register: { machine, waiter in machine.waitForClose(id: after, waiter) == .resume ? true : nil },
-            takeBack: { $0.closeWaitTimedOut(id: after) }
-        )
-        #expect(immediate == true)
+        #expect(await lifecycle.waitForClose(timeout: .seconds(60)) == true)
     }
+}
+
+/// Waits (at most 10 s) until the machine's state satisfies `condition`.
+private func reached(
+    _ lifecycle: ClientLifecycle<ConsumerStateMachine>,
+    _ condition: (ConsumerStateMachine.State) -> Bool
+) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if lifecycle.machine.withLock({ condition($0.state) }) { return true }
+        await Task.yield()
+    }
+    return false
 }

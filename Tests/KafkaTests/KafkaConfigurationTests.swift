@@ -71,13 +71,15 @@ struct KafkaConfigurationTests {
         )
         #expect(created.isEmpty)
         let producer = try KafkaProducer(configuration: configuration, logger: TestKafka.logger)
-        var partitions = Set<Int32>()
-        for index in 0..<60 {
-            partitions.insert(
-                try await producer.send(topic: "admin-a", key: Array("k\(index)".utf8), value: [1]).partition
-            )
+        let partitions = try await withRunningClients(producer) {
+            var partitions = Set<Int32>()
+            for index in 0..<60 {
+                partitions.insert(
+                    try await producer.send(topic: "admin-a", key: Array("k\(index)".utf8), value: [1]).partition
+                )
+            }
+            return partitions
         }
-        await producer.shutdown()
         #expect(partitions == [0, 1, 2])
     }
 

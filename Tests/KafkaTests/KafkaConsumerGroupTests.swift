@@ -19,29 +19,30 @@ struct KafkaConsumerGroupTests {
     func resumeAfterRestart() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "resume", partitions: 2)])
         let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
-        try await produce(0..<40, to: "resume", producer)
+        try await withRunningClients(producer) { try await produce(0..<40, to: "resume", producer) }
 
         // The first consumer processes (and acknowledges) 15 messages, then receives more that
         // it never acknowledges, as if it crashed mid-handling, and shuts down.
         let first = try TestKafka.consumer(cluster, group: "g-resume", topics: ["resume"])
         let processed = Mutex(0)
-        let seenFirst = try await collect(
-            from: first,
-            acknowledge: { _ in
-                processed.withLock { count in
-                    count += 1
-                    return count <= 15
-                }
-            },
-            until: { $0.count == 20 }
-        )
-        await first.shutdown()
+        let seenFirst = try await withRunningClients(first) {
+            try await collect(
+                from: first,
+                acknowledge: { _ in
+                    processed.withLock { count in
+                        count += 1
+                        return count <= 15
+                    }
+                },
+                until: { $0.count == 20 }
+            )
+        }
         let acknowledged = Array(seenFirst.prefix(15))
 
         let second = try TestKafka.consumer(cluster, group: "g-resume", topics: ["resume"])
-        let seenSecond = try await collect(from: second) { $0.count == 40 - 15 }
-        await second.shutdown()
-        await producer.shutdown()
+        let seenSecond = try await withRunningClients(second) {
+            try await collect(from: second) { $0.count == 40 - 15 }
+        }
 
         // Per partition, the second consumer starts exactly after the last acknowledged offset.
         for partition in Int32(0)..<2 {
@@ -62,38 +63,36 @@ struct KafkaConsumerGroupTests {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "rebalance", partitions: 4)])
         let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
         let total = 400
-        try await produce(0..<100, to: "rebalance", producer)
-
         let a = try TestKafka.consumer(cluster, group: "g-rebalance", topics: ["rebalance"])
+        let b = try TestKafka.consumer(cluster, group: "g-rebalance", topics: ["rebalance"])
         let processedByA = Mutex<[Int]>([])
         let processedByB = Mutex<[Int]>([])
         let all: @Sendable () -> [Int] = { processedByA.withLock { $0 } + processedByB.withLock { $0 } }
-
+        // Both read from the start; neither gets anything before its run().
         let runA = Task {
             for await message in a.messages {
                 processedByA.withLock { $0.append(Int(String(decoding: message.value, as: UTF8.self))!) }
                 a.storeOffset(of: message)
             }
         }
-        try await waitUntil { processedByA.withLock { $0.count } >= 50 }
-
-        // B joins while A is busy and more records arrive: the group rebalances under load.
-        let b = try TestKafka.consumer(cluster, group: "g-rebalance", topics: ["rebalance"])
         let runB = Task {
             for await message in b.messages {
                 processedByB.withLock { $0.append(Int(String(decoding: message.value, as: UTF8.self))!) }
                 b.storeOffset(of: message)
             }
         }
-        try await produce(100..<total, to: "rebalance", producer)
-        try await waitUntil(timeout: .seconds(60)) {
-            Set(all()).count == total && !processedByB.withLock { $0.isEmpty }
+        try await withRunningClients(producer, a) {
+            try await produce(0..<100, to: "rebalance", producer)
+            try await waitUntil { processedByA.withLock { $0.count } >= 50 }
+            // B joins while A is busy and more records arrive: the group rebalances under load.
+            try await withRunningClients(b) {
+                try await produce(100..<total, to: "rebalance", producer)
+                try await waitUntil(timeout: .seconds(60)) {
+                    Set(all()).count == total && !processedByB.withLock { $0.isEmpty }
+                }
+            }
         }
-
-        await a.shutdown()
-        await b.shutdown()
         _ = await (runA.value, runB.value)
-        await producer.shutdown()
         let processed = all()
         #expect(Set(processed) == Set(0..<total))
         #expect(!processedByB.withLock { $0.isEmpty }, "B never received partitions")

@@ -11,25 +11,28 @@ struct KafkaProducerLifecycleTests {
         // No leader: the message waits in librdkafka until one is back.
         try cluster.setPartitionLeader(topic: "stalled", partition: 0, broker: nil)
         let producer = try KafkaProducer(configuration: TestKafka.configuration(cluster), logger: TestKafka.logger)
-        let message = OutgoingMessage(topic: "stalled", key: Array("k".utf8), value: [1])
+        try await withRunningClients(producer) {
+            let message = OutgoingMessage(topic: "stalled", key: Array("k".utf8), value: [1])
 
-        let sending = Task { try await producer.send(topic: message.topic, key: message.key, value: message.value) }
-        sending.cancel()
-        await #expect(throws: CancellationError.self) { try await sending.value }
+            let sending = Task { try await producer.send(topic: message.topic, key: message.key, value: message.value) }
+            sending.cancel()
+            await #expect(throws: CancellationError.self) { try await sending.value }
 
-        let pending = producer.submit([message])
-        let waiting = Task { try await pending.cancellableResults() }
-        waiting.cancel()
-        await #expect(throws: CancellationError.self) { try await waiting.value }
+            let pending = producer.submit([message])
+            let waiting = Task { try await pending.cancellableResults() }
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
 
-        try cluster.setPartitionLeader(topic: "stalled", partition: 0, broker: 1)
-        let results = await pending.results()
-        #expect(results.count == 1)
-        #expect((try? results[0].get())?.partition == 0)
-        await producer.shutdown()
+            try cluster.setPartitionLeader(topic: "stalled", partition: 0, broker: 1)
+            let results = await pending.results()
+            #expect(results.count == 1)
+            #expect((try? results[0].get())?.partition == 0)
+        }
     }
 
-    @Test("shutdown fails what cannot be delivered in time, so no waiter hangs; later submits fail with shutDown")
+    @Test(
+        "shutdown of a producer that never ran fails what cannot be delivered in time, so no waiter hangs; later submits fail with shutDown"
+    )
     func shutdownFailsUndelivered() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "stuck", partitions: 1)])
         try cluster.setPartitionLeader(topic: "stuck", partition: 0, broker: nil)
@@ -51,7 +54,7 @@ struct KafkaProducerLifecycleTests {
         #expect(late.rejection == .shutDown)
     }
 
-    @Test("a producer or consumer released without shutdown stops its poll thread, which releases the client")
+    @Test("a producer or consumer released without run() or shutdown lets its client go: no thread outlives it")
     func releasedClientsStopTheirThreads() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [TopicSpecification(name: "dropped", partitions: 1)])
         weak var producerClient: RDKafkaClient?
@@ -62,7 +65,8 @@ struct KafkaProducerLifecycleTests {
             producerClient = producer.client
             consumerClient = consumer.client
         }
-        // Only the poll threads hold the clients now; each lets go when its loop has ended.
+        // Only the short-lived threads that fail what is left (producer) and close (consumer) hold
+        // the clients now; each lets go when done.
         let deadline = ContinuousClock.now + .seconds(15)
         while producerClient != nil || consumerClient != nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
@@ -71,9 +75,13 @@ struct KafkaProducerLifecycleTests {
         #expect(consumerClient == nil, "the consumer's poll thread is still running")
     }
 
-    @Test("the state machine refuses messages once shutdown began, lets one caller flush, then stops the thread")
+    @Test(
+        "the state machine accepts messages before and during run(), refuses them once shutdown began, lets one caller flush, then stops the thread"
+    )
     func stateMachine() {
         var machine = ProducerStateMachine()
+        #expect(machine.submit() == .enqueue)
+        #expect(machine.run() == .startPollThread)
         #expect(machine.submit() == .enqueue)
         #expect(machine.shutdown() == .flush)
         #expect(machine.submit() == .reject)
@@ -87,13 +95,37 @@ struct KafkaProducerLifecycleTests {
         #expect(machine.shutdownFinished().isEmpty)
         #expect(machine.submit() == .reject)
         #expect(machine.shutdown() == .none)
+        // A run() after the shutdown has nothing to poll and returns at once.
+        #expect(machine.run() == .waitForShutdown)
         #expect(machine.released() == .none)
     }
 
-    @Test("a producer released while running stops its poll thread; its late exit is absorbed")
+    @Test(
+        "a producer shut down before run() starts its poll thread stopped, to fail what is left; run() then only waits"
+    )
+    func stateMachineShutdownBeforeRun() {
+        var machine = ProducerStateMachine()
+        #expect(machine.shutdown() == .flush)
+        #expect(machine.run() == .waitForShutdown)
+        #expect(machine.flushed() == .startStoppedPollThread)
+        #expect(machine.pollThreadExited() == nil)
+        #expect(machine.shutdownFinished().isEmpty)
+        #expect(machine.run() == .waitForShutdown)
+    }
+
+    @Test("a producer released before run() starts its poll thread stopped; its late exit is absorbed")
     func stateMachineReleased() {
         var machine = ProducerStateMachine()
-        #expect(machine.released() == .stopPollThread)
+        #expect(machine.released() == .startStoppedPollThread)
         #expect(machine.pollThreadExited() == nil)
+    }
+
+    @Test("run() while it runs traps: a producer's poll loop runs once")
+    func runTwiceTraps() async {
+        await #expect(processExitsWith: .failure) {
+            var machine = ProducerStateMachine()
+            _ = machine.run()
+            _ = machine.run()
+        }
     }
 }

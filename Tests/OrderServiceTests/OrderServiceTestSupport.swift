@@ -31,7 +31,8 @@ final class IntakeHarness: Sendable {
                 clientId: "t",
                 statisticsInterval: nil
             ),
-            logger: logger
+            logger: logger,
+            shutdownTimeout: .seconds(1)
         )
         intake = OrderIntake(
             store: store,
@@ -44,20 +45,21 @@ final class IntakeHarness: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Runs the intake while `body` runs, then cancels it.
+    /// Runs the intake (and its producer) while `body` runs, then cancels it.
     func running(_ body: @escaping @Sendable (OrderIntake) async throws -> Void) async throws {
         let intake = self.intake
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await intake.run() }
-            do {
-                try await body(intake)
-            } catch {
+        try await withRunningClients(producer) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await intake.run() }
+                do {
+                    try await body(intake)
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
                 group.cancelAll()
-                throw error
             }
-            group.cancelAll()
         }
-        await producer.shutdown(timeout: .seconds(1))
     }
 
     func submit(orderId: String, amount: String, items: [LineItem] = []) -> Task<Acceptance, any Error> {

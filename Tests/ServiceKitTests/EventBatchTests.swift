@@ -60,6 +60,7 @@ struct EventBatchTests {
     }
 
     func loop(_ handler: any EventHandler, store: EventStore) throws -> EventConsumerService {
+        // Never run: these loops only write to the store; nothing is published.
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         return EventConsumerService(
@@ -207,39 +208,46 @@ struct EventBatchTests {
             }
             for result in await producer.send(messages) { _ = try result.get() }
         }
-        try await produce(0..<50)
         let group = "batches-\(UUID().uuidString)"
-
-        let consumer = try KafkaConsumer(
-            configuration: configuration.kafka,
-            groupId: group,
-            topics: ["orders.created"],
-            logger: quietLogger
-        )
-        var received: [KafkaMessage] = []
-        for await batch in consumer.batches(maximum: 20) {
-            #expect(batch.count <= 20)
-            received += batch
-            consumer.storeOffsets(of: batch)
-            if received.count >= 50 { break }
+        try await withRunningClients(producer) {
+            try await produce(0..<50)
+            try await consumeInBatches(group: group)
+            try await produce(50..<51)
         }
-        await consumer.shutdown()
-        #expect(
-            received.map(\.offset) == Array(0..<50).map(Int64.init),
-            "one partition's messages arrive in order, each once"
-        )
-
-        try await produce(50..<51)
         let next = try KafkaConsumer(
             configuration: configuration.kafka,
             groupId: group,
             topics: ["orders.created"],
             logger: quietLogger
         )
-        var iterator = next.batches(maximum: 20).makeAsyncIterator()
-        let resumed = await iterator.next()
-        await next.shutdown()
-        await producer.shutdown()
+        let resumed = try await withRunningClients(next) {
+            var iterator = next.batches(maximum: 20).makeAsyncIterator()
+            return await iterator.next()
+        }
         #expect(resumed?.first?.offset == 50, "the group resumes right after the last stored offset")
+    }
+
+    /// Reads the 50 messages of `group`'s first life in batches, storing each batch's offsets.
+    private func consumeInBatches(group: String) async throws {
+        let consumer = try KafkaConsumer(
+            configuration: configuration.kafka,
+            groupId: group,
+            topics: ["orders.created"],
+            logger: quietLogger
+        )
+        let received = try await withRunningClients(consumer) {
+            var received: [KafkaMessage] = []
+            for await batch in consumer.batches(maximum: 20) {
+                #expect(batch.count <= 20)
+                received += batch
+                consumer.storeOffsets(of: batch)
+                if received.count >= 50 { break }
+            }
+            return received
+        }
+        #expect(
+            received.map(\.offset) == Array(0..<50).map(Int64.init),
+            "one partition's messages arrive in order, each once"
+        )
     }
 }

@@ -74,8 +74,9 @@ struct EventConsumerServiceTests {
         #expect(await loop.process(valid))
         #expect(handler.totalApplied == 1)
 
-        while await relay.publishBatch() == .published {}
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            while await relay.publishBatch() == .published {}
+        }
         let dead = try await readTopic("orders.created.dlq", from: cluster) { $0.count >= 2 }
         #expect(dead.count == 2)
         let first = try #require(dead.first { $0.header("dlq-source-offset") == "7" })
@@ -130,24 +131,27 @@ struct EventConsumerServiceTests {
                 logger: quietLogger
             )
             let task = Task {
-                for await message in consumer.messages {
-                    guard await loop.process(message) else { return }
-                    consumer.storeOffset(of: message)
+                _ = try? await withRunningClients(consumer) {
+                    for await message in consumer.messages {
+                        guard await loop.process(message) else { return }
+                        consumer.storeOffset(of: message)
+                    }
                 }
             }
             return (consumer, task)
         }
 
-        try await publish(0..<100)
-        let (a, runA) = try member()
-        try await waitUntil { handler.totalApplied >= 30 }
-        let (b, runB) = try member()
-        try await publish(100..<total)
-        try await waitUntil(timeout: .seconds(60)) { handler.applied.withLock { $0.count } == total }
-        await a.shutdown()
-        await b.shutdown()
-        _ = await (runA.value, runB.value)
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            try await publish(0..<100)
+            let (a, runA) = try member()
+            try await waitUntil { handler.totalApplied >= 30 }
+            let (b, runB) = try member()
+            try await publish(100..<total)
+            try await waitUntil(timeout: .seconds(60)) { handler.applied.withLock { $0.count } == total }
+            await a.shutdown()
+            await b.shutdown()
+            _ = await (runA.value, runB.value)
+        }
 
         let counts = handler.applied.withLock { $0 }
         #expect(counts.count == total)

@@ -30,16 +30,17 @@ struct OutboxRelayTests {
         // The relay's first life publishes r-1..r-3 but dies before marking them sent: publish
         // exactly what it would, without the mark.
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
-        let results = await producer.send(try await store.unsent(limit: 10).map(\.message))
-        #expect(results.allSatisfy { (try? $0.get()) != nil })
-        #expect(try await store.pendingCount() == 3)
+        try await withRunningClients(producer) {
+            let results = await producer.send(try await store.unsent(limit: 10).map(\.message))
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            #expect(try await store.pendingCount() == 3)
 
-        // The restarted relay publishes them again and marks them.
-        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-        #expect(await relay.publishBatch() == .published)
-        #expect(try await store.pendingCount() == 0)
-        #expect(await relay.publishBatch() == .idle)
-        await producer.shutdown()
+            // The restarted relay publishes them again and marks them.
+            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+            #expect(await relay.publishBatch() == .published)
+            #expect(try await store.pendingCount() == 0)
+            #expect(await relay.publishBatch() == .idle)
+        }
 
         // Downstream sees every event twice and applies each once.
         let messages = try await readTopic("payments.completed", from: cluster) { $0.count >= 6 }
@@ -70,9 +71,10 @@ struct OutboxRelayTests {
             for event in events { try store.enqueue([event], trace: nil, in: db) }
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
-        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 7)
-        while await relay.publishBatch() == .published {}
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 7)
+            while await relay.publishBatch() == .published {}
+        }
         let messages = try await readTopic("orders.created", from: cluster) { $0.count >= 60 }
         let byKey = Dictionary(grouping: messages) { $0.keyString ?? "" }
         for (_, values) in byKey {
@@ -105,8 +107,9 @@ struct OutboxRelayTests {
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         var rounds = 0
-        while await relay.publishBatch() == .published { rounds += 1 }
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            while await relay.publishBatch() == .published { rounds += 1 }
+        }
         #expect(rounds >= 2)
         #expect(try await store.pendingCount() == 0)
         #expect(try await store.failedCount() == 1)
@@ -126,10 +129,12 @@ struct OutboxRelayTests {
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         try await store.database.write { db in try store.enqueue([orderCreated("stuck")], trace: nil, in: db) }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
-        producer.raiseFatalErrorForTesting("injected by the test")
-        #expect(producer.fatalError != nil)
-        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-        await #expect(throws: OutboxRelay.RelayError.self) { try await relay.run() }
+        try await withRunningClients(producer) {
+            producer.raiseFatalErrorForTesting("injected by the test")
+            #expect(producer.fatalError != nil)
+            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+            await #expect(throws: OutboxRelay.RelayError.self) { try await relay.run() }
+        }
         #expect(try await store.pendingCount() == 1)
     }
 
@@ -150,18 +155,19 @@ struct OutboxRelayTests {
             try store.enqueue([orderCreated("down-1"), orderCreated("down-2")], trace: nil, in: db)
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
-        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-        try cluster.setBroker(1, up: false)
-        #expect(await relay.publishBatch() == .failed)
-        #expect(try await store.pendingCount() == 2)
-        #expect(try await store.failedCount() == 0)
-        try cluster.setBroker(1, up: true)
-        var result = OutboxRelay.BatchResult.failed
-        let deadline = ContinuousClock.now + .seconds(30)
-        while result == .failed, ContinuousClock.now < deadline { result = await relay.publishBatch() }
-        #expect(result == .published)
-        #expect(try await store.pendingCount() == 0)
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
+            try cluster.setBroker(1, up: false)
+            #expect(await relay.publishBatch() == .failed)
+            #expect(try await store.pendingCount() == 2)
+            #expect(try await store.failedCount() == 0)
+            try cluster.setBroker(1, up: true)
+            var result = OutboxRelay.BatchResult.failed
+            let deadline = ContinuousClock.now + .seconds(30)
+            while result == .failed, ContinuousClock.now < deadline { result = await relay.publishBatch() }
+            #expect(result == .published)
+            #expect(try await store.pendingCount() == 0)
+        }
         let messages = try await readTopic("orders.created", from: cluster) {
             Set($0.compactMap(\.keyString)).count >= 2
         }
@@ -188,6 +194,7 @@ struct OutboxRelayTests {
         let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let first = (0..<6).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
         try await store.database.write { db in for event in first { try store.enqueue([event], trace: nil, in: db) } }
+        let second = (6..<10).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(
             store: store,
@@ -196,28 +203,33 @@ struct OutboxRelayTests {
             batchSize: 4,
             retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         )
-        let running = Task { try await relay.run() }
+        try await withRunningClients(producer) {
+            let running = Task { try await relay.run() }
 
-        try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
-        #expect(try await unsentCount(store, key: stuck) == 3)
-        // A message enqueued after the relay's rows times out after them: once it has failed, the
-        // stuck key's rows have failed at least once and are held back.
-        let probe = await producer.send([OutgoingMessage(topic: "orders.created", key: Array(stuck.utf8), value: [0])])
-        #expect(probe.first.map { if case .failure(let error) = $0 { error.isTransient } else { false } } == true)
+            try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
+            #expect(try await unsentCount(store, key: stuck) == 3)
+            // A message enqueued after the relay's rows times out after them: once it has failed, the
+            // stuck key's rows have failed at least once and are held back.
+            let probe = await producer.send([
+                OutgoingMessage(topic: "orders.created", key: Array(stuck.utf8), value: [0])
+            ])
+            #expect(probe.first.map { if case .failure(let error) = $0 { error.isTransient } else { false } } == true)
 
-        // Rows written while the key is held: the other key's pass, the stuck key's wait behind it.
-        let second = (6..<10).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
-        try await store.database.write { db in for event in second { try store.enqueue([event], trace: nil, in: db) } }
-        relay.wake()
-        try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
-        #expect(try await unsentCount(store, key: stuck) == 5)
-        #expect(try await store.failedCount() == 0)
+            // Rows written while the key is held: the other key's pass, the stuck key's wait behind it.
+            try await store.database.write { db in
+                for event in second { try store.enqueue([event], trace: nil, in: db) }
+            }
+            relay.wake()
+            try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
+            #expect(try await unsentCount(store, key: stuck) == 5)
+            #expect(try await store.failedCount() == 0)
 
-        // The partition gets its leader back: the stuck key's rows are re-sent in order.
-        try cluster.setPartitionLeader(topic: "orders.created", partition: 0, broker: 1)
-        try await waitUntil { try await store.pendingCount() == 0 }
-        running.cancel()
-        try await running.value
+            // The partition gets its leader back: the stuck key's rows are re-sent in order.
+            try cluster.setPartitionLeader(topic: "orders.created", partition: 0, broker: 1)
+            try await waitUntil { try await store.pendingCount() == 0 }
+            running.cancel()
+            try await running.value
+        }
         #expect(try await store.failedCount() == 0)
 
         let written = first + second
@@ -243,15 +255,17 @@ struct OutboxRelayTests {
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 10, pipelineDepth: 4)
-        let running = Task { try await relay.run() }
-        // Rows committed while the relay is busy are picked up behind the others.
-        try await store.database.write { db in
-            for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) }
+        try await withRunningClients(producer) {
+            let running = Task { try await relay.run() }
+            // Rows committed while the relay is busy are picked up behind the others.
+            try await store.database.write { db in
+                for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) }
+            }
+            relay.wake()
+            try await waitUntil { try await store.pendingCount() == 0 }
+            running.cancel()
+            try await running.value
         }
-        relay.wake()
-        try await waitUntil { try await store.pendingCount() == 0 }
-        running.cancel()
-        try await running.value
         let messages = try await readTopic("orders.created", from: cluster) { $0.count >= events.count }
         #expect(messages.count == events.count)
         try expectPerKeyOrder(messages, written: events)
@@ -270,15 +284,16 @@ struct OutboxRelayTests {
         let now = Date()
         try await seedForPruning(store, now: now)
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
-        let relay = OutboxRelay(
-            store: store,
-            producer: producer,
-            logger: quietLogger,
-            outboxRetention: .seconds(600),
-            inboxRetention: .seconds(7 * 24 * 3600)
-        )
-        await relay.prune(now: now)
-        await producer.shutdown()
+        try await withRunningClients(producer) {
+            let relay = OutboxRelay(
+                store: store,
+                producer: producer,
+                logger: quietLogger,
+                outboxRetention: .seconds(600),
+                inboxRetention: .seconds(7 * 24 * 3600)
+            )
+            await relay.prune(now: now)
+        }
         try await expectPrunedSeed(store)
     }
 }
@@ -302,12 +317,13 @@ func keysOnPartitions(
         logger: quietLogger
     )
     var found: [Int32: String] = [:]
-    for index in 0..<64 where found[a] == nil || found[b] == nil {
-        let key = "order-\(index)"
-        let report = try await probe.send(topic: "probe-\(partitions)", key: Array(key.utf8), value: [0])
-        if found[report.partition] == nil { found[report.partition] = key }
+    try await withRunningClients(probe) {
+        for index in 0..<64 where found[a] == nil || found[b] == nil {
+            let key = "order-\(index)"
+            let report = try await probe.send(topic: "probe-\(partitions)", key: Array(key.utf8), value: [0])
+            if found[report.partition] == nil { found[report.partition] = key }
+        }
     }
-    await probe.shutdown()
     return (try #require(found[a]), try #require(found[b]))
 }
 

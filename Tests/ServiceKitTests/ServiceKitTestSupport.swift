@@ -97,12 +97,8 @@ func readTopic(
         }
     }
     defer { reader.cancel() }
-    do {
+    try await withRunningClients(consumer) {
         try await waitUntil(timeout: timeout) { done(seen.withLock { $0 }) }
-    } catch {
-        await consumer.shutdown()
-        throw error
     }
-    await consumer.shutdown()
     return seen.withLock { $0 }
 }

@@ -138,6 +138,18 @@ final class RDKafkaClient: Sendable {
         rd_kafka_purge(handle.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
     }
 
+    /// Fails every queued and in-flight message and serves those delivery reports (polling for
+    /// at most 5 s), so that no sender waits for a report that would never come. Blocking; from
+    /// the poll thread, or from ``BlockingPool`` (librdkafka serves reports on any polling thread).
+    func failUndeliveredBlocking() {
+        purgeQueuedAndInFlight()
+        var rounds = 0
+        while outQueueLength > 0, rounds < 100 {
+            poll(milliseconds: 50)
+            rounds += 1
+        }
+    }
+
     /// Messages (and requests) not yet delivered or reported.
     var outQueueLength: Int32 {
         rd_kafka_outq_len(handle.pointer)
