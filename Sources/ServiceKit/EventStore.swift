@@ -19,9 +19,26 @@ public final class EventStore: Sendable {
     public let topics: Topics
     /// The database file's path.
     public let path: String
+    /// `<path>.lock`, exclusively `flock`ed while the store is open.
+    private let lock: Int32
+
+    /// Another process has the store open: two would handle the same events twice (a second
+    /// charge after a rebalance), so the second refuses to start.
+    public struct InUse: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The database file's path.
+        public var path: String
+
+        /// Names the database and what to do.
+        public var description: String {
+            "\(path) is open in another process (its lock \(path).lock is held): one process per data"
+                + " directory; stop the other one, or give this one its own DATA_DIR"
+        }
+    }
 
     /// Opens (creating when needed) `<directory>/<name>.sqlite` and applies the platform's
     /// migrations followed by `migrations`, which the service uses for its own tables.
+    /// - Throws: ``InUse`` while another process (or another open store) has the database; the
+    ///   lock is released when the store is.
     public init(
         directory: String,
         name: String,
@@ -30,13 +47,27 @@ public final class EventStore: Sendable {
     ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("\(name).sqlite")
+        // SQLite's own locks serialise writers but let any number of processes open the file.
+        lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard lock >= 0 else {
+            throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno), userInfo: [NSFilePathErrorKey: path + ".lock"])
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw InUse(path: path)
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             // Durability over speed: an accepted order must survive a power cut.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        database = try DatabasePool(path: path, configuration: configuration)
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            close(lock)
+            throw error
+        }
         self.topics = topics
         var migrator = DatabaseMigrator()
         migrator.registerMigration("platform-v1") { db in
@@ -83,6 +114,11 @@ public final class EventStore: Sendable {
         migrator.registerMigration("platform-v3-pruning", migrate: Self.migratePruningIndexes)
         migrations(&migrator)
         try migrator.migrate(database)
+    }
+
+    deinit {
+        // Another process may open the database from here on.
+        close(lock)
     }
 
     /// What became of one handled event.

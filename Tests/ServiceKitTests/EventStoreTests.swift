@@ -30,6 +30,19 @@ struct EventStoreTests {
         #expect(unsent[0].message.key == Array("dup-1".utf8))
     }
 
+    @Test("a second open of the same database is refused while the first is open; it may open once that one is gone")
+    func oneOpenerAtATime() throws {
+        let directory = try TemporaryDirectory()
+        var first: EventStore? = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        #expect(first != nil)
+        #expect(throws: EventStore.InUse(path: "\(directory.path)/svc.sqlite")) {
+            try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        }
+        _ = try EventStore(directory: directory.path, name: "other", topics: .defaults)
+        first = nil
+        _ = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+    }
+
     @Test("a failing handler rolls back the inbox, the change and the outbox together")
     func rollback() async throws {
         let directory = try TemporaryDirectory()
