@@ -11,7 +11,7 @@ import Glibc
 ///
 /// - `GET /v1/status` → ``DaemonStatus``
 /// - `POST /v1/services/{name}/{start|stop|restart|reset-failed}` → ``ServiceStatus``;
-///   404 for an unknown service or command.
+///   404 for an unknown service or command, 409 while a reload runs.
 public enum ControlServer {
     /// The control routes over `supervisor`. Answers are JSON (``JSONResponse``): keys in the
     /// order the status types declare them; errors are `{"error":"…"}` with 404.
@@ -29,7 +29,8 @@ public enum ControlServer {
             do {
                 return try JSONResponse.make(.ok, try await supervisor.perform(command, service: name))
             } catch let error as Supervisor.CommandError {
-                return try JSONResponse.make(.notFound, ["error": error.description])
+                let status: HTTPResponse.Status = error == .reloading ? .conflict : .notFound
+                return try JSONResponse.make(status, ["error": error.description])
             }
         }
         return router

@@ -107,6 +107,8 @@ public actor Supervisor {
     /// them is dropped.
     private var heldBack: Set<String> = []
     private var shuttingDown = false
+    /// A ``reload(_:)`` is under way.
+    private var reloading = false
     /// Services ``startAll()`` has yet to start, in start order.
     private var pendingStarts: [String] = []
     /// Why a service was not started (a service it starts after failed), for `orderd status`.
@@ -196,18 +198,25 @@ public actor Supervisor {
     public enum CommandError: Error, Sendable, Equatable, CustomStringConvertible {
         /// No service of that name is configured; `known` lists those that are.
         case unknownService(String, known: [String])
+        /// A reload (SIGHUP) is replacing services; a command now could act on one that is
+        /// about to be replaced and leave its process unsupervised.
+        case reloading
         /// What the CLI prints, listing the configured services.
         public var description: String {
             switch self {
             case .unknownService(let name, let known):
                 "no service named \(name); configured: \(known.joined(separator: ", "))"
+            case .reloading:
+                "orderd is reloading its configuration; try again when the reload has finished (orderd status)"
             }
         }
     }
 
     /// Applies an operator command to service `name` and returns its state right after; the
-    /// command replaces any pending start of ``startAll()`` for that service.
+    /// command replaces any pending start of ``startAll()`` for that service. Refused while a
+    /// ``reload(_:)`` runs.
     public func perform(_ command: Command, service name: String) async throws(CommandError) -> ServiceStatus {
+        guard !reloading else { throw .reloading }
         guard let service = services[name] else { throw .unknownService(name, known: order) }
         if command == .stop { heldBack.insert(name) } else { heldBack.remove(name) }
         pendingStarts.removeAll { $0 == name }
@@ -257,8 +266,13 @@ public actor Supervisor {
     }
 
     /// Applies a re-read configuration: services whose specification changed are restarted
-    /// with it, removed ones are stopped, new ones started; the rest are not touched.
+    /// with it, removed ones are stopped, new ones started; the rest are not touched. Operator
+    /// commands are refused (``CommandError/reloading``) until it returns.
     public func reload(_ new: SupervisorConfiguration) async {
+        // The actor is re-entered at every await below: commands must not reach a service
+        // that is being replaced.
+        reloading = true
+        defer { reloading = false }
         notStarted = [:]
         let old = configuration
         configuration = new

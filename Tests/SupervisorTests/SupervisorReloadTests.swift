@@ -1,0 +1,35 @@
+import Foundation
+@testable import Supervisor
+import Testing
+
+/// ``Supervisor/reload(_:)`` over real fixture processes.
+@Suite("Reload", .timeLimit(.minutes(1)))
+struct SupervisorReloadTests {
+    @Test("commands are refused while a reload replaces a service, and its old process never outlives the reload")
+    func commandsDuringReload() async throws {
+        // It ignores SIGTERM, so the reload waits out its stop timeout (1 s) before the SIGKILL.
+        let slow = FixtureService(name: "slow", environment: ["FIXTURE_IGNORE_SIGTERM": "1"])
+        try await SupervisionHarness.run([slow, FixtureService(name: "other")]) { harness in
+            try await harness.waitFor("both ready") { $0.services.allSatisfy { $0.state == .ready } }
+            let oldPid = try #require(try await harness.status("slow").pid)
+            var changed = harness.configuration
+            let index = try #require(changed.services.firstIndex { $0.name == "slow" })
+            changed.services[index].environment["CHANGED"] = "1"
+
+            async let reloaded: Void = harness.supervisor.reload(changed)
+            try await harness.waitFor("slow", "stopping for the reload") { $0.state == .stopping }
+            await #expect(throws: Supervisor.CommandError.reloading) {
+                try await harness.supervisor.perform(.start, service: "slow")
+            }
+            await #expect(throws: Supervisor.CommandError.reloading) {
+                try await harness.supervisor.perform(.restart, service: "other")
+            }
+            await reloaded
+
+            #expect(SupervisionHarness.isGone(oldPid), "the replaced process is gone")
+            let restarted = try await harness.waitFor("slow", "ready with the new configuration") { $0.state == .ready }
+            #expect(restarted.pid != oldPid)
+            #expect(try await harness.supervisor.perform(.restart, service: "other").name == "other")
+        }
+    }
+}
