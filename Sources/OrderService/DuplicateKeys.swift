@@ -1,14 +1,16 @@
 import Foundation
 
 /// The path (`amount`, `customer.email`, `items[1].sku`) of the first key that appears twice in
-/// one object of `json`, which must be valid JSON; nil when no object repeats a key.
+/// one object of `json`, which should be valid UTF-8 JSON; nil when no object repeats a key.
+/// Never traps: on bytes that are not (unbalanced brackets, an unterminated string) it reads
+/// what it can and stops.
 ///
 /// Foundation's decoders keep one of the values of a repeated key without saying so. A body with
 /// `"amount"` twice means two different orders to two readers (a proxy that keeps the last value,
 /// this service the first), so the order API refuses it instead of choosing.
 ///
 /// Hand-written because no decoder in the dependency graph reports duplicates; it is a single
-/// pass over bytes that JSONSerialization has already accepted, so it needs no error handling.
+/// pass over bytes that JSONSerialization has already accepted as UTF-8.
 func firstDuplicateKey(in json: [UInt8]) -> String? {
     var frames: [DuplicateKeyScan.Frame] = []
     var index = 0
@@ -18,7 +20,10 @@ func firstDuplicateKey(in json: [UInt8]) -> String? {
         case UInt8(ascii: "\""):
             let start = index
             index += 1
-            while json[index] != UInt8(ascii: "\"") { index += json[index] == UInt8(ascii: "\\") ? 2 : 1 }
+            while index < json.count, json[index] != UInt8(ascii: "\"") {
+                index += json[index] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            guard index < json.count else { return nil }
             guard case .object(var keys, expectingKey: true, _) = frames.last else { break }
             let key = DuplicateKeyScan.string(json[start...index])
             guard keys.insert(key).inserted else { return DuplicateKeyScan.path(frames, key) }
@@ -28,7 +33,7 @@ func firstDuplicateKey(in json: [UInt8]) -> String? {
         case UInt8(ascii: "["):
             frames.append(.array(index: 0))
         case UInt8(ascii: "}"), UInt8(ascii: "]"):
-            frames.removeLast()
+            guard frames.popLast() != nil else { return nil }
         case UInt8(ascii: ","):
             switch frames.last {
             case .object(let keys, _, let current):

@@ -47,6 +47,12 @@ public struct OrderRequest: Sendable, Hashable {
     /// - Throws: ``APIError`` with code `invalid_json`, `invalid_body`, `duplicate_field`,
     ///   `unknown_field`, `missing_field` or `invalid_field`, naming the field.
     public static func parse(_ body: [UInt8]) throws(APIError) -> OrderRequest {
+        // RFC 8259 §8.1: JSON between systems is UTF-8. Foundation would also read UTF-16 and
+        // UTF-32, which the duplicate-key check below cannot: refuse them, with any BOM.
+        guard String(validating: body, as: UTF8.self) != nil, !body.contains(0), !body.starts(with: [0xEF, 0xBB, 0xBF])
+        else {
+            throw APIError(.badRequest, code: "invalid_json", message: "the body is not valid JSON in UTF-8")
+        }
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: Data(body), options: [])

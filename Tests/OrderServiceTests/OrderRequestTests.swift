@@ -23,6 +23,8 @@ struct OrderRequestTests {
         Malformed(name: "empty body", body: "", code: "invalid_json", field: nil),
         Malformed(name: "JSON array body", body: #"[{"amount":42}]"#, code: "invalid_body", field: nil),
 
+        Malformed(name: "a UTF-8 byte order mark", body: "\u{FEFF}{\"amount\":1}", code: "invalid_json", field: nil),
+
         // A key twice in one object: readers disagree on which value counts.
         Malformed(
             name: "amount twice",
@@ -335,6 +337,31 @@ struct OrderRequestTests {
         #expect(request.currency == "EUR")
         #expect(request.customerEmail == "ada@example.com")
         #expect(request.items == [LineItem(sku: "SKU-1", quantity: 2), LineItem(sku: "W.2_x", quantity: 1_000_000)])
+    }
+
+    @Test("UTF-16 and UTF-32 bodies are refused as invalid_json: JSON between systems is UTF-8")
+    func otherEncodings() throws {
+        // ∀ (U+2200) is 00 22 in UTF-16LE: a byte that reads as a quote to a UTF-8 scanner.
+        let text = #"{"amount":1,"currency":"∀"}"#
+        let utf16: [UInt8] = [0xFF, 0xFE] + text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let utf32: [UInt8] = text.unicodeScalars.flatMap { scalar in
+            (0..<4).map { UInt8(truncatingIfNeeded: scalar.value >> ($0 * 8)) }
+        }
+        for body in [utf16, utf32] {
+            #expect {
+                try OrderRequest.parse(body)
+            } throws: { error in
+                (error as? APIError)?.code == "invalid_json"
+            }
+        }
+    }
+
+    @Test("the duplicate-key scan stops on bytes that are not JSON instead of trapping")
+    func duplicateScanOnBrokenInput() {
+        for broken in [#"{"amount":1,"am"#, "}}]]", #"{"a":""#, "", #"["a","a"]"#] {
+            #expect(firstDuplicateKey(in: Array(broken.utf8)) == nil, "\(broken)")
+        }
+        #expect(firstDuplicateKey(in: Array(#"{"a":{},"b":[],"a":[[{}]]}"#.utf8)) == "a")
     }
 
     @Test("100 items, 64-character ids and null customer/items are accepted")
