@@ -54,6 +54,14 @@ struct ConsumerStateMachine: ~Copyable {
         case resume
     }
 
+    enum CloseWaitAction: Equatable {
+        case suspend
+        /// Closed already: resume the caller at once with true.
+        case closed
+        /// An earlier wait for this close timed out: resume the caller at once with false.
+        case gaveUp
+    }
+
     /// What a shutdown's wait that timed out resumes.
     struct TimedOut {
         /// The shutdown caller, with false; nil when the close resumed it already.
@@ -117,17 +125,26 @@ struct ConsumerStateMachine: ~Copyable {
         return lastWaiterID
     }
 
-    mutating func waitForClose(id: Int, _ waiter: CloseWaiter) -> WaitAction {
+    mutating func waitForClose(id: Int, _ waiter: CloseWaiter) -> CloseWaitAction {
         switch state {
         case .initialized, .running:
             preconditionFailure("waiting for a close that has not started")
+        case .closing(_, .ended):
+            // A shutdown already waited out its timeout: the close is stuck, and waiting again
+            // would only spend another caller's budget on it.
+            return .gaveUp
         case .closing(var waiters, let run):
             waiters[id] = waiter
             state = .closing(waiters: waiters, run: run)
             return .suspend
         case .closed:
-            return .resume
+            return .closed
         }
+    }
+
+    /// A shutdown gave up waiting for the close, which has not finished since.
+    var closeGaveUp: Bool {
+        if case .closing(_, .ended) = state { true } else { false }
     }
 
     /// A shutdown's wait for the close timed out: that caller, and `run()`, stop waiting.
@@ -164,7 +181,8 @@ extension ClientLifecycle where Machine == ConsumerStateMachine {
             register: { machine, waiter in
                 switch machine.waitForClose(id: id, waiter) {
                 case .suspend: nil
-                case .resume: true
+                case .closed: true
+                case .gaveUp: false
                 }
             },
             takeBack: { machine in

@@ -202,13 +202,15 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
     /// and closes the client. Returns once closed, or after `timeout` when the close is stuck
     /// (an unreachable coordinator); the group then expires the member after its session
     /// timeout. ``run()`` returns once this is done. Idempotent; completes on a consumer that
-    /// never ran too (it closes without having joined).
+    /// never ran too (it closes without having joined). Once one call has given up on a stuck
+    /// close, later calls return false at once instead of waiting for it again.
     /// - Returns: false when the close did not finish in time.
     @discardableResult
     public func shutdown(timeout: Duration = .seconds(10)) async -> Bool {
         perform(lifecycle.machine.withLock { $0.shutdown() })
+        let gaveUpBefore = lifecycle.machine.withLock { $0.closeGaveUp }
         let closed = await lifecycle.waitForClose(timeout: timeout)
-        if !closed {
+        if !closed, !gaveUpBefore {
             logger.warning(
                 "consumer close did not finish within \(timeout); the group expires this member after its session timeout"
             )

@@ -44,6 +44,10 @@ struct ConsumerStateMachineTests {
         // A shutdown that gives up at once (a cancelled run()) ends run() without the close.
         #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         await runEnded
+        // A later shutdown does not wait for the stuck close again (its budget is spent already).
+        let began = ContinuousClock.now
+        #expect(await lifecycle.waitForClose(timeout: .seconds(60)) == false)
+        #expect(ContinuousClock.now - began < .seconds(30))
         // The close still comes, and finds no run() to resume.
         #expect(lifecycle.machine.withLock { $0.pollThreadExited() }.run == nil)
     }
@@ -53,12 +57,12 @@ struct ConsumerStateMachineTests {
         let lifecycle = ClientLifecycle(ConsumerStateMachine())
         #expect(lifecycle.machine.withLock { $0.run() } == .subscribeAndStartPollThread)
         #expect(lifecycle.machine.withLock { $0.shutdown() } == .stopPollThread)
-        // One waiter with a zero timeout: its timer resumes it with false, the close does not.
-        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         // One waiter with a long timeout, resumed by the poll thread's exit.
         async let closed = lifecycle.waitForClose(timeout: .seconds(60))
-        // Exits only once the waiter is registered, so the exit is what resumes it.
         #expect(await reached(lifecycle) { if case .closing(let waiters, _) = $0 { !waiters.isEmpty } else { false } })
+        // One waiter with a zero timeout, registered after it: its timer resumes it with false,
+        // the close does not; the first waiter stays registered.
+        #expect(await lifecycle.waitForClose(timeout: .zero) == false)
         let resumed = lifecycle.machine.withLock { $0.pollThreadExited() }.waiters
         #expect(resumed.count == 1)
         for waiter in resumed { waiter.resume(returning: true) }
