@@ -8,8 +8,9 @@ import Glibc
 /// or hold its lock:
 ///
 /// - its directory is created 0700 when missing; an existing one must be a real directory (not a
-///   link) owned by orderd's user or root, and writable by nobody else unless sticky (like `/tmp`),
-///   or orderd refuses to start: another user could otherwise swap the socket or squat the lock;
+///   link) owned by orderd's user or root, and writable by nobody else (not even sticky, like
+///   `/tmp`), or orderd refuses to start: another user could otherwise swap the socket or squat
+///   the lock;
 /// - an exclusive `flock` on `<path>.lock`, held for the life of the process, keeps a second
 ///   orderd from taking over a running one's socket;
 /// - the server binds in a private 0700 directory beside `path`; ``publish()`` gives the
@@ -78,21 +79,34 @@ public struct ControlSocket: Sendable {
             close(lock)
             throw .inUse(path)
         }
-        // The descriptor stays open (and locked) until the process exits.
+        // The descriptor stays open (and locked) until the process exits, unless this fails.
+        do throws(SetupError) {
+            let staging = try clear(path)
+            return ControlSocket(path: path, bindPath: staging + "/s", group: gid)
+        } catch {
+            close(lock)
+            throw error
+        }
+    }
+
+    /// Removes a stale socket at `path` and makes a fresh bind directory; returns its path.
+    private static func clear(_ path: String) throws(SetupError) -> String {
         var info = stat()
         if lstat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFSOCK else {
                 throw .unusable(path, "it exists and is not a socket; remove it if nothing else owns it")
             }
             if isListening(path) { throw .inUse(path) }
-            unlink(path)
+            guard unlink(path) == 0 else {
+                throw .unusable(path, "cannot remove the stale socket: \(String(cString: strerror(errno)))")
+            }
         }
         let staging = path + ".d"
         removeStaging(staging)
         guard mkdir(staging, 0o700) == 0 else {
             throw .unusable(path, "cannot create \(staging): \(String(cString: strerror(errno)))")
         }
-        return ControlSocket(path: path, bindPath: staging + "/s", group: gid)
+        return staging
     }
 
     /// Gives the bound socket its mode (0600, or 0660 owned by ``group``), then moves it to
@@ -135,7 +149,9 @@ public struct ControlSocket: Sendable {
         guard info.st_uid == geteuid() || info.st_uid == 0 else {
             return "is owned by uid \(info.st_uid), not by orderd's user (uid \(geteuid())) or root"
         }
-        guard info.st_mode & (S_IWGRP | S_IWOTH) == 0 || info.st_mode & S_ISVTX != 0 else {
+        // Even a sticky directory (/tmp) is refused: others cannot remove orderd's files there,
+        // but they can create the lock, the socket or the bind directory before orderd does.
+        guard info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
             return "is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8)))"
         }
         return nil

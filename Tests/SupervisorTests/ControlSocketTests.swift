@@ -110,17 +110,21 @@ struct ControlSocketTests {
         }
     }
 
-    @Test("a directory that other users may write to is refused, unless sticky like /tmp")
+    @Test("a directory that other users may write to is refused, sticky (like /tmp) or not")
     func writableDirectory() throws {
         try withDirectory { root in
-            chmod(root, 0o777)
-            #expect(
-                failure("\(root)/orderd.sock")?.description.contains("is writable by other users (mode 777)") == true
-            )
-            chmod(root, 0o1777)
+            for mode: mode_t in [0o777, 0o1777, 0o775] {
+                chmod(root, mode)
+                let message = failure("\(root)/orderd.sock")?.description ?? ""
+                #expect(message.contains("is writable by other users (mode \(String(mode, radix: 8)))"), "\(message)")
+                #expect(permissions(of: "\(root)/orderd.sock.lock") == nil, "no lock made there")
+            }
+            chmod(root, 0o755)
             try ControlSocket.prepare("\(root)/orderd.sock", group: nil).remove()
         }
     }
+
+    func permissions(of path: String) -> mode_t? { mode(path)?.permissions }
 
     @Test("a symbolic link as the socket's directory is not followed")
     func linkedDirectory() throws {
