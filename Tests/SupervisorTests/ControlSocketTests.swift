@@ -75,8 +75,8 @@ struct ControlSocketTests {
     @Test("with socket_group: 0660 and owned by that group; an unknown group is refused naming the key")
     func publishToGroup() throws {
         try withDirectory { root in
-            let group = try #require(getgrgid(getegid())).pointee.gr_name.map { String(cString: $0) }
-            let socket = try ControlSocket.prepare("\(root)/orderd.sock", group: try #require(group))
+            let group = String(cString: try #require(getgrgid(getegid())).pointee.gr_name)
+            let socket = try ControlSocket.prepare("\(root)/orderd.sock", group: group)
             let fd = try listen(at: socket.bindPath)
             defer { close(fd) }
             try socket.publish()
