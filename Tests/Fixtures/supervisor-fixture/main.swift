@@ -35,7 +35,7 @@ if let path = environment["FIXTURE_STARTS_FILE"] {
         handle.write(Data(line.utf8))
         try? handle.close()
     } else {
-        FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
     }
 }
 if let path = environment["FIXTURE_GRANDCHILD_PIDFILE"] {
