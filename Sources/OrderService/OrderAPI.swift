@@ -83,10 +83,14 @@ public enum OrderAPI {
 
     /// The body's `orderId`; else the `Idempotency-Key` header, which becomes the order's id, so
     /// a retried POST finds the order the first one created (200 with it, 409 for another body);
-    /// else a new UUID. A key that is not a valid order id, or differs from the body's `orderId`,
-    /// is refused: either would leave a retry unsure which order it made.
-    static func orderId(of order: OrderRequest, idempotencyKey: String?) throws(APIError) -> String {
-        guard let key = idempotencyKey else { return order.orderId ?? UUID().uuidString.lowercased() }
+    /// else a new UUID. A key that is not a valid order id, differs from the body's `orderId`, or
+    /// comes twice, is refused: each would leave a retry unsure which order it made.
+    static func orderId(of order: OrderRequest, idempotencyKeys: [String]) throws(APIError) -> String {
+        guard let key = idempotencyKeys.first else { return order.orderId ?? UUID().uuidString.lowercased() }
+        guard idempotencyKeys.count == 1 else {
+            let message = "send one Idempotency-Key header, not \(idempotencyKeys.count)"
+            throw APIError(.badRequest, code: "invalid_header", message: message, field: "Idempotency-Key")
+        }
         guard OrderRequest.isIdentifier(key) else {
             let message = "Idempotency-Key must be 1–64 characters from A-Z a-z 0-9 . _ - (it becomes the order's id)"
             throw APIError(.badRequest, code: "invalid_header", message: message, field: "Idempotency-Key")
@@ -117,7 +121,7 @@ public enum OrderAPI {
         do {
             let body = try await readBody(request)
             order = try OrderRequest.parse(body)
-            orderId = try Self.orderId(of: order, idempotencyKey: request.headers[.idempotencyKey])
+            orderId = try Self.orderId(of: order, idempotencyKeys: request.headers[values: .idempotencyKey])
         } catch {
             countReceived(.invalid)
             throw error

@@ -119,6 +119,14 @@ struct OrderAPITests {
             let mismatch = try await client.execute(uri: "/order", method: .post, headers: headers, body: other)
             #expect(mismatch.status == .badRequest)
             #expect(try Self.errorCode(mismatch.body) == "invalid_header")
+            var twice = Self.json
+            twice[values: .idempotencyKey] = ["9f1c0d2e-retry-1", "another"]
+            let doubled = try await client.execute(uri: "/order", method: .post, headers: twice, body: body)
+            #expect(doubled.status == .badRequest)
+            #expect(
+                Self.text(doubled.body).contains("send one Idempotency-Key header, not 2"),
+                "\(Self.text(doubled.body))"
+            )
             headers[.idempotencyKey] = "not a valid key!"
             let invalid = try await client.execute(uri: "/order", method: .post, headers: headers, body: body)
             #expect(invalid.status == .badRequest)
