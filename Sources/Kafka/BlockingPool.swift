@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Synchronization
 
 /// Where the module's blocking librdkafka calls run, off Swift's cooperative pool.
 enum BlockingPool {
@@ -21,6 +22,37 @@ enum BlockingPool {
         await withCheckedContinuation { continuation in
             // The pool is never stopped, so every work item runs (its state is always active).
             shared.submit { _ in continuation.resume(returning: body()) }
+        }
+    }
+}
+
+extension BlockingPool {
+    /// Runs `body` on ``shared``, like ``run(_:)``, except that cancelling the caller ends its
+    /// wait at once: it then returns nil while `body` runs on to its own timeout and its result
+    /// is dropped. Only for calls whose result may be lost, such as reads and idempotent
+    /// changes, and whose body owns everything it touches.
+    static func runUnlessCancelled<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T? {
+        let waiter = Waiter<T>()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+                waiter.continuation.withLock { $0 = continuation }
+                if Task.isCancelled { waiter.resume(with: nil) }
+                shared.submit { _ in waiter.resume(with: body()) }
+            }
+        } onCancel: {
+            waiter.resume(with: nil)
+        }
+    }
+
+    /// The caller's continuation, resumed once: by the result or by the cancellation, first wins.
+    private final class Waiter<T: Sendable>: Sendable {
+        let continuation = Mutex<CheckedContinuation<T?, Never>?>(nil)
+
+        func resume(with value: T?) {
+            continuation.withLock { current in
+                defer { current = nil }
+                return current
+            }?.resume(returning: value)
         }
     }
 }

@@ -27,7 +27,9 @@ public enum KafkaAdmin {
     /// partition count.
     /// - Returns: the names of the topics that were created.
     /// - Throws: ``KafkaError/topic(name:reason:)`` when metadata cannot be read or a missing
-    ///   topic cannot be created, or ``KafkaError/clientCreation(reason:)``.
+    ///   topic cannot be created, or ``KafkaError/clientCreation(reason:)``; ``KafkaError/shutDown``
+    ///   at once when the calling task is cancelled (the attempt itself runs on to `timeout` on
+    ///   the blocking pool, so a topic may still be created).
     @discardableResult
     public static func ensureTopics(
         _ topics: [TopicSpecification],
@@ -38,7 +40,7 @@ public enum KafkaAdmin {
         var configuration = configuration
         configuration.statisticsInterval = nil
         // The client is created and destroyed (destroying it blocks) on the blocking pool.
-        let result: Result<[String], KafkaError> = await BlockingPool.run { [configuration] in
+        let result: Result<[String], KafkaError>? = await BlockingPool.runUnlessCancelled { [configuration] in
             let client: RDKafkaClient
             do {
                 client = try RDKafkaClient(
@@ -60,6 +62,8 @@ public enum KafkaAdmin {
                 return missing.isEmpty ? .success([]) : client.createTopicsBlocking(missing, timeout: timeout)
             }
         }
+        // Cancelled: the attempt runs on to its timeout on the pool; the topics may still appear.
+        guard let result else { throw .shutDown }
         let created = try result.get()
         if !created.isEmpty {
             logger.info("created topics: \(created.joined(separator: ", "))")

@@ -90,20 +90,26 @@ public final class EventConsumerService: Service, Sendable {
     /// - Returns: false when shutdown came first.
     private func provisionTopics() async -> Bool {
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
+        let (topics, kafka, logger) = (configuration.topicSpecifications, configuration.kafka, logger)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                try await KafkaAdmin.ensureTopics(
-                    configuration.topicSpecifications,
-                    configuration: configuration.kafka,
-                    timeout: .seconds(5),
-                    logger: logger
-                )
+                // A shutdown must not wait out an attempt against a cluster that does not answer.
+                try await cancelWhenGracefulShutdown {
+                    try await KafkaAdmin.ensureTopics(
+                        topics,
+                        configuration: kafka,
+                        timeout: .seconds(5),
+                        logger: logger
+                    )
+                }
                 readiness.set(.topics, ready: true)
                 return true
             } catch {
+                guard !Task.isShuttingDownGracefully, !Task.isCancelled else { break }
                 readiness.set(.topics, ready: false, reason: "topics not provisioned: \(error)")
                 logger.warning("cannot provision topics yet, retrying: \(error)")
-                try? await Task.sleep(for: backoff.next())
+                let pause = backoff.next()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }
         }
         return false

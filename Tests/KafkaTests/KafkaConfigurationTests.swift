@@ -57,6 +57,29 @@ struct KafkaConfigurationTests {
         #expect(KafkaProperty(name: "acks", value: "all", source: "x").redacted == "acks=all")
     }
 
+    @Test("a cancelled ensureTopics against a cluster that does not answer ends at once with shutDown")
+    func cancelledEnsureTopics() async throws {
+        let unreachable = KafkaClientConfiguration(
+            bootstrapServers: "127.0.0.1:1",
+            clientId: "cancelled-admin",
+            statisticsInterval: nil
+        )
+        let began = ContinuousClock.now
+        let attempt = Task {
+            try await KafkaAdmin.ensureTopics(
+                [TopicSpecification(name: "never", partitions: 1)],
+                configuration: unreachable,
+                timeout: .seconds(60),
+                logger: TestKafka.logger
+            )
+        }
+        attempt.cancel()
+        let result = await attempt.result
+        #expect(throws: KafkaError.shutDown) { try result.get() }
+        // Without the cancellation it would wait out its 60 s timeout against the dead address.
+        #expect(ContinuousClock.now - began < .seconds(30))
+    }
+
     @Test("ensureTopics finds provisioned topics and creates nothing")
     func ensureExistingTopics() async throws {
         let cluster = try EmbeddedKafkaCluster(topics: [
