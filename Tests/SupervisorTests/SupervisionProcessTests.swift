@@ -258,10 +258,12 @@ struct SupervisionProcessTests {
 
     @Test("concurrent scrapes of the aggregated endpoint share one scrape of each child")
     func coalescedScrapes() async throws {
-        let slow = FixtureService(name: "slow", environment: ["FIXTURE_METRICS_DELAY_MS": "1500"])
+        // Slow enough that all four requests join the first scrape, even when a task of theirs
+        // waits for a thread on a loaded machine.
+        let slow = FixtureService(name: "slow", environment: ["FIXTURE_METRICS_DELAY_MS": "4000"])
         try await Harness.run([slow]) { harness in
             try await harness.waitFor("slow ready") { $0.services.allSatisfy { $0.state == .ready } }
-            let metrics = AggregatedMetrics(supervisor: harness.supervisor, scrapeTimeout: .seconds(10))
+            let metrics = AggregatedMetrics(supervisor: harness.supervisor, scrapeTimeout: .seconds(20))
             let scrapeNumbers = await withTaskGroup(of: String?.self) { group in
                 for _ in 0..<4 {
                     group.addTask {

@@ -7,8 +7,13 @@ import Testing
 struct SupervisorReloadTests {
     @Test("commands are refused while a reload replaces a service, and its old process never outlives the reload")
     func commandsDuringReload() async throws {
-        // It ignores SIGTERM, so the reload waits out its stop timeout (1 s) before the SIGKILL.
-        let slow = FixtureService(name: "slow", environment: ["FIXTURE_IGNORE_SIGTERM": "1"])
+        // It ignores SIGTERM, so the reload waits out its stop timeout before the SIGKILL: 5 s,
+        // so that a test task held up on a loaded machine still sees the reload under way.
+        let slow = FixtureService(
+            name: "slow",
+            environment: ["FIXTURE_IGNORE_SIGTERM": "1"],
+            settings: [#"stop_timeout = "5s""#]
+        )
         try await SupervisionHarness.run([slow, FixtureService(name: "other")]) { harness in
             try await harness.waitFor("both ready") { $0.services.allSatisfy { $0.state == .ready } }
             let oldPid = try #require(try await harness.status("slow").pid)

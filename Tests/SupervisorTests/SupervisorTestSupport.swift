@@ -90,7 +90,7 @@ final class SupervisionHarness: Sendable {
                 executable = "supervisor-fixture"
                 metrics_port = \(ports[service.name]!)
                 backoff_initial = "100ms"
-                stop_timeout = "1s"
+                \(service.settings.contains { $0.hasPrefix("stop_timeout") } ? "" : #"stop_timeout = "1s""#)
                 \(service.settings.joined(separator: "\n"))
 
                 [services.\(service.name).probes]
