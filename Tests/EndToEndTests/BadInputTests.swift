@@ -72,16 +72,20 @@ struct BadInputTests {
         ),
     ]
 
-    @Test("malformed order bodies", arguments: cases)
-    func malformed(_ testCase: Case) async throws {
-        let platform = try await SharedPlatform.shared.get()
-        let reply = try await platform.request(
+    static func post(_ testCase: Case, to platform: Platform) async throws -> Platform.Reply {
+        try await platform.request(
             .POST,
             port: platform.apiPort,
             path: "/order",
             bytes: testCase.body,
             contentType: testCase.contentType
         )
+    }
+
+    @Test("malformed order bodies", arguments: cases)
+    func malformed(_ testCase: Case) async throws {
+        let platform = try await SharedPlatform.shared.get()
+        let reply = try await Self.post(testCase, to: platform)
         #expect(reply.status == testCase.status, "\(testCase.name): \(reply.body)")
         let error = try reply.json()["error"] as? [String: Any]
         #expect(error?["code"] as? String == testCase.code, "\(testCase.name): \(reply.body)")
@@ -92,13 +96,7 @@ struct BadInputTests {
     func nothingPublished() async throws {
         let platform = try await SharedPlatform.shared.get()
         for testCase in Self.cases {
-            let reply = try await platform.request(
-                .POST,
-                port: platform.apiPort,
-                path: "/order",
-                bytes: testCase.body,
-                contentType: testCase.contentType
-            )
+            let reply = try await Self.post(testCase, to: platform)
             #expect(reply.status >= 400 && reply.status < 500)
         }
         let badIds = (1...15).map { "bad-\($0)" } + ["bad/8"]

@@ -63,14 +63,7 @@ struct EventBatchTests {
         // Never run: these loops only write to the store; nothing is published.
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-        return EventConsumerService(
-            configuration: configuration,
-            store: store,
-            handler: handler,
-            relay: relay,
-            readiness: Readiness(),
-            logger: quietLogger
-        )
+        return consumerService(configuration, store: store, handler: handler, relay: relay)
     }
 
     func message(_ offset: Int64, _ event: EventEnvelope) throws -> KafkaMessage {

@@ -34,14 +34,7 @@ struct EventConsumerServiceTests {
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         let handler = CountingHandler()
-        let loop = EventConsumerService(
-            configuration: configuration,
-            store: store,
-            handler: handler,
-            relay: relay,
-            readiness: Readiness(),
-            logger: quietLogger
-        )
+        let loop = consumerService(configuration, store: store, handler: handler, relay: relay)
 
         let poisonBytes = Array("{not json".utf8)
         let poison = KafkaMessage(
@@ -122,14 +115,7 @@ struct EventConsumerServiceTests {
                 logger: quietLogger
             )
             let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
-            let loop = EventConsumerService(
-                configuration: configuration,
-                store: store,
-                handler: handler,
-                relay: relay,
-                readiness: Readiness(),
-                logger: quietLogger
-            )
+            let loop = consumerService(configuration, store: store, handler: handler, relay: relay)
             let task = Task {
                 _ = try? await withRunningClients(consumer) {
                     for await message in consumer.messages {

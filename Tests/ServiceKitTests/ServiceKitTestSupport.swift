@@ -102,3 +102,21 @@ func readTopic(
     }
     return seen.withLock { $0 }
 }
+
+/// The consumer loop of `handler` over `store`, publishing through `relay`, with its own
+/// readiness and the quiet logger.
+func consumerService(
+    _ configuration: ServiceConfiguration,
+    store: EventStore,
+    handler: any EventHandler,
+    relay: OutboxRelay
+) -> EventConsumerService {
+    EventConsumerService(
+        configuration: configuration,
+        store: store,
+        handler: handler,
+        relay: relay,
+        readiness: Readiness(),
+        logger: quietLogger
+    )
+}
