@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// ``Supervisor/reload(_:)`` over real fixture processes.
-@Suite("Reload", .timeLimit(.minutes(1)))
+@Suite("Reload", .timeLimit(.minutes(2)))
 struct SupervisorReloadTests {
     @Test("commands are refused while a reload replaces a service, and its old process never outlives the reload")
     func commandsDuringReload() async throws {
@@ -15,7 +15,10 @@ struct SupervisorReloadTests {
             settings: [#"stop_timeout = "5s""#]
         )
         try await SupervisionHarness.run([slow, FixtureService(name: "other")]) { harness in
-            try await harness.waitFor("both ready") { $0.services.allSatisfy { $0.state == .ready } }
+            // Generous: under the parallel suites a fixture's first readiness probes may time out.
+            try await harness.waitFor("both ready", timeout: .seconds(40)) {
+                $0.services.allSatisfy { $0.state == .ready }
+            }
             let oldPid = try #require(try await harness.status("slow").pid)
             var changed = harness.configuration
             let index = try #require(changed.services.firstIndex { $0.name == "slow" })
