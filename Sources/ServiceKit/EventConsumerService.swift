@@ -60,14 +60,14 @@ public final class EventConsumerService: Service, Sendable {
         guard await provisionTopics() else { return }
         let readiness = self.readiness
         let consumer = try KafkaConsumer(
-            configuration: configuration.kafka,
+            configuration: configuration.consumerKafka,
             groupId: configuration.groupId,
             topics: configuration.subscriptions,
             logger: logger,
             onAssignment: { _ in readiness.set(.consumer, ready: true) }
         )
         logger.info(
-            "consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId)"
+            "consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId), instance \(configuration.groupInstanceId)"
         )
         // The consumer runs for the length of this loop, not until the graceful shutdown: it
         // must outlive the batch in flight, whose offsets are stored after its commit.

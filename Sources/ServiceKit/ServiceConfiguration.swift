@@ -43,6 +43,12 @@ public struct ServiceConfiguration: Sendable {
     public var kafka: KafkaClientConfiguration
     /// The consumer group (the identity's group variable, default: the service's name).
     public var groupId: String
+    /// The consumer's `group.instance.id` (KIP-345 static membership): `KAFKA_GROUP_INSTANCE_ID`,
+    /// default `<service name>.<host name>`, reduced to the characters Kafka accepts in it
+    /// (`[A-Za-z0-9._-]`, at most 249). Stable across restarts, so on Apache Kafka a restarted
+    /// member takes its partitions back without a rebalance; unique per group, or Kafka fences
+    /// the older member (two instances of one service on one host need their own).
+    public var groupInstanceId: String
     /// The topic names (`*_TOPIC`), each a valid Kafka topic name.
     public var topics: Topics
     /// The topics this service consumes, in the identity's order.
@@ -140,6 +146,9 @@ public struct ServiceConfiguration: Sendable {
                 problem: "\"\(brokers)\" is not a comma-separated list of host:port"
             )
         }
+        groupInstanceId =
+            kafkaProperties.last { $0.name == "group.instance.id" }?.value
+            ?? Self.groupInstanceId(service: serviceName, host: Self.hostName())
         kafka = KafkaClientConfiguration(
             bootstrapServers: addresses.joined(separator: ","),
             clientId: serviceName,
@@ -164,6 +173,34 @@ public struct ServiceConfiguration: Sendable {
             reader: ConfigReader(environment: environment),
             kafkaProperties: KafkaClientConfiguration.passThroughProperties(from: environment)
         )
+    }
+
+    /// ``kafka`` for the consumer: with ``groupInstanceId`` as its `group.instance.id` (a
+    /// `KAFKA_GROUP_INSTANCE_ID` in ``kafka`` already is).
+    public var consumerKafka: KafkaClientConfiguration {
+        var consumer = kafka
+        if !consumer.properties.contains(where: { $0.name == "group.instance.id" }) {
+            consumer.properties.insert(
+                KafkaProperty(name: "group.instance.id", value: groupInstanceId, source: "service instance"),
+                at: 0
+            )
+        }
+        return consumer
+    }
+
+    /// `<service>.<host>` with every character Kafka refuses in a `group.instance.id` replaced
+    /// by `-`, cut to Kafka's 249 characters.
+    static func groupInstanceId(service: String, host: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let name = "\(service).\(host.isEmpty ? "localhost" : host)"
+        return String(String(name.map { allowed.contains($0) ? $0 : "-" }).prefix(249))
+    }
+
+    /// The kernel's host name. Not `ProcessInfo.hostName`, which may wait on a DNS lookup.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// The topics the platform needs, each with its dead-letter topic.

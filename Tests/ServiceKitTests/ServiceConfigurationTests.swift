@@ -272,4 +272,37 @@ struct ServiceConfigurationTests {
     func logLevels(level: Logger.Level) throws {
         #expect(try Self.configuration(["LOG_LEVEL": level.rawValue.uppercased()]).logLevel == level)
     }
+
+    @Test("the consumer is a static member: group.instance.id is <service>.<host> unless KAFKA_GROUP_INSTANCE_ID says")
+    func staticMembership() throws {
+        let configuration = try Self.configuration([:])
+        let expected = ServiceConfiguration.groupInstanceId(
+            service: "payment-service",
+            host: ServiceConfiguration.hostName()
+        )
+        #expect(configuration.groupInstanceId == expected)
+        #expect(expected.hasPrefix("payment-service."))
+        let consumer = configuration.consumerKafka.properties
+        #expect(consumer.map(\.name) == ["group.instance.id"])
+        #expect(consumer.first?.value == expected)
+        #expect(configuration.kafka.properties.isEmpty, "the producer has no group")
+
+        let explicit = try Self.configuration(["KAFKA_GROUP_INSTANCE_ID": "payments-a", "SERVICE_NAME": "p2"])
+        #expect(explicit.groupInstanceId == "payments-a")
+        #expect(
+            explicit.consumerKafka.properties.filter { $0.name == "group.instance.id" }.map(\.value) == ["payments-a"]
+        )
+    }
+
+    @Test("a host name is reduced to what Kafka accepts in a group.instance.id")
+    func instanceIdCharacters() {
+        #expect(
+            ServiceConfiguration.groupInstanceId(service: "svc", host: "db-1.example.org") == "svc.db-1.example.org"
+        )
+        #expect(ServiceConfiguration.groupInstanceId(service: "svc", host: "höst name:1") == "svc.h-st-name-1")
+        #expect(ServiceConfiguration.groupInstanceId(service: "svc", host: "") == "svc.localhost")
+        #expect(
+            ServiceConfiguration.groupInstanceId(service: "svc", host: String(repeating: "h", count: 400)).count == 249
+        )
+    }
 }
