@@ -130,8 +130,9 @@ public enum Daemon {
     }
 }
 
-/// Starts the services, keeps systemd informed (READY=1 once all are ready, STATUS= on every
-/// change, watchdog pings while the loop makes progress), and stops everything on shutdown.
+/// Starts the services, keeps systemd informed (READY=1 once all are ready, or once none is
+/// still starting — see ``DaemonStatus/settled`` —, STATUS= on every change, watchdog pings while
+/// the loop makes progress), and stops everything on shutdown.
 struct SupervisionLoop: Service {
     let supervisor: Supervisor
     let notifier: SystemdNotifier
@@ -189,10 +190,14 @@ struct SupervisionLoop: Service {
                 if !heartbeat.stalled { heartbeat.beat() }
                 if status.summary != lastStatus {
                     lastStatus = status.summary
-                    if status.allReady && !announcedReady {
+                    if (status.allReady || status.settled) && !announcedReady {
                         announcedReady = true
                         notifier.ready(status: status.summary)
-                        logger.info("all \(status.services.count) services ready")
+                        if status.allReady {
+                            logger.info("all \(status.services.count) services ready")
+                        } else {
+                            logger.warning("started, but not every service is ready: \(status.summary)")
+                        }
                     } else {
                         notifier.status(status.summary)
                     }

@@ -411,6 +411,15 @@ public struct DaemonStatus: Sendable, Hashable, Codable {
     /// True when there is at least one service and every one is ready (`orderd status` exits 0).
     public var allReady: Bool { !services.isEmpty && services.allSatisfy(\.ready) }
 
+    /// True when there is at least one service and none is still starting: each is ready, alive
+    /// but not ready after its startup budget (`unhealthy`: for example waiting for a broker that
+    /// is down), or `failed`. orderd reports `READY=1` then at the latest, so a platform that cannot
+    /// be ready yet (Kafka down at boot) is still started, with its order API taking orders into
+    /// the outbox, and `STATUS=` says what is not ready.
+    public var settled: Bool {
+        !services.isEmpty && services.allSatisfy { [.ready, .unhealthy, .failed].contains($0.state) }
+    }
+
     /// The `STATUS=` line for systemd, for example `4/4 ready, 1 restart`.
     public var summary: String {
         let restarts = services.map(\.restarts).reduce(0, +)
@@ -418,6 +427,8 @@ public struct DaemonStatus: Sendable, Hashable, Codable {
         if restarts > 0 { text += ", \(restarts) restart\(restarts == 1 ? "" : "s")" }
         let failed = services.filter { $0.state == .failed }.map(\.name)
         if !failed.isEmpty { text += ", failed: \(failed.joined(separator: ", "))" }
+        let waiting = services.filter { $0.state == .unhealthy }.map(\.name)
+        if !waiting.isEmpty { text += ", not ready: \(waiting.joined(separator: ", "))" }
         return text
     }
 }

@@ -18,8 +18,14 @@ final class OrderdHarness: Sendable {
     let servicePorts: [String: Int]
     private let process: Locked<TestProcess?> = Locked(nil)
     let extraEnvironment: [String: String]
+    /// `kafka.brokers`; nil for the embedded broker.
+    let brokers: String?
+    /// `defaults.probes.startup_budget`; nil for the default.
+    let startupBudget: String?
 
-    init(environment: [String: String] = [:]) throws {
+    init(environment: [String: String] = [:], brokers: String? = nil, startupBudget: String? = nil) throws {
+        self.brokers = brokers
+        self.startupBudget = startupBudget
         root =
             FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -52,7 +58,9 @@ final class OrderdHarness: Sendable {
             # The suites run in parallel on debug builds: a probe must not time out because the
             # machine is busy, or a service turns unhealthy (or is restarted) for no fault of its own.
             timeout = "5s"
+            \(startupBudget.map { "startup_budget = \"\($0)\"" } ?? "")
 
+            \(brokers.map { "[kafka]\nbrokers = \"\($0)\"\n" } ?? "")
             """
         for service in Platform.services {
             text += """

@@ -186,4 +186,49 @@ struct OrderdTests {
         kill(orderd.pid, SIGTERM)
         #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)
     }
+
+    @Test(
+        "Kafka unreachable at start: the order API takes orders at once, READY=1 once no service is still starting (STATUS names what is not ready), no restart, SIGTERM exits 0"
+    )
+    func brokerDownAtStart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "nobroker-\(UUID().uuidString.prefix(8))"
+        ).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try NotifySocket(directory: directory)
+        // Port 1 on loopback refuses every connection: a broker that is down.
+        let orderd = try OrderdHarness(
+            environment: ["NOTIFY_SOCKET": notify.path],
+            brokers: "127.0.0.1:1",
+            startupBudget: "3s"
+        )
+        try await orderd.start()
+
+        try await waitUntil(timeout: .seconds(60), "READY=1 with the broker down; log:\n\(orderd.log.suffix(3000))") {
+            notify.all().contains { $0.text.contains("READY=1") }
+        }
+        let ready = try #require(notify.all().first { $0.text.contains("READY=1") })
+        #expect(ready.text.contains("STATUS=0/4 ready"), "\(ready.text)")
+        #expect(ready.text.contains("not ready: "), "\(ready.text)")
+        #expect(orderd.log.contains("started, but not every service is ready"))
+
+        let accepted = try await orderd.request(
+            .POST,
+            port: orderd.apiPort,
+            path: "/order",
+            body: #"{"orderId":"while-kafka-is-down","amount":5}"#
+        )
+        #expect(accepted.status == 202, "\(accepted.body)")
+        let order = try await orderd.request(.GET, port: orderd.apiPort, path: "/orders/while-kafka-is-down")
+        #expect(order.status == 200 && order.body.contains("\"status\":\"PENDING\""), "\(order.body)")
+
+        let status = try #require(try await orderd.status())
+        #expect(status.services.allSatisfy { $0.state == .unhealthy && $0.restarts == 0 }, "\(status.services)")
+        let children = status.services.compactMap(\.pid)
+        kill(orderd.pid, SIGTERM)
+        #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)
+        #expect(children.allSatisfy { !isAlive($0) })
+        #expect(!orderd.log.contains("did not stop in time"), "\(orderd.log.suffix(3000))")
+    }
 }
