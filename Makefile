@@ -2,12 +2,14 @@
 #   make run    orderd runs the whole platform (embedded in-memory Kafka unless KAFKA_BROKERS is set)
 #   make test   every test suite (including end-to-end runs of the real binaries, and a real Prometheus
 #               evaluating the shipped alerts and dashboards against them), then the deployment files,
-#               the systemd unit, and the Prometheus configuration and rules with promtool
+#               the systemd unit (run under a real systemd by scripts/systemd-e2e, and verified), and the
+#               Prometheus configuration and rules with promtool
 SWIFT ?= swift
 DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config systemd
-# promtool and prometheus, which scripts/check-monitoring and MonitoringTests need (missing = failure);
+# promtool and prometheus, which scripts/check-monitoring and MonitoringTests need (missing = failure),
+# and curl and python3 for scripts/systemd-e2e;
 # without its recommended prometheus-node-exporter, whose service would take port 9100
-MONITORING_PACKAGES := prometheus
+MONITORING_PACKAGES := prometheus curl python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build test run clean
@@ -30,6 +32,7 @@ build: deps
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(SUDO) scripts/systemd-e2e
 	scripts/check-deploy-files
 	scripts/verify-unit.sh
 	scripts/check-monitoring

@@ -58,6 +58,9 @@ public final class EventStore: Sendable {
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        // GRDB's default, userInitiated, asks Dispatch for threads at nice -2, which an
+        // unprivileged service may not take (Dispatch then logs an error for each such thread).
+        configuration.qos = .default
         configuration.prepareDatabase { db in
             // Durability over speed: an accepted order must survive a power cut.
             try db.execute(sql: "PRAGMA synchronous = FULL")
