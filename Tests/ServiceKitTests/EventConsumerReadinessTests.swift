@@ -10,31 +10,26 @@ import Testing
 
 @Suite("The consume loop is never blocked silently: readiness and store_blocked say why")
 struct EventConsumerReadinessTests {
-    let cluster: EmbeddedKafkaCluster
-    let directory: TemporaryDirectory
-    let configuration: ServiceConfiguration
+    /// The embedded cluster, the data directory and the configuration of every test here.
+    let fixture: (cluster: EmbeddedKafkaCluster, directory: TemporaryDirectory, configuration: ServiceConfiguration)
 
     init() throws {
-        cluster = try EmbeddedKafkaCluster(
-            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) }
+        let cluster = try singlePartitionCluster()
+        let directory = try TemporaryDirectory()
+        let configuration = try consumeLoopConfiguration(
+            name: "ready-test",
+            groupIdVariable: "READY_GROUP_ID",
+            cluster: cluster,
+            directory: directory,
+            environment: ["KAFKA_SESSION_TIMEOUT_MS": "3000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"]
         )
-        directory = try TemporaryDirectory()
-        let identity = ServiceIdentity(name: "ready-test", metricsPort: 0, groupIdVariable: "READY_GROUP_ID") {
-            [$0.ordersCreated]
-        }
-        configuration = try ServiceConfiguration(
-            identity: identity,
-            environment: [
-                "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path,
-                "KAFKA_SESSION_TIMEOUT_MS": "3000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            ]
-        )
+        fixture = (cluster, directory, configuration)
     }
 
     func loop(store: EventStore, readiness: Readiness) throws -> EventConsumerService {
-        let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
+        let producer = try KafkaProducer(configuration: fixture.configuration.kafka, logger: quietLogger)
         return EventConsumerService(
-            configuration: configuration,
+            configuration: fixture.configuration,
             store: store,
             handler: CountingHandler(),
             relay: OutboxRelay(store: store, producer: producer, logger: quietLogger),
@@ -54,7 +49,7 @@ struct EventConsumerReadinessTests {
         "disk full (SQLITE_FULL, a real file capped by max_page_count): not ready with the reason, store_blocked 1; space back: the batch commits once, ready, 0"
     )
     func diskFull() async throws {
-        let store = try EventStore(directory: directory.path, name: "full", topics: .defaults)
+        let store = try EventStore(directory: fixture.directory.path, name: "full", topics: .defaults)
         let registry = PrometheusCollectorRegistry()
         let readiness = Readiness(checks: [], metrics: PrometheusMetricsFactory(registry: registry))
         let loop = try loop(store: store, readiness: readiness)
@@ -99,7 +94,7 @@ struct EventConsumerReadinessTests {
 
     @Test("a read-only database (SQLITE_READONLY) blocks the loop with its reason too; a busy one stays quiet")
     func readOnlyAndBusy() async throws {
-        let store = try EventStore(directory: directory.path, name: "readonly", topics: .defaults)
+        let store = try EventStore(directory: fixture.directory.path, name: "readonly", topics: .defaults)
         let readiness = Readiness(checks: [])
         let loop = try loop(store: store, readiness: readiness)
         try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
@@ -170,7 +165,7 @@ struct EventConsumerReadinessTests {
         "the consumer check fails when the member loses its group (coordinator gone) and passes again once it rejoins"
     )
     func membershipLostAndRegained() async throws {
-        let store = try EventStore(directory: directory.path, name: "member", topics: .defaults)
+        let store = try EventStore(directory: fixture.directory.path, name: "member", topics: .defaults)
         let readiness = Readiness(checks: [.topics, .consumer])
         let loop = try loop(store: store, readiness: readiness)
         let group = ServiceGroup(services: [loop], logger: quietLogger)
@@ -179,12 +174,12 @@ struct EventConsumerReadinessTests {
         try await waitUntil(timeout: .seconds(60)) { readiness.failures.isEmpty }
 
         // The only broker, and so the group coordinator, goes away for longer than the session.
-        try cluster.setBroker(1, up: false)
+        try fixture.cluster.setBroker(1, up: false)
         try await waitUntil(timeout: .seconds(60)) { !readiness.failures.isEmpty }
         let reason = try #require(readiness.failures.first)
         #expect(reason.hasPrefix("consumer: lost its group membership"), "\(reason)")
 
-        try cluster.setBroker(1, up: true)
+        try fixture.cluster.setBroker(1, up: true)
         try await waitUntil(timeout: .seconds(60)) { readiness.failures.isEmpty }
         await group.triggerGracefulShutdown()
         try await running.value
