@@ -27,11 +27,14 @@ final class ClientContext: Sendable {
 /// unassigning around these calls, on the poll thread.
 struct RebalanceHandler: Sendable {
     /// After `partitions` were assigned (possibly none, in a group with more members than
-    /// partitions).
-    var assigned: @Sendable (_ partitions: Set<TopicPartition>) -> Void
+    /// partitions); returns those of them to pause at once (the consumer's buffer is full).
+    var assigned: @Sendable (_ partitions: Set<TopicPartition>) -> Set<TopicPartition>
     /// Before the stored offsets are committed and `partitions` given up: the consumer waits
     /// here for the messages of those partitions that it handed out.
     var revoking: @Sendable (_ partitions: Set<TopicPartition>) -> Void
+    /// The member lost its group involuntarily (before the revocation of what it held):
+    /// `reason` says why and that librdkafka rejoins.
+    var membershipLost: @Sendable (_ reason: String) -> Void
 }
 
 /// Collects the delivery reports of one ``KafkaProducer/submit(_:)`` call.

@@ -204,3 +204,89 @@ extension ClientLifecycle where Machine == ConsumerStateMachine {
         }
     }
 }
+
+extension ConsumerStateMachine {
+    /// Back-pressure without leaving the group: when the application falls behind, the consumer
+    /// pauses its assigned partitions in librdkafka and keeps polling (so it stays within
+    /// `max.poll.interval.ms` and serves rebalances), and resumes them once the application has
+    /// drained its buffer to the low-water mark.
+    ///
+    /// Pure: it decides from the buffered count and the rebalance events it is told about, and
+    /// returns the pause or resume the poll thread performs. It lives in the consumer's
+    /// ``MessageBuffer``, under that buffer's one lock, so that buffering a message and deciding
+    /// about it cost one lock. Every action is performed on the poll thread, in the order decided,
+    /// so librdkafka's pause state is always the one this machine holds.
+    ///
+    /// Invariants: the paused partitions are a subset of the assignment (a revoked partition is
+    /// forgotten, so nothing stale is resumed); while paused, every partition assigned is paused
+    /// at once (librdkafka resets a partition's pause state when it is assigned again).
+    struct FlowControl: Sendable {
+        enum State: Equatable, Sendable {
+            /// Fetching: librdkafka pauses none of the assignment.
+            case flowing
+            /// The buffer reached its capacity: these partitions (assigned, all of them) are
+            /// paused in librdkafka until the buffer drains to the low-water mark.
+            case paused(Set<TopicPartition>)
+        }
+
+        /// Every pause and resume of the whole machine is returned, even with no partition to
+        /// act on (an empty assignment), so the poll thread always knows whether it is paused.
+        enum Action: Equatable, Sendable {
+            case none
+            /// Pause these partitions (`rd_kafka_pause_partitions`); from ``buffered(_:)`` the
+            /// machine is paused from now on.
+            case pause(Set<TopicPartition>)
+            /// Resume these partitions (`rd_kafka_resume_partitions`): the machine flows again.
+            case resume(Set<TopicPartition>)
+        }
+
+        /// Buffered messages at which the assignment is paused. A soft cap: messages fetched
+        /// before the pause still arrive from poll and are buffered, never dropped.
+        let capacity: Int
+        /// Buffered messages at or below which paused partitions are resumed.
+        let lowWater: Int
+        private(set) var state = State.flowing
+        /// The partitions librdkafka assigned to this member, as the rebalances told.
+        private(set) var assignment: Set<TopicPartition> = []
+
+        /// Pauses at `capacity`, resumes at half of it (at most `capacity - 1`).
+        init(capacity: Int) {
+            precondition(capacity > 0, "a consumer buffers at least one message")
+            self.capacity = capacity
+            self.lowWater = max(0, min(capacity / 2, capacity - 1))
+        }
+
+        /// A message was buffered; `count` are buffered now.
+        mutating func buffered(_ count: Int) -> Action {
+            guard case .flowing = state, count >= capacity else { return .none }
+            state = .paused(assignment)
+            return .pause(assignment)
+        }
+
+        /// The application took messages (or a revocation dropped some); `count` are left.
+        mutating func drained(to count: Int) -> Action {
+            guard case .paused(let partitions) = state, count <= lowWater else { return .none }
+            state = .flowing
+            return .resume(partitions)
+        }
+
+        /// librdkafka assigned `partitions` (all of them, or an incremental part); while paused
+        /// they are paused as well, even those that were paused before they were revoked.
+        mutating func assigned(_ partitions: Set<TopicPartition>) -> Action {
+            assignment.formUnion(partitions)
+            guard case .paused(let paused) = state, !partitions.isEmpty else { return .none }
+            state = .paused(paused.union(partitions))
+            return .pause(partitions)
+        }
+
+        /// `partitions` are revoked (or lost): they are no longer this member's to resume.
+        mutating func revoked(_ partitions: Set<TopicPartition>) {
+            assignment.subtract(partitions)
+            if case .paused(let paused) = state { state = .paused(paused.subtracting(partitions)) }
+        }
+
+        var isPaused: Bool {
+            if case .paused = state { true } else { false }
+        }
+    }
+}

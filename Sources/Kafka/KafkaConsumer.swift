@@ -12,6 +12,14 @@ import ServiceLifecycle
 /// - Rebalances: on revocation, buffered messages of the revoked partitions are dropped (their
 ///   offsets were never stored) and the consumer waits for the handed-out ones to be
 ///   acknowledged, then commits synchronously, so the next owner starts exactly after them.
+/// - Back-pressure: when the application falls `bufferCapacity` messages behind, the assigned
+///   partitions are paused (the broker keeps the rest) while the poll thread goes on polling, so
+///   a slow handler never exceeds `max.poll.interval.ms` and rebalances are served; they are
+///   resumed once the buffer has drained to half. Messages fetched before the pause are still
+///   delivered: none is dropped or delivered twice.
+/// - Membership: `onAssignment` says the member joined its group (again); `onMembershipLost`
+///   says it lost it (session timed out against an unreachable coordinator, fenced, poll
+///   interval exceeded, fatal error). librdkafka rejoins by itself except after a fatal error.
 /// - Threads: librdkafka's consumer poll runs on a dedicated thread, never on the cooperative pool.
 ///   A consumer released without ``run()`` or ``shutdown(timeout:)`` closes on a short-lived
 ///   thread that exits when done.
@@ -34,6 +42,7 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
     private let logger: Logger
     private let shutdownTimeout: Duration
     private let topics: [String]
+    private let membershipLost: @Sendable (String) -> Void
     private let lifecycle = ClientLifecycle(ConsumerStateMachine())
 
     /// Consumer defaults. Anything in `configuration.properties` overrides them.
@@ -56,9 +65,12 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
     /// Creates the consumer of `topics` as a member of `groupId`; it subscribes in ``run()``.
     /// Connects lazily: no broker needs to be reachable yet.
     /// - Parameter bufferCapacity: how many fetched messages may wait for the application
-    ///   before the poll thread stops pulling more out of librdkafka.
+    ///   before the assigned partitions are paused (a soft cap: what was already fetched is
+    ///   still buffered); they are resumed at half of it.
     /// - Parameter onAssignment: called on the poll thread after each assignment (possibly
     ///   empty, in a group with more members than partitions): the consumer has joined its group.
+    /// - Parameter onMembershipLost: called on the poll thread when the member lost its group,
+    ///   with the reason; `onAssignment` follows once it has rejoined.
     /// - Parameter shutdownTimeout: how long the graceful shutdown of ``run()`` waits for the close.
     /// - Throws: ``KafkaError/invalidProperty(property:source:reason:)`` or
     ///   ``KafkaError/clientCreation(reason:)``.
@@ -69,14 +81,22 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         bufferCapacity: Int = 1024,
         logger: Logger,
         shutdownTimeout: Duration = .seconds(10),
-        onAssignment: (@Sendable (Set<TopicPartition>) -> Void)? = nil
+        onAssignment: (@Sendable (Set<TopicPartition>) -> Void)? = nil,
+        onMembershipLost: (@Sendable (_ reason: String) -> Void)? = nil
     ) throws(KafkaError) {
         let buffer = MessageBuffer(capacity: bufferCapacity)
+        let membershipLost: @Sendable (String) -> Void = { reason in
+            logger.warning("consumer \(reason)")
+            onMembershipLost?(reason)
+        }
         let context = ClientContext(
             logger: logger,
             statistics: KafkaStatisticsRecorder(client: configuration.clientId + "-consumer"),
             rebalance: RebalanceHandler(
-                assigned: { partitions in onAssignment?(partitions) },
+                assigned: { partitions in
+                    defer { onAssignment?(partitions) }
+                    return buffer.assigned(partitions)
+                },
                 revoking: { partitions in
                     let stuck = buffer.revoke(partitions, timeout: Self.revocationGrace)
                     if !stuck.isEmpty {
@@ -84,7 +104,8 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
                             "revoking partitions with unacknowledged messages: \(stuck); they will be re-delivered"
                         )
                     }
-                }
+                },
+                membershipLost: membershipLost
             )
         )
         self.client = try RDKafkaClient(
@@ -97,6 +118,7 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         self.logger = logger
         self.shutdownTimeout = shutdownTimeout
         self.topics = topics
+        self.membershipLost = membershipLost
         client.redirectMainQueueToConsumer()
     }
 
@@ -234,8 +256,14 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
     }
 
     private func startPollThread() {
-        PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger] in
-            Self.pollLoop(client: client, buffer: buffer, lifecycle: lifecycle, logger: logger)
+        PollThread.start(name: "kafka-consumer-poll") { [client, buffer, lifecycle, logger, membershipLost] in
+            Self.pollLoop(
+                client: client,
+                buffer: buffer,
+                lifecycle: lifecycle,
+                logger: logger,
+                membershipLost: membershipLost
+            )
         }
     }
 
@@ -249,16 +277,23 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         client: RDKafkaClient,
         buffer: MessageBuffer,
         lifecycle: ClientLifecycle<ConsumerStateMachine>,
-        logger: Logger
+        logger: Logger,
+        membershipLost: @Sendable (String) -> Void
     ) {
+        var paused = false
         while lifecycle.isPolling {
-            // While the application is behind, leave records in librdkafka's queue. Rebalance
-            // callbacks wait until it pulls the next message, which bounds that delay.
-            guard buffer.waitForRoom(timeout: 0.1) else { continue }
-            switch client.consumerPoll(milliseconds: 100) {
-            case .message(let message): buffer.push(message)
-            case .error(let error): logger.warning("consumer error: \(error)")
-            case .nothing: continue
+            // Paused, the loop polls without waiting (rebalances, heartbeats, messages fetched
+            // before the pause) and waits on the buffer instead, so a drain resumes at once.
+            switch client.consumerPoll(milliseconds: paused ? 0 : 100) {
+            case .message(let message):
+                paused = perform(buffer.push(message), paused: paused, client: client, logger: logger)
+            case .membershipLost(let reason):
+                membershipLost(reason)
+            case .error(let error):
+                logger.warning("consumer error: \(error)")
+            case .nothing:
+                guard paused else { continue }
+                paused = perform(buffer.waitForDrain(timeout: 0.1), paused: paused, client: client, logger: logger)
             }
         }
         buffer.finish()
@@ -271,6 +306,30 @@ public final class KafkaConsumer: KafkaClientService, Sendable {
         let exited = lifecycle.machine.withLock { $0.pollThreadExited() }
         for waiter in exited.waiters { waiter.resume(returning: true) }
         exited.run?.resume()
+    }
+
+    /// Performs a ``ConsumerStateMachine/FlowControl/Action`` on the poll thread.
+    /// - Returns: whether the consumer is paused now.
+    private static func perform(
+        _ action: ConsumerStateMachine.FlowControl.Action,
+        paused: Bool,
+        client: RDKafkaClient,
+        logger: Logger
+    ) -> Bool {
+        switch action {
+        case .none:
+            return paused
+        case .pause(let partitions):
+            logger.debug("buffer full: pausing \(partitions.map(\.description).sorted())")
+            let refused = client.pause(partitions)
+            if !refused.isEmpty { logger.warning("cannot pause \(refused)") }
+            return true
+        case .resume(let partitions):
+            logger.debug("buffer drained: resuming \(partitions.map(\.description).sorted())")
+            let refused = client.resume(partitions)
+            if !refused.isEmpty { logger.warning("cannot resume \(refused)") }
+            return false
+        }
     }
 
     /// The consumed messages as an `AsyncSequence`. Iterate from one task at a time.

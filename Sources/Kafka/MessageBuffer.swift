@@ -2,8 +2,11 @@ import Foundation
 
 /// The hand-over between a consumer's poll thread and the task iterating its messages.
 ///
-/// - The poll thread blocks (on a condition, off the cooperative pool) while `capacity`
-///   messages wait, which bounds memory and leaves the rest in librdkafka / the broker.
+/// - Back-pressure: when `capacity` messages wait, its ``ConsumerStateMachine/FlowControl``
+///   tells the poll thread to pause the assigned partitions, which leaves the rest in the
+///   broker while the thread keeps polling (the member stays in its group); once the application
+///   has drained the buffer to the low-water mark, the thread resumes them. Messages fetched
+///   before the pause are still buffered: the capacity is a soft cap, never a reason to drop.
 /// - It tracks messages handed out and not yet acknowledged per partition, so a revocation
 ///   can wait for them and commit their offsets before the partition moves to another member.
 ///
@@ -19,7 +22,7 @@ final class MessageBuffer: @unchecked Sendable {
     }
 
     private let condition = NSCondition()
-    private let capacity: Int
+    private var flow: ConsumerStateMachine.FlowControl
     private var queue: [KafkaMessage] = []
     private var head = 0
     private var waiter: Waiter?
@@ -27,43 +30,63 @@ final class MessageBuffer: @unchecked Sendable {
     private var unacknowledged: [TopicPartition: Int] = [:]
 
     init(capacity: Int) {
-        self.capacity = capacity
+        flow = ConsumerStateMachine.FlowControl(capacity: capacity)
     }
 
     // MARK: poll thread side
 
-    /// Blocks until there is room or `timeout` passes; false when the buffer is still full.
-    func waitForRoom(timeout: TimeInterval) -> Bool {
+    /// While paused: waits up to `timeout` for the application to drain the buffer to the
+    /// low-water mark; returns the resume to perform once it has (`.none` meanwhile, or once the
+    /// buffer is finished).
+    func waitForDrain(timeout: TimeInterval) -> ConsumerStateMachine.FlowControl.Action {
         condition.lock()
         defer { condition.unlock() }
-        if queue.count - head < capacity || finished { return true }
+        // Finished, it still waits: the poll thread goes on polling (paused) until it is stopped.
+        if !finished {
+            let action = flow.drained(to: queue.count - head)
+            guard action == .none else { return action }
+        }
         _ = condition.wait(until: Date(timeIntervalSinceNow: timeout))
-        return queue.count - head < capacity || finished
+        return finished ? .none : flow.drained(to: queue.count - head)
     }
 
-    func push(_ message: KafkaMessage) {
+    /// librdkafka assigned `partitions`; returns those to pause right away (the buffer is full).
+    func assigned(_ partitions: Set<TopicPartition>) -> Set<TopicPartition> {
+        condition.lock()
+        defer { condition.unlock() }
+        guard case .pause(let paused) = flow.assigned(partitions) else { return [] }
+        return paused
+    }
+
+    /// Buffers `message`, above the capacity too (it was fetched before a pause took effect);
+    /// returns the pause to perform when it filled the buffer. After ``finish()`` it is dropped.
+    func push(_ message: KafkaMessage) -> ConsumerStateMachine.FlowControl.Action {
         condition.lock()
         guard !finished else {
             condition.unlock()
-            return
+            return .none
         }
         if let waiter {
             self.waiter = nil
             unacknowledged[message.topicPartition, default: 0] += 1
             condition.unlock()
             waiter.continuation.resume(returning: [message])
-            return
+            return .none
         }
         queue.append(message)
+        let action = flow.buffered(queue.count - head)
         condition.unlock()
+        return action
     }
 
     /// Drops queued messages of revoked partitions (their offsets were never stored, so the
-    /// next owner gets them again), then waits up to `timeout` for handed-out ones to be
-    /// acknowledged. Returns the partitions still unacknowledged when time ran out.
+    /// next owner gets them again), forgets their pause, then waits up to `timeout` for
+    /// handed-out ones to be acknowledged. Returns the partitions still unacknowledged when time
+    /// ran out.
     func revoke(_ partitions: Set<TopicPartition>, timeout: TimeInterval) -> [TopicPartition] {
         condition.lock()
         defer { condition.unlock() }
+        flow.revoked(partitions)
         let pending = Array(queue[head...]).filter { !partitions.contains($0.topicPartition) }
         queue = pending
         head = 0

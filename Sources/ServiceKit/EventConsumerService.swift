@@ -19,6 +19,12 @@ import ServiceLifecycle
 ///   headers plus `dlq-source-topic`/`-partition`/`-offset` and `dlq-error`; the partition moves on.
 /// - Transient failures (database busy, anything else the handler throws) are retried with
 ///   capped backoff and never dead-lettered. Nothing is acknowledged before it is committed.
+/// - A store error that needs someone to act (disk full, I/O error, read-only or corrupt
+///   database: ``StoreFailure``) is retried the same way, but never silently: the service is not
+///   ready (`store: database or disk is full (SQLITE_FULL); retrying`) and
+///   `store_blocked{writer="consumer"}` is 1 until a retry commits, which clears both.
+/// - Readiness: `consumer` passes once the consumer has joined its group and fails again when
+///   it loses its membership (session timed out, fenced, poll interval exceeded) until it rejoins.
 /// - Graceful shutdown: stops taking messages, finishes the batch in flight, commits offsets and
 ///   leaves the group.
 public final class EventConsumerService: Service, Sendable {
@@ -64,7 +70,8 @@ public final class EventConsumerService: Service, Sendable {
             groupId: configuration.groupId,
             topics: configuration.subscriptions,
             logger: logger,
-            onAssignment: { _ in readiness.set(.consumer, ready: true) }
+            onAssignment: { _ in readiness.set(.consumer, ready: true) },
+            onMembershipLost: { reason in readiness.set(.consumer, ready: false, reason: "consumer: \(reason)") }
         )
         logger.info(
             "consuming \(configuration.subscriptions.joined(separator: ", ")) as group \(configuration.groupId), instance \(configuration.groupInstanceId)"
@@ -123,7 +130,8 @@ public final class EventConsumerService: Service, Sendable {
     }
 
     /// Processes a batch in one transaction until it is committed, retrying the whole batch
-    /// with capped backoff after a transient failure (nothing of it is then committed).
+    /// with capped backoff after a failure (nothing of it is then committed). A store error
+    /// that needs someone to act makes the service not ready while it lasts.
     /// - Returns: false when shutdown interrupted the retries (no message of the batch is
     ///   acknowledged; all are delivered again).
     func process(_ messages: [KafkaMessage]) async -> Bool {
@@ -133,17 +141,30 @@ public final class EventConsumerService: Service, Sendable {
         while true {
             do {
                 finish(try await commit(items), started: started)
+                if readiness.storeRecovered(.consumer) {
+                    logger.notice("store writes again; the consume loop goes on")
+                }
                 return true
             } catch {
                 guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
                 let delay = backoff.next()
-                logger.warning(
-                    "transient failure handling \(messages.count) message(s), retrying in \(delay)",
-                    metadata: [
-                        "orderIds": .string(items.compactMap(\.envelope?.orderId).prefix(5).joined(separator: ",")),
-                        "error": .string(String(describing: error)), "attempt": .stringConvertible(backoff.attempt),
-                    ]
-                )
+                var metadata: Logger.Metadata = [
+                    "orderIds": .string(items.compactMap(\.envelope?.orderId).prefix(5).joined(separator: ",")),
+                    "error": .string(String(describing: error)), "attempt": .stringConvertible(backoff.attempt),
+                ]
+                if let failure = StoreFailure(error), !failure.isTransient {
+                    readiness.storeBlocked(.consumer, by: failure)
+                    metadata["kind"] = .string(failure.kind.rawValue)
+                    logger.error(
+                        "store error handling \(messages.count) message(s): \(failure); the partition waits, retrying in \(delay)",
+                        metadata: metadata
+                    )
+                } else {
+                    logger.warning(
+                        "transient failure handling \(messages.count) message(s), retrying in \(delay)",
+                        metadata: metadata
+                    )
+                }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }

@@ -84,3 +84,70 @@ private func reached(
     }
     return false
 }
+
+@Suite("Consumer flow control: pause while the buffer is full, resume at the low-water mark")
+struct ConsumerFlowControlTests {
+    typealias Flow = ConsumerStateMachine.FlowControl
+    let p0 = TopicPartition(topic: "t", partition: 0)
+    let p1 = TopicPartition(topic: "t", partition: 1)
+    let p2 = TopicPartition(topic: "t", partition: 2)
+
+    @Test("the assignment is paused once at capacity; messages in flight only fill the buffer; resumed at half")
+    func pauseAtCapacityResumeAtLowWater() {
+        var flow = Flow(capacity: 4)
+        #expect(flow.lowWater == 2)
+        #expect(flow.assigned([p0, p1]) == .none)
+        #expect(flow.buffered(3) == .none)
+        #expect(flow.buffered(4) == .pause([p0, p1]))
+        // Fetched before the pause took effect: buffered above the cap, no second pause.
+        #expect(flow.buffered(5) == .none)
+        #expect(flow.buffered(6) == .none)
+        #expect(flow.drained(to: 3) == .none)
+        #expect(flow.drained(to: 2) == .resume([p0, p1]))
+        #expect(flow.state == .flowing)
+        #expect(flow.drained(to: 0) == .none)
+        #expect(flow.buffered(4) == .pause([p0, p1]))
+    }
+
+    @Test("partitions assigned while paused are paused too, even ones paused before their revocation")
+    func assignedWhilePaused() {
+        var flow = Flow(capacity: 2)
+        #expect(flow.assigned([p0]) == .none)
+        #expect(flow.buffered(2) == .pause([p0]))
+        // Cooperative: an incremental assignment.
+        #expect(flow.assigned([p1]) == .pause([p1]))
+        // Eager: everything revoked, then everything assigned again (librdkafka forgot the pause).
+        flow.revoked([p0, p1])
+        #expect(flow.state == .paused([]))
+        #expect(flow.assigned([p0, p1, p2]) == .pause([p0, p1, p2]))
+        #expect(flow.drained(to: 1) == .resume([p0, p1, p2]))
+    }
+
+    @Test("a revoked partition is never resumed; a pause with nothing assigned still pauses the machine")
+    func nothingStaleResumed() {
+        var flow = Flow(capacity: 2)
+        #expect(flow.assigned([p0, p1]) == .none)
+        #expect(flow.buffered(2) == .pause([p0, p1]))
+        flow.revoked([p1])
+        #expect(flow.assignment == [p0])
+        #expect(flow.drained(to: 0) == .resume([p0]))
+        flow.revoked([p0])
+        #expect(flow.buffered(2) == .pause([]))
+        #expect(flow.isPaused)
+        #expect(flow.assigned([p2]) == .pause([p2]))
+        #expect(flow.drained(to: 1) == .resume([p2]))
+        #expect(!flow.isPaused)
+        // Flowing, an assignment pauses nothing.
+        #expect(flow.assigned([p1]) == .none)
+    }
+
+    @Test("a buffer of one pauses at one message and resumes when it is empty")
+    func capacityOne() {
+        var flow = Flow(capacity: 1)
+        #expect(flow.lowWater == 0)
+        _ = flow.assigned([p0])
+        #expect(flow.buffered(1) == .pause([p0]))
+        #expect(flow.drained(to: 1) == .none)
+        #expect(flow.drained(to: 0) == .resume([p0]))
+    }
+}

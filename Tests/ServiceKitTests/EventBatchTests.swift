@@ -44,18 +44,13 @@ struct EventBatchTests {
     let configuration: ServiceConfiguration
 
     init() throws {
-        cluster = try EmbeddedKafkaCluster(
-            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) }
-        )
+        cluster = try singlePartitionCluster()
         directory = try TemporaryDirectory()
-        let identity = ServiceIdentity(name: "batch-test", metricsPort: 0, groupIdVariable: "BATCH_GROUP_ID") {
-            [$0.ordersCreated]
-        }
-        configuration = try ServiceConfiguration(
-            identity: identity,
-            environment: [
-                "KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path,
-            ]
+        configuration = try consumeLoopConfiguration(
+            name: "batch-test",
+            groupIdVariable: "BATCH_GROUP_ID",
+            cluster: cluster,
+            directory: directory
         )
     }
 

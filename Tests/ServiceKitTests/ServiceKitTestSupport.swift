@@ -120,3 +120,31 @@ func consumerService(
         logger: quietLogger
     )
 }
+
+/// An embedded cluster with every default topic and its dead-letter topic, one partition each.
+func singlePartitionCluster() throws -> EmbeddedKafkaCluster {
+    try EmbeddedKafkaCluster(
+        topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 1) }
+    )
+}
+
+/// The configuration of a test service `name` consuming `orders.created` from `cluster`, with its
+/// data in `directory` and any further `environment` variables.
+func consumeLoopConfiguration(
+    name: String,
+    groupIdVariable: String,
+    cluster: EmbeddedKafkaCluster,
+    directory: TemporaryDirectory,
+    environment: [String: String] = [:]
+) throws -> ServiceConfiguration {
+    let identity = ServiceIdentity(name: name, metricsPort: 0, groupIdVariable: groupIdVariable) {
+        [$0.ordersCreated]
+    }
+    return try ServiceConfiguration(
+        identity: identity,
+        environment: environment.merging(
+            ["KAFKA_BROKERS": cluster.bootstrapServers, "DATA_DIR": directory.path],
+            uniquingKeysWith: { _, fixed in fixed }
+        )
+    )
+}

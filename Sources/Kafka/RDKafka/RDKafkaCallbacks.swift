@@ -88,8 +88,13 @@ enum RDKafkaRebalance {
             } else {
                 _ = rd_kafka_assign(rk, partitions)
             }
-            handler.assigned(set)
+            let refused = RDKafkaClient.pause(handler.assigned(set), of: rk)
+            if !refused.isEmpty { logger.warning("cannot pause newly assigned partitions: \(refused)") }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Lost (session timed out: the coordinator is unreachable; fenced), not given up.
+            if rd_kafka_assignment_lost(rk) != 0 {
+                handler.membershipLost("lost its group membership and assignment; rejoining")
+            }
             handler.revoking(set)
             let commit = rd_kafka_commit(rk, nil, 0)
             if commit != RD_KAFKA_RESP_ERR_NO_ERROR, commit != RD_KAFKA_RESP_ERR__NO_OFFSET {
@@ -103,6 +108,8 @@ enum RDKafkaRebalance {
             }
         default:
             logger.error("rebalance error: \(KafkaError.text(err))")
+            handler.membershipLost("rebalance error: \(KafkaError.text(err)); rejoining")
+            handler.revoking(set)
             _ = rd_kafka_assign(rk, nil)
         }
     }

@@ -6,6 +6,9 @@ enum ConsumerPollResult: Sendable {
     case message(KafkaMessage)
     /// A consumer error other than reaching the end of a partition, as text.
     case error(String)
+    /// The member left its group: it did not poll within `max.poll.interval.ms` (librdkafka
+    /// rejoins on the next poll), or a fatal error ended it (it never rejoins).
+    case membershipLost(reason: String)
     case nothing
 }
 
@@ -34,8 +37,17 @@ extension RDKafkaClient {
         guard let message = rd_kafka_consumer_poll(handle.pointer, milliseconds) else { return .nothing }
         defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            return err == RD_KAFKA_RESP_ERR__PARTITION_EOF ? .nothing : .error(KafkaError.text(err))
+        switch err {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+            break
+        case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+            return .nothing
+        case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
+            return .membershipLost(reason: "left the group: max.poll.interval.ms exceeded; rejoining")
+        case RD_KAFKA_RESP_ERR__FATAL:
+            return .membershipLost(reason: "fatal error: \(Self.errorText(message)); restart the service")
+        default:
+            return .error(KafkaError.text(err))
         }
         return .message(Self.copy(message))
     }
@@ -63,6 +75,11 @@ extension RDKafkaClient {
     func closeConsumerBlocking() -> String? {
         let err = rd_kafka_consumer_close(handle.pointer)
         return err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError.text(err)
+    }
+
+    /// The message's error string, or its code's text.
+    private static func errorText(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> String {
+        rd_kafka_message_errstr(message).map { String(cString: $0) } ?? KafkaError.text(message.pointee.err)
     }
 
     private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
