@@ -70,6 +70,7 @@ public final class EventConsumerService: Service, Sendable {
             groupId: configuration.groupId,
             topics: configuration.subscriptions,
             logger: logger,
+            shutdownTimeout: ShutdownBudget.consumerClose,
             onAssignment: { _ in readiness.set(.consumer, ready: true) },
             onMembershipLost: { reason in readiness.set(.consumer, ready: false, reason: "consumer: \(reason)") }
         )

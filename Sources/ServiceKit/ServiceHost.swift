@@ -76,9 +76,9 @@ public enum ServiceHost {
             service = try S(configuration: configuration, reader: reader, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
             try await run(service, configuration: configuration, reader: reader, registry: registry, logger: bootLogger)
-            // exit(3) runs LogSink's atexit flush, which writes the buffered log lines (watchSupervisor
-            // flushes them itself before _exit(2)).
-            exit(0)
+            // Not exit(3): a Kafka close abandoned at its budget may still run on its thread, and
+            // atexit handlers and static destructors must not run under it.
+            exitAbruptly(0)
         } catch let error as ServiceConfigurationError {
             FileHandle.standardError.write(Data("\(S.identity.name): configuration error: \(error)\n".utf8))
             exit(configurationErrorStatus)
@@ -114,12 +114,17 @@ public enum ServiceHost {
             migrations: S.migrate
         )
         try await service.prepare(store: store)
-        let producer = try KafkaProducer(configuration: configuration.kafka, logger: logger)
+        let producer = try KafkaProducer(
+            configuration: configuration.kafka,
+            logger: logger,
+            shutdownTimeout: ShutdownBudget.producerFlush
+        )
         let readiness = Readiness()
         let relay = OutboxRelay(
             store: store,
             producer: producer,
             logger: logger,
+            drainTimeout: ShutdownBudget.relayDrain,
             outboxRetention: configuration.outboxRetention,
             inboxRetention: configuration.inboxRetention
         )
@@ -157,13 +162,16 @@ public enum ServiceHost {
         let services: [any Service] =
             [producer, operations, probe, relay, consumer] + (try service.additionalServices(runtime: runtime))
         var groupConfiguration = ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: [.init(service: ShutdownDeadline(logger: logger), successTerminationBehavior: .ignore)]
+                + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        // Bounded: orderd SIGKILLs a service 10 s after SIGTERM by default.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(8)
-        groupConfiguration.maximumCancellationDuration = .seconds(1)
+        // Bounded (see ShutdownBudget): orderd SIGKILLs a service 10 s after SIGTERM by default.
+        // A cancellation that overruns is ended by ShutdownDeadline, not by ServiceLifecycle's
+        // fatalError.
+        groupConfiguration.maximumGracefulShutdownDuration = ShutdownBudget.graceful
+        groupConfiguration.maximumCancellationDuration = nil
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("stopped")

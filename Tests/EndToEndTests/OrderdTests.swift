@@ -1,4 +1,6 @@
 import Foundation
+@_spi(Testing) import Kafka
+import OrderEvents
 import Supervisor
 import Testing
 #if canImport(Glibc)
@@ -230,5 +232,41 @@ struct OrderdTests {
         #expect(try await orderd.waitForExit(timeout: .seconds(30)) == 0)
         #expect(children.allSatisfy { !isAlive($0) })
         #expect(!orderd.log.contains("did not stop in time"), "\(orderd.log.suffix(3000))")
+    }
+
+    @Test(
+        "the broker lost while running, then SIGTERM: every service stops by itself within its budget (exit 0), and so does orderd"
+    )
+    func brokerLostThenStop() async throws {
+        let cluster = try EmbeddedKafkaCluster(
+            topics: Topics.defaults.allWithDeadLetters.map { TopicSpecification(name: $0, partitions: 3) }
+        )
+        let orderd = try OrderdHarness(brokers: cluster.bootstrapServers)
+        try await orderd.start()
+        try await orderd.waitUntilAllReady()
+        // Accepted orders whose events cannot all be published before the broker goes: the
+        // relays have work in flight when the shutdown begins.
+        for index in 0..<5 {
+            _ = try await orderd.request(
+                .POST,
+                port: orderd.apiPort,
+                path: "/order",
+                body: #"{"orderId":"lost-\#(index)","amount":5}"#
+            )
+        }
+        try cluster.setBroker(1, up: false)
+        try await waitUntil(timeout: .seconds(60), "every service to notice the broker is gone") {
+            guard let status = try await orderd.status() else { return false }
+            return status.services.allSatisfy { !$0.ready }
+        }
+        kill(orderd.pid, SIGTERM)
+        #expect(try await orderd.waitForExit(timeout: .seconds(60)) == 0)
+        let log = orderd.log
+        for service in Platform.services {
+            #expect(log.contains("\(service) exited: exit 0"), "\(service); log:\n\(log.suffix(4000))")
+        }
+        #expect(!log.contains("did not stop in time"))
+        #expect(!log.contains("graceful shutdown did not finish"))
+        #expect(!log.contains("Fatal error"))
     }
 }
