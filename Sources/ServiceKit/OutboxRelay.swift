@@ -28,9 +28,11 @@ import ServiceLifecycle
 ///     rows of its topic and key: they are not published until an operator requeues or
 ///     discards it (``EventStore/requeueSetAside(_:)``, the service's `outbox` command). Other
 ///     keys keep flowing.
-///   - ``KafkaError/PublishFailure/stop``: the producer cannot go on (its fatal error, shut
-///     down). ``run()`` ends with ``RelayError/producerFailed(_:)``: only a new producer (a
-///     restarted service) can go on; the outbox keeps every unsent row.
+///   - ``KafkaError/PublishFailure/stop``: the producer cannot go on (its fatal error, a client
+///     being destroyed). ``run()`` ends with ``RelayError/producerFailed(_:)``: only a new
+///     producer (a restarted service) can go on; the outbox keeps every unsent row. A producer
+///     shut down under the relay (only in the service's own shutdown) ends ``run()`` without
+///     an error, the rows likewise kept.
 /// - Rows are never dropped by the relay.
 /// - Shutdown: on graceful shutdown it goes on publishing what is pending, then settles the
 ///   producer (flushes, and fails what is still undelivered), within `drainTimeout` for both
@@ -643,8 +645,11 @@ public final class OutboxRelay: Service, Sendable {
     /// One unpipelined round, for tests and tools: publishes up to `batchSize` rows from the
     /// oldest unsent one and marks the delivered prefix sent. Rows after the first failure stay
     /// unsent even when they were delivered, so the retry re-sends them after the failed one and
-    /// one order's events keep their order (the repeat is deduplicated). Not to be run
-    /// concurrently with ``run()``.
+    /// one order's events keep their order (the repeat is deduplicated). A row Kafka refuses for
+    /// itself is set aside, and the store's reads hold back the later rows of its key from the
+    /// next round on; unlike ``run()``, which has one row per key in flight, a later row of the
+    /// key in the same round may already have been delivered. Not to be run concurrently with
+    /// ``run()``.
     func publishBatch() async -> BatchResult {
         let records: [OutboxRecord]
         do {
