@@ -11,7 +11,7 @@ import Foundation
 public final class EmbeddedKafkaCluster: Sendable {
     /// The bootstrap list to hand to clients (`KAFKA_BROKERS`).
     public let bootstrapServers: String
-    private let cluster: RDKafkaMockCluster
+    let cluster: RDKafkaMockCluster
 
     /// Client properties that suit the mock cluster and only it, for every client of an embedded
     /// broker (orderd passes them to its services as `KAFKA_*`).

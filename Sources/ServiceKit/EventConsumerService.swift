@@ -215,17 +215,14 @@ public final class EventConsumerService: Service, Sendable {
                     envelope = decoded
                 }
                 do {
-                    var outcome = ItemOutcome.duplicate
-                    try db.inSavepoint {
-                        guard try store.recordInInbox(envelope, topic: item.message.topic, in: db) else {
-                            return .commit
-                        }
-                        let reaction = try handler.handle(envelope, in: db)
-                        try store.enqueue(reaction.events, trace: item.trace, in: db)
-                        outcome = .processed(reaction)
-                        return .commit
-                    }
-                    outcomes.append((item, outcome))
+                    let reaction = try store.apply(
+                        envelope,
+                        topic: item.message.topic,
+                        trace: item.trace,
+                        handler: handler,
+                        in: db
+                    )
+                    outcomes.append((item, reaction.map(ItemOutcome.processed) ?? .duplicate))
                 } catch let rejected as EventRejected {
                     let error = "rejected \(envelope.type.rawValue): \(rejected.reason)"
                     let first = try store.deadLetter(item.message, error: error, service: service, in: db)

@@ -37,20 +37,34 @@ extension EventStore {
         )
     }
 
-    /// Unsent outbox rows in insertion order (rows set aside as failed excluded).
+    /// The condition, on a row of `outbox`, that no earlier row of its topic and key is set
+    /// aside: a set-aside row holds back the later rows of its key until an operator requeues or
+    /// discards it. One probe of the (nearly always empty) index `outbox_set_aside` per row.
+    static let notHeldBySetAside = """
+        NOT EXISTS (
+            SELECT 1 FROM outbox AS f INDEXED BY outbox_set_aside
+            WHERE f.failed_at IS NOT NULL AND f.topic = outbox.topic AND f.message_key IS outbox.message_key
+              AND f.id < outbox.id
+        )
+        """
+
+    /// Unsent outbox rows in insertion order; rows set aside as failed, and the later rows of
+    /// their keys, excluded.
     public func unsent(limit: Int) async throws -> [OutboxRecord] {
         try await unsent(after: 0, limit: limit)
     }
 
-    /// Unsent outbox rows with an id above `cursor`, in insertion order. Reads through the
-    /// partial index of unsent rows: the cost grows with the rows returned, not with the table.
+    /// Unsent outbox rows with an id above `cursor`, in insertion order; rows set aside, and the
+    /// later rows of their keys, excluded. Reads through the partial index of unsent rows: the
+    /// cost grows with the rows returned, not with the table.
     public func unsent(after cursor: Int64, limit: Int) async throws -> [OutboxRecord] {
         try await database.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT id, topic, message_key, value, headers FROM outbox
-                    WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT ?
+                    WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside)
+                    ORDER BY id LIMIT ?
                     """,
                 arguments: [cursor, limit]
             ).map(Self.record)
@@ -58,8 +72,8 @@ extension EventStore {
     }
 
     /// Unsent rows of one topic and key with an id in `ids`, in insertion order: the rows the
-    /// relay re-sends after a transient failure of that key. Walks the unsent rows in that id
-    /// range (the backlog), never the sent ones.
+    /// relay re-sends after a transient failure of that key (none after a set-aside row). Walks
+    /// the unsent rows in that id range (the backlog), never the sent ones.
     public func unsent(
         topic: String,
         key: [UInt8]?,
@@ -72,7 +86,7 @@ extension EventStore {
                 sql: """
                     SELECT id, topic, message_key, value, headers FROM outbox
                     WHERE id BETWEEN ? AND ? AND sent_at IS NULL AND failed_at IS NULL
-                      AND topic = ? AND message_key IS ?
+                      AND topic = ? AND message_key IS ? AND \(Self.notHeldBySetAside)
                     ORDER BY id LIMIT ?
                     """,
                 arguments: [ids.lowerBound, ids.upperBound, topic, key.map { Data($0) }, limit]
@@ -131,15 +145,18 @@ extension EventStore {
         }
     }
 
-    /// The number of outbox rows not yet published (rows set aside as failed excluded). Counts
-    /// through the partial index of unsent rows, so it costs the backlog, not the table.
+    /// The number of outbox rows not yet published (rows set aside as failed excluded; the rows
+    /// they hold back included). Counts through the partial index of unsent rows, so it costs
+    /// the backlog, not the table.
     public func pendingCount() async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL") ?? 0
         }
     }
 
-    /// Sets a row aside that Kafka will never accept; it stays in the table with its error.
+    /// Sets a row aside that Kafka will never accept; it stays in the table with its error, and
+    /// the later rows of its topic and key are held back until it is requeued or discarded
+    /// (``requeueSetAside(_:)``, ``discardSetAside(_:)``).
     public func markFailed(_ id: Int64, error: String) async throws {
         try await database.write { db in
             try db.execute(

@@ -19,6 +19,8 @@ public final class EventStore: Sendable {
     public let topics: Topics
     /// The database file's path.
     public let path: String
+    /// The database's name (`<name>.sqlite`): the service's name.
+    public let name: String
     /// `<path>.lock`, exclusively `flock`ed while the store is open.
     private let lock: Int32
 
@@ -47,6 +49,7 @@ public final class EventStore: Sendable {
     ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("\(name).sqlite")
+        self.name = name
         // SQLite's own locks serialise writers but let any number of processes open the file.
         lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else {
@@ -115,6 +118,7 @@ public final class EventStore: Sendable {
             )
         }
         migrator.registerMigration("platform-v3-pruning", migrate: Self.migratePruningIndexes)
+        migrator.registerMigration("platform-v4-repair", migrate: Self.migrateForRepair)
         migrations(&migrator)
         try migrator.migrate(database)
     }
@@ -183,14 +187,20 @@ public final class EventStore: Sendable {
     /// Records a poison message and queues its dead-letter copy inside the caller's
     /// transaction, once per source position (topic, partition, offset).
     /// - Returns: false when this position was already dead-lettered.
+    /// The message itself (key, value, headers) is stored with the record, so that an operator
+    /// can replay it after a fix (``replayDeadLetter(_:handler:)``).
     public func deadLetter(_ message: KafkaMessage, error: String, service: String, in db: Database) throws -> Bool {
         let failedAt = Timestamp.format(Date())
         try db.execute(
             sql: """
-                INSERT OR IGNORE INTO dead_letters (source_topic, source_partition, source_offset, error, created_at)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT OR IGNORE INTO dead_letters
+                    (source_topic, source_partition, source_offset, error, created_at, message_key, value, headers)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [message.topic, message.partition, message.offset, error, failedAt]
+            arguments: [
+                message.topic, message.partition, message.offset, error, failedAt, message.key.map { Data($0) },
+                Data(message.value), try StoredHeader.encode(message.headers),
+            ]
         )
         guard db.changesCount == 1 else { return false }
         let headers =

@@ -13,14 +13,27 @@ import ServiceLifecycle
 ///   re-publishes the row on restart; consumers drop the repeat by event id.
 /// - Order: one relay enqueues every row of a topic and key in id order, and at most one row
 ///   of a topic and key is in flight at a time (the next waits for its report), so a row that
-///   times out can never be overtaken by a later one of the same order. A row that fails transiently (broker or partition unavailable, timeout)
-///   holds back only its own topic and key: later rows of that key, even ones already
-///   delivered, are not marked sent and are re-sent after it, in id order, after a capped
-///   backoff. Rows of other keys keep flowing. Rows are never dropped.
-/// - A row Kafka will never accept (too large, not authorized) is set aside in the outbox with
-///   its error (`outbox_failed_total`), and the rows behind it move on.
-/// - A fatal producer error ends ``run()`` with ``RelayError/producerFailed(_:)``: only a new
-///   producer (a restarted service) can go on; the outbox keeps every unsent row.
+///   times out can never be overtaken by a later one of the same order.
+/// - Failures, by ``KafkaError/publishFailure`` (the one rule, with the librdkafka codes it
+///   maps):
+///   - ``KafkaError/PublishFailure/retry``: anything about the client or the cluster rather
+///     than the row (broker or partition unavailable, timeout, queue full, a missing ACL such as
+///     `TOPIC_AUTHORIZATION_FAILED`, unknown topic). The row holds back only its own topic and
+///     key: later rows of that key, even ones already delivered, are not marked sent and are
+///     re-sent after it, in id order, after a capped backoff (`retryBackoff`). Rows of other
+///     keys keep flowing. Such a row is never set aside, however long the failure lasts.
+///   - ``KafkaError/PublishFailure/setAside``: Kafka will never accept the row because of the
+///     row itself (``KafkaError/messageRejectionCodes``: too large, invalid record). It is set
+///     aside in the outbox with its error (`outbox_failed_total`), and it holds back the later
+///     rows of its topic and key: they are not published until an operator requeues or
+///     discards it (``EventStore/requeueSetAside(_:)``, the service's `outbox` command). Other
+///     keys keep flowing.
+///   - ``KafkaError/PublishFailure/stop``: the producer cannot go on (its fatal error, a client
+///     being destroyed). ``run()`` ends with ``RelayError/producerFailed(_:)``: only a new
+///     producer (a restarted service) can go on; the outbox keeps every unsent row. A producer
+///     shut down under the relay (only in the service's own shutdown) ends ``run()`` without
+///     an error, the rows likewise kept.
+/// - Rows are never dropped by the relay.
 /// - Shutdown: on graceful shutdown it goes on publishing what is pending, then settles the
 ///   producer (flushes, and fails what is still undelivered), within `drainTimeout` for both
 ///   together, marking what was delivered meanwhile. Cancellation skips the drain. The
@@ -178,6 +191,9 @@ public final class OutboxRelay: Service, Sendable {
         var awaiting = 0
         var keysInFlight: [OrderingKey: Int] = [:]
         var holds: [OrderingKey: Hold] = [:]
+        /// Keys with a row set aside in this run, with the lowest such id: no later row of the key
+        /// is sent (rows set aside before this run are left out by the store's reads already).
+        var setAside: [OrderingKey: Int64] = [:]
         var toMark: [Int64] = []
         var toSetAside: [(record: OutboxRecord, error: KafkaError)] = []
         var storeBackoff = Backoff()
@@ -193,6 +209,11 @@ public final class OutboxRelay: Service, Sendable {
         var fatal: KafkaError?
 
         var caughtUp: Bool { !moreToRead && batches.isEmpty && holds.isEmpty && toMark.isEmpty }
+
+        /// Whether row `id` of `key` comes after a row of its key set aside in this run.
+        func isSetAside(_ key: OrderingKey, behind id: Int64) -> Bool {
+            setAside[key].map { id > $0 } ?? false
+        }
     }
 
     /// Publishes until shutdown, then drains and shuts the producer down; returns the producer's
@@ -308,7 +329,7 @@ public final class OutboxRelay: Service, Sendable {
         var keys = Set<OrderingKey>()
         for record in records {
             let key = OrderingKey(record.message)
-            guard state.holds[key] == nil else { continue }
+            guard !state.isSetAside(key, behind: record.id), state.holds[key] == nil else { continue }
             guard state.keysInFlight[key] == nil, keys.insert(key).inserted else {
                 state.holds[key] = Hold(from: record.id, retryAt: .now, backoff: retryBackoff)
                 continue
@@ -330,17 +351,19 @@ public final class OutboxRelay: Service, Sendable {
         // Nothing from the rejected row on was enqueued, and every row enqueued so far has a
         // lower id: moving the cursor back re-reads exactly the rejected suffix, in order.
         state.moreToRead = true
-        switch rejection {
-        case .shutDown:
+        switch rejection.publishFailure {
+        case .stop:
             state.cursor = rejected.id - 1
-            state.producerClosed = true
-        case let error where error.isTransient:
-            // A full local queue: back off reading; outstanding reports drain the queue.
+            stop(on: rejection, in: &state)
+        case .retry:
+            // A full local queue, or a topic the client knows to be in error: back off reading;
+            // outstanding reports drain the queue.
             state.cursor = rejected.id - 1
             state.readPausedUntil = .now + state.readBackoff.next()
-        case let error:
+            noteTransient(rejection, in: &state)
+        case .setAside:
             state.cursor = rejected.id
-            state.toSetAside.append((rejected, error))
+            setAside(rejected, rejection, in: &state)
         }
     }
 
@@ -401,16 +424,30 @@ public final class OutboxRelay: Service, Sendable {
         in state: inout Pipeline,
         now: ContinuousClock.Instant
     ) {
+        let failure: KafkaError?
+        switch result {
+        case .success: failure = nil
+        case .failure(let error): failure = error
+        }
+        if let failure, failure.publishFailure == .stop {
+            // Nothing of this key (or any other) can go on with this producer; the row stays unsent.
+            stop(on: failure, in: &state)
+            return
+        }
+        if let failure, failure.publishFailure == .setAside {
+            // A row after the failed one of a held key (and not its retry's) is re-sent after it.
+            if let hold = state.holds[key], record.id >= hold.from, hold.retrying.first != record.id { return }
+            // Set aside, it holds back every later row of its key, held or not.
+            setAside(record, failure, in: &state)
+            return
+        }
         guard var hold = state.holds[key] else {
-            switch result {
-            case .success:
-                state.toMark.append(record.id)
-            case .failure(let error) where error.isTransient:
+            if let failure {
                 var backoff = retryBackoff
                 state.holds[key] = Hold(from: record.id, retryAt: now + backoff.next(), backoff: backoff)
-                noteTransient(error, in: &state)
-            case .failure(let error):
-                state.toSetAside.append((record, error))
+                noteTransient(failure, in: &state)
+            } else {
+                state.toMark.append(record.id)
             }
             return
         }
@@ -418,35 +455,47 @@ public final class OutboxRelay: Service, Sendable {
         if hold.retrying.first == record.id {
             // The next row of this key's retry, every earlier one of which was delivered.
             hold.retrying.removeFirst()
-            switch result {
-            case .success:
-                state.toMark.append(record.id)
-                hold.from = record.id + 1
-            case .failure(let error) where error.isTransient:
+            if let failure {
                 // The rest of this retry is not marked (they no longer match `retrying`).
                 hold.from = record.id
                 hold.retrying = []
                 hold.retryAt = now + hold.backoff.next()
-                noteTransient(error, in: &state)
-            case .failure(let error):
-                state.toSetAside.append((record, error))
+                noteTransient(failure, in: &state)
+            } else {
+                state.toMark.append(record.id)
                 hold.from = record.id + 1
+                // A completed retry looks again at once: more rows of the key may have been read.
+                if hold.retrying.isEmpty { hold.retryAt = now }
             }
-            // A completed retry looks again at once: more rows of the key may have been read.
-            if hold.retrying.isEmpty, hold.from > record.id { hold.retryAt = now }
         } else if record.id < hold.from {
             // Enqueued before the row that failed: its own result stands.
-            switch result {
-            case .success:
-                state.toMark.append(record.id)
-            case .failure(let error) where error.isTransient:
+            if let failure {
                 hold.from = record.id
-                noteTransient(error, in: &state)
-            case .failure(let error):
-                state.toSetAside.append((record, error))
+                noteTransient(failure, in: &state)
+            } else {
+                state.toMark.append(record.id)
             }
         }
         // Otherwise the row comes after the failed one: delivered or not, it is re-sent after it.
+    }
+
+    /// Sets `record` aside (written by the next ``flushStoreWrites(_:force:)``) and holds back
+    /// every later row of its key for the rest of this run; the store's reads leave them out
+    /// from then on too, until an operator requeues or discards the row.
+    private func setAside(_ record: OutboxRecord, _ error: KafkaError, in state: inout Pipeline) {
+        let key = OrderingKey(record.message)
+        state.toSetAside.append((record, error))
+        state.setAside[key] = min(state.setAside[key] ?? record.id, record.id)
+        state.holds[key] = nil
+    }
+
+    /// Stops the relay on an error that says the producer cannot go on.
+    private func stop(on error: KafkaError, in state: inout Pipeline) {
+        if case .shutDown = error {
+            state.producerClosed = true
+        } else {
+            state.fatal = producer.fatalError ?? error
+        }
     }
 
     private func noteTransient(_ error: KafkaError, in state: inout Pipeline) {
@@ -463,7 +512,7 @@ public final class OutboxRelay: Service, Sendable {
             hold.retrying.isEmpty && hold.retryAt <= now && state.keysInFlight[key] == nil
         }
         for (key, var hold) in due {
-            guard hold.from <= state.cursor else {
+            guard hold.from <= state.cursor, !state.isSetAside(key, behind: hold.from) else {
                 state.holds[key] = nil
                 continue
             }
@@ -497,20 +546,21 @@ public final class OutboxRelay: Service, Sendable {
                     state.fatal = fatal
                     return
                 }
-                switch rejection {
-                case .shutDown:
-                    state.producerClosed = true
-                case let error where error.isTransient:
+                switch rejection.publishFailure {
+                case .stop:
+                    stop(on: rejection, in: &state)
+                    return
+                case .retry:
                     if accepted.isEmpty { hold.retryAt = now + hold.backoff.next() }
-                    noteTransient(error, in: &state)
-                case let error:
-                    state.toSetAside.append((rejected, error))
-                    if accepted.isEmpty { hold.retryAt = now }
+                    noteTransient(rejection, in: &state)
+                case .setAside:
+                    // Only one row is submitted per retry, so nothing of this key is in flight.
+                    setAside(rejected, rejection, in: &state)
+                    continue
                 }
             }
             state.holds[key] = hold
             track(accepted, pending, in: &state, group: &group)
-            if state.producerClosed { return }
         }
     }
 
@@ -527,15 +577,13 @@ public final class OutboxRelay: Service, Sendable {
                 state.toMark.removeAll(keepingCapacity: true)
             }
             while let (record, error) = state.toSetAside.first {
-                // Kafka will never take this row (too large, not authorized…): set it aside so
-                // the rows behind it move on. It stays in the outbox with its error.
+                // Kafka will never take this row (too large, invalid): set it aside so the rows of
+                // other keys move on. It stays in the outbox with its error; the later rows of its
+                // key wait for an operator to requeue or discard it.
                 try await store.markFailed(record.id, error: error.description)
                 state.toSetAside.removeFirst()
                 failedCounter.increment()
-                logger.error(
-                    "outbox row \(record.id) to \(record.message.topic) can never be published and was set aside: \(error)",
-                    metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
-                )
+                logSetAside(record, error)
             }
             state.storeBackoff.reset()
         } catch {
@@ -597,8 +645,11 @@ public final class OutboxRelay: Service, Sendable {
     /// One unpipelined round, for tests and tools: publishes up to `batchSize` rows from the
     /// oldest unsent one and marks the delivered prefix sent. Rows after the first failure stay
     /// unsent even when they were delivered, so the retry re-sends them after the failed one and
-    /// one order's events keep their order (the repeat is deduplicated). Not to be run
-    /// concurrently with ``run()``.
+    /// one order's events keep their order (the repeat is deduplicated). A row Kafka refuses for
+    /// itself is set aside, and the store's reads hold back the later rows of its key from the
+    /// next round on; unlike ``run()``, which has one row per key in flight, a later row of the
+    /// key in the same round may already have been delivered. Not to be run concurrently with
+    /// ``run()``.
     func publishBatch() async -> BatchResult {
         let records: [OutboxRecord]
         do {
@@ -620,8 +671,8 @@ public final class OutboxRelay: Service, Sendable {
             case .failure(let error): failure = failure ?? (record, error)
             }
         }
-        if failure != nil, let fatal = producer.fatalError {
-            return .fatal(fatal)
+        if let (_, error) = failure, error.publishFailure == .stop {
+            return .fatal(producer.fatalError ?? error)
         }
         do {
             try await store.markSent(delivered)
@@ -631,19 +682,30 @@ public final class OutboxRelay: Service, Sendable {
         }
         publishedCounter.increment(by: delivered.count)
         if let (record, error) = failure {
-            guard error.isTransient else {
-                try? await store.markFailed(record.id, error: error.description)
-                failedCounter.increment()
-                logger.error(
-                    "outbox row \(record.id) to \(record.message.topic) can never be published and was set aside: \(error)",
-                    metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
-                )
-                return .published
+            guard error.publishFailure == .setAside else {
+                logger.warning("outbox publish failed, retrying with backoff: \(error)")
+                return .failed
             }
-            logger.warning("outbox publish failed, retrying with backoff: \(error)")
-            return .failed
+            do {
+                try await store.markFailed(record.id, error: error.description)
+            } catch {
+                logger.warning("outbox mark-failed failed; row \(record.id) will be tried again: \(error)")
+                return .failed
+            }
+            failedCounter.increment()
+            logSetAside(record, error)
         }
         return .published
+    }
+
+    private func logSetAside(_ record: OutboxRecord, _ error: KafkaError) {
+        logger.error(
+            """
+            outbox row \(record.id) to \(record.message.topic) can never be published and was set aside; the later \
+            rows of its key wait until it is requeued or discarded (`\(store.name) outbox list`): \(error)
+            """,
+            metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
+        )
     }
 }
 

@@ -58,11 +58,15 @@ public enum ServiceHost {
 
     /// Runs `S` until SIGTERM/SIGINT, then shuts down gracefully and exits 0; exits
     /// ``configurationErrorStatus`` after printing the problem when a variable is invalid, and 1
-    /// when a part fails (the failure is logged first).
+    /// when a part fails (the failure is logged first). With `arguments`, runs the operator's
+    /// subcommand they name instead (`outbox …`, `dead-letters …`, `--help`; see
+    /// `OperatorCommands`) and exits.
     public static func main<S: PlatformService>(
         _: S.Type,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) async -> Never {
+        if !arguments.isEmpty { await OperatorCommands.main(S.self, arguments: arguments, environment: environment) }
         // A closed stdout (its reader died) must not kill the service mid-shutdown.
         signal(SIGPIPE, SIG_IGN)
         let reader = ConfigReader(environment: environment)

@@ -66,10 +66,12 @@ final class TestProcess: Sendable {
         return terminationStatus!
     }
 
-    /// Runs a command to completion and returns its exit code and output.
+    /// Runs a command to completion and returns its exit code and output; `environment` defaults
+    /// to the test's own.
     static func run(
         _ executable: String,
         _ arguments: [String],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
         timeout: Duration = .seconds(60)
     ) async throws -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString)").path
@@ -77,7 +79,7 @@ final class TestProcess: Sendable {
         let process = try await launch(
             executable,
             arguments,
-            environment: ProcessInfo.processInfo.environment,
+            environment: environment,
             log: log
         )
         let code = try await process.waitForExit(timeout: timeout)

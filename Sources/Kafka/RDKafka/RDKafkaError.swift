@@ -1,14 +1,15 @@
 internal import CRdKafka
 
 extension KafkaError {
-    /// The error for a librdkafka result code; transient unless retrying cannot help.
+    /// The error for a librdkafka result code; transient unless ``KafkaError/publishFailure``
+    /// lists the code as the message's own fault or the client's.
     static func delivery(_ err: rd_kafka_resp_err_t) -> KafkaError {
-        let fatal: Set<rd_kafka_resp_err_t> = [
-            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR__FATAL,
-            RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR__INVALID_ARG,
-        ]
-        return .delivery(code: err.rawValue, reason: KafkaError.text(err), transient: !fatal.contains(err))
+        .delivery(code: err.rawValue, reason: KafkaError.text(err), transient: isTransient(code: err.rawValue))
+    }
+
+    /// librdkafka's name of a result code, without `RD_KAFKA_RESP_ERR_` (`MSG_SIZE_TOO_LARGE`).
+    static func name(code: Int32) -> String {
+        String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code)))
     }
 
     /// librdkafka's text for a result code.

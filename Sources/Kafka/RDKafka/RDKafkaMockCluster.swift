@@ -65,6 +65,17 @@ final class RDKafkaMockCluster: Sendable {
         }
     }
 
+    /// Makes the next `codes.count` requests with API key `apiKey` (0: Produce) fail, in order.
+    func pushRequestErrors(apiKey: Int16, codes: [Int32]) {
+        let errors = codes.map { rd_kafka_resp_err_t(rawValue: $0) }
+        _ = operation {
+            errors.withUnsafeBufferPointer { buffer in
+                rd_kafka_mock_push_request_errors_array(mock.pointer, apiKey, buffer.count, buffer.baseAddress)
+            }
+            return RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+    }
+
     /// Runs one mock-cluster call, then pauses 2 ms before the next may start.
     ///
     /// Each call posts an operation to the cluster's thread and waits for its reply. librdkafka
