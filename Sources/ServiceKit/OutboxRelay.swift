@@ -56,6 +56,7 @@ public final class OutboxRelay: Service, Sendable {
     private let outboxRetention: Duration
     private let inboxRetention: Duration
     private let pruneInterval: Duration
+    private let readiness: Readiness?
     private let signal = WakeSignal()
     private let pendingGauge = Gauge(label: "outbox_pending")
     private let publishedCounter = Counter(label: "outbox_published_total")
@@ -85,6 +86,8 @@ public final class OutboxRelay: Service, Sendable {
     ///   - inboxRetention: how long processed event ids stay in the inbox; must exceed the
     ///     longest time in which an event can be delivered again (Kafka's log retention).
     ///   - pruneInterval: how often old rows are pruned.
+    ///   - readiness: where a store error that needs someone to act (disk full, I/O error,
+    ///     read-only or corrupt database) turns the service not ready while the relay retries.
     public init(
         store: EventStore,
         producer: KafkaProducer,
@@ -96,7 +99,8 @@ public final class OutboxRelay: Service, Sendable {
         retryBackoff: Backoff = Backoff(),
         outboxRetention: Duration = EventStore.defaultOutboxRetention,
         inboxRetention: Duration = EventStore.defaultInboxRetention,
-        pruneInterval: Duration = .seconds(5)
+        pruneInterval: Duration = .seconds(5),
+        readiness: Readiness? = nil
     ) {
         precondition(batchSize > 0 && pipelineDepth > 0, "batchSize and pipelineDepth must be positive")
         self.store = store
@@ -110,6 +114,7 @@ public final class OutboxRelay: Service, Sendable {
         self.outboxRetention = outboxRetention
         self.inboxRetention = inboxRetention
         self.pruneInterval = pruneInterval
+        self.readiness = readiness
     }
 
     /// Asks the relay to look at the outbox now (after a commit that added rows). Thread-safe,
@@ -312,6 +317,7 @@ public final class OutboxRelay: Service, Sendable {
         do {
             records = try await store.unsent(after: state.cursor, limit: batchSize)
         } catch {
+            storeFailed(error)
             logger.warning("outbox read failed, retrying: \(error)")
             state.readPausedUntil = .now + state.readBackoff.next()
             return
@@ -341,6 +347,7 @@ public final class OutboxRelay: Service, Sendable {
         track(Array(sendable.prefix(pending.accepted)), pending, in: &state, group: &group)
         guard let rejection = pending.rejection else {
             state.readBackoff.reset()
+            storeSucceeded()
             return
         }
         let rejected = sendable[pending.accepted]
@@ -526,6 +533,7 @@ public final class OutboxRelay: Service, Sendable {
                     limit: 1
                 )
             } catch {
+                storeFailed(error)
                 logger.warning("outbox read failed, retrying: \(error)")
                 hold.retryAt = now + hold.backoff.next()
                 state.holds[key] = hold
@@ -586,7 +594,9 @@ public final class OutboxRelay: Service, Sendable {
                 logSetAside(record, error)
             }
             state.storeBackoff.reset()
+            storeSucceeded()
         } catch {
+            storeFailed(error)
             logger.warning("outbox mark failed, retrying (\(state.toMark.count) rows): \(error)")
             state.storePausedUntil = .now + state.storeBackoff.next()
         }
@@ -632,6 +642,19 @@ public final class OutboxRelay: Service, Sendable {
             }
         } catch {
             logger.warning("outbox/inbox pruning failed, trying again later: \(error)")
+        }
+    }
+
+    /// A store error that needs someone to act turns the service not ready (``Readiness/storeBlocked(_:by:)``).
+    private func storeFailed(_ error: any Error) {
+        if let readiness, let failure = StoreFailure(error), !failure.isTransient {
+            readiness.storeBlocked(.relay, by: failure)
+        }
+    }
+
+    private func storeSucceeded() {
+        if readiness?.storeRecovered(.relay) == true {
+            logger.notice("store writes again; the outbox relay goes on")
         }
     }
 

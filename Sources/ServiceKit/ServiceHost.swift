@@ -130,7 +130,8 @@ public enum ServiceHost {
             logger: logger,
             drainTimeout: ShutdownBudget.relayDrain,
             outboxRetention: configuration.outboxRetention,
-            inboxRetention: configuration.inboxRetention
+            inboxRetention: configuration.inboxRetention,
+            readiness: readiness
         )
         let runtime = ServiceRuntime(
             configuration: configuration,

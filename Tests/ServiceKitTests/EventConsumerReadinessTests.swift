@@ -119,6 +119,32 @@ struct EventConsumerReadinessTests {
         #expect(StoreFailure(FlakyHandler.DatabaseHiccup()) == nil)
     }
 
+    @Test(
+        "the outbox relay's store errors block readiness too (a read-only database: rows published, not marked), and clear when it writes again"
+    )
+    func relayStoreBlocked() async throws {
+        let store = try EventStore(directory: fixture.directory.path, name: "relay-ro", topics: .defaults)
+        try await store.database.write { db in try store.enqueue([orderCreated("relay-ro-1")], trace: nil, in: db) }
+        let registry = PrometheusCollectorRegistry()
+        let readiness = Readiness(checks: [], metrics: PrometheusMetricsFactory(registry: registry))
+        let producer = try KafkaProducer(configuration: fixture.configuration.kafka, logger: quietLogger)
+        let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, readiness: readiness)
+        try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        try await withRunningClients(producer) {
+            let running = Task { try await relay.run() }
+            defer { running.cancel() }
+            try await waitUntil(timeout: .seconds(30)) { !readiness.failures.isEmpty }
+            let reason = try #require(readiness.failures.first)
+            #expect(reason.hasPrefix("store (outbox relay): ") && reason.contains("SQLITE_READONLY"), "\(reason)")
+            #expect(storeBlocked(registry, writer: "relay") == 1)
+            #expect(storeBlocked(registry, writer: "consumer") == 0)
+            try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+            try await waitUntil(timeout: .seconds(30)) { readiness.failures.isEmpty }
+            #expect(storeBlocked(registry, writer: "relay") == 0)
+            try await waitUntil(timeout: .seconds(30)) { try await store.pendingCount() == 0 }
+        }
+    }
+
     @Test("each kind of store error is classified by its primary result code; only busy is transient")
     func classification() {
         let kinds: [(ResultCode, StoreFailure.Kind)] = [
