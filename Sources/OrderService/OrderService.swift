@@ -54,7 +54,8 @@ public struct OrderService: PlatformService {
         // The intake comes before the API: the group stops services in reverse order, so the
         // API stops taking requests first and the intake still commits what it was given.
         let intake = OrderIntake(store: runtime.store, relay: runtime.relay, logger: runtime.logger)
-        return [intake, OrderAPI.buildApplication(host: apiHost, port: apiPort, runtime: runtime, intake: intake)]
+        let api = OrderAPI.buildApplication(host: apiHost, port: apiPort, runtime: runtime, intake: intake)
+        return [intake, ListeningServer(api, host: apiHost, port: apiPort, variable: "PORT")]
     }
 
     /// Moves the order through ``OrderStateMachine``: a transition replays parked facts, a fact

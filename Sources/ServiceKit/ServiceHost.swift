@@ -141,13 +141,18 @@ public enum ServiceHost {
             readiness: readiness,
             logger: logger
         )
-        let operations = OperationsServer.buildApplication(
+        let operations = ListeningServer(
+            OperationsServer.buildApplication(
+                host: configuration.metricsHost,
+                port: configuration.metricsPort,
+                registry: registry,
+                readiness: readiness,
+                service: configuration.serviceName,
+                logger: logger
+            ),
             host: configuration.metricsHost,
             port: configuration.metricsPort,
-            registry: registry,
-            readiness: readiness,
-            service: configuration.serviceName,
-            logger: logger
+            variable: "METRICS_PORT"
         )
         let consumer = EventConsumerService(
             configuration: configuration,

@@ -122,4 +122,29 @@ struct HTTPServerPolicyTests {
             return ""
         }
     }
+
+    @Test("a port another process holds: the error names the address and the variable to change")
+    func portTaken() async throws {
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { holder.close(promise: nil) }
+        let port = try #require(holder.localAddress?.port)
+        let server = ListeningServer(
+            OperationsServer.buildApplication(
+                host: "127.0.0.1",
+                port: port,
+                registry: PrometheusCollectorRegistry(),
+                readiness: Readiness(checks: []),
+                service: "svc",
+                logger: Logger(label: "test")
+            ),
+            host: "127.0.0.1",
+            port: port,
+            variable: "METRICS_PORT"
+        )
+        let error = await #expect(throws: ListenError.self) { try await server.run() }
+        #expect(error?.address == "127.0.0.1:\(port)")
+        #expect(error?.description.contains("(METRICS_PORT)") == true)
+        #expect(error?.description.contains("set METRICS_PORT to a free port") == true, "\(String(describing: error))")
+    }
 }
