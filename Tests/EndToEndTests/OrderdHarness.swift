@@ -160,7 +160,15 @@ final class NotifySocket: Sendable {
     private let fd: Int32
     let messages = Locked<[(at: ContinuousClock.Instant, text: String)]>([])
 
-    init(directory: String) throws {
+    /// The directory of the socket, created for it and removed with it.
+    private let directory: String
+
+    /// A socket in a new temporary directory named after `prefix`.
+    init(prefix: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(prefix)-\(UUID().uuidString.prefix(8))"
+        ).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = "\(directory)/notify.sock"
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         fd = descriptor
@@ -195,6 +203,7 @@ final class NotifySocket: Sendable {
     deinit {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 

@@ -87,12 +87,7 @@ struct OrderdTests {
         "sd_notify: READY=1 only once all four are ready, STATUS lines, watchdog pings that stop when the loop stalls, STOPPING=1 and exit 0 on SIGTERM"
     )
     func systemdNotify() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "notify-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(directory: directory)
+        let notify = try NotifySocket(prefix: "notify")
         let orderd = try OrderdHarness(environment: [
             "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000", "ORDERD_TEST_STALL_SIGNAL": "1",
         ])
@@ -145,12 +140,7 @@ struct OrderdTests {
         "a second orderd on the same socket refuses to start; status on a dead socket exits 4; SIGHUP restarts only what changed"
     )
     func singleInstanceReloadAndUnreachable() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "reload-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(directory: directory)
+        let notify = try NotifySocket(prefix: "reload")
         let orderd = try OrderdHarness(environment: ["NOTIFY_SOCKET": notify.path])
         #expect(try await orderd.cli(["status"]).status == 4)
         try await orderd.start()
@@ -193,12 +183,7 @@ struct OrderdTests {
         "Kafka unreachable at start: the order API takes orders at once, READY=1 once no service is still starting (STATUS names what is not ready), no restart, SIGTERM exits 0"
     )
     func brokerDownAtStart() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "nobroker-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(directory: directory)
+        let notify = try NotifySocket(prefix: "nobroker")
         // Port 1 on loopback refuses every connection: a broker that is down.
         let orderd = try OrderdHarness(
             environment: ["NOTIFY_SOCKET": notify.path],
