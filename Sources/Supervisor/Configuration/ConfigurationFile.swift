@@ -17,6 +17,12 @@ struct ConfigurationFile: ConfigurationTable {
 
     /// Parses `text`; a TOML syntax error names the line, any other error the dotted key.
     static func decode(_ text: String) throws(ConfigurationError) -> ConfigurationFile {
+        if let (line, column) = TableHeaderCheck.firstKeylessHeader(in: text) {
+            let message =
+                "invalid TOML at line \(line), column \(column): a table header starts with a key: a letter,"
+                + " digit, '_', '-' or a quoted key, as in [services.payment-service]"
+            throw ConfigurationError(key: "", message: message, line: line)
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -187,4 +193,73 @@ func editDistance(_ a: String, _ b: String) -> Int {
         previous = current
     }
     return previous[b.count]
+}
+
+/// Finds a table header whose key starts with something no key starts with (`[.a]`, `[=]`,
+/// `[é]`): toml++ (under TOMLKit) asserts that it cannot, which aborts the process in a debug
+/// build and is undefined behaviour in a release one, instead of reporting an error. Only a `[`
+/// that starts a line outside strings, comments and multi-line values is a header, so valid
+/// TOML never matches.
+enum TableHeaderCheck {
+    /// The 1-based line and column of the first such header's `[`, or nil.
+    static func firstKeylessHeader(in text: String) -> (line: Int, column: Int)? {
+        let scalars = Array(text.unicodeScalars)
+        var (index, line, lineStart) = (0, 1, 0)
+        var (atLineStart, inValue, depth) = (true, false, 0)
+        func skipBlanks(from start: Int) -> Int {
+            var end = start
+            while end < scalars.count, scalars[end] == " " || scalars[end] == "\t" { end += 1 }
+            return end
+        }
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "\n" {
+                (line, lineStart, index) = (line + 1, index + 1, index + 1)
+                if depth == 0 { (atLineStart, inValue) = (true, false) }
+                continue
+            }
+            if atLineStart, scalar != " ", scalar != "\t", scalar != "\r" {
+                atLineStart = false
+                if scalar == "[" {
+                    var key = skipBlanks(from: index + 1)
+                    if key < scalars.count, scalars[key] == "[" { key = skipBlanks(from: key + 1) }
+                    if key < scalars.count, !startsKey(scalars[key]), scalars[key] != "]" {
+                        return (line, index - lineStart + 1)
+                    }
+                }
+            }
+            switch scalar {
+            case "#":
+                while index + 1 < scalars.count, scalars[index + 1] != "\n" { index += 1 }
+            case "\"", "'":
+                let delimiters = Array(repeating: scalar, count: 3)
+                let multiLine = scalars[index...].starts(with: delimiters)
+                index += multiLine ? 3 : 1
+                while index < scalars.count, !scalars[index...].starts(with: multiLine ? delimiters : [scalar]) {
+                    if scalars[index] == "\n" { (line, lineStart) = (line + 1, index + 1) }
+                    index += scalar == "\"" && scalars[index] == "\\" ? 2 : 1
+                }
+                // A multi-line string may end in up to two quotes of its own before its delimiter.
+                index += multiLine ? 2 : 0
+                while multiLine, index + 1 < scalars.count, scalars[index + 1] == scalar { index += 1 }
+            case "=" where depth == 0:
+                inValue = true
+            case "[", "{":
+                depth += inValue ? 1 : 0
+            case "]", "}":
+                depth = inValue ? max(0, depth - 1) : depth
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private static func startsKey(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "A"..."Z", "a"..."z", "0"..."9", "_", "-", "\"", "'": true
+        default: false
+        }
+    }
 }
