@@ -59,9 +59,8 @@ public struct Fuzzer: Sendable {
         var input = random.pick(corpus)
         let other = random.pick(corpus)
         if case .json(let vocabulary) = structure, !random.oneIn(4), var document = JSONReader.parse(input) {
-            for _ in 0..<(1 + random.below(3)) {
-                JSONMutations.mutate(&document, vocabulary: vocabulary, donors: donors, random: &random)
-            }
+            let mutations = JSONMutations(vocabulary: vocabulary, donors: donors)
+            for _ in 0..<(1 + random.below(3)) { mutations.mutate(&document, random: &random) }
             input = document.rendered
             guard !random.oneIn(2) else { return Array(input.prefix(Self.maximumLength)) }
         }

@@ -2,34 +2,28 @@
 /// renamed to keys the parser knows, dropped or moved; values replaced by another type, an edge
 /// number, a long or odd string, a deep nest or a part of another document; arrays grown past
 /// their limits.
-enum JSONMutations {
-    static func mutate(
-        _ value: inout JSONValue,
-        vocabulary: JSONVocabulary,
-        donors: [JSONValue],
-        random: inout FuzzRandom
-    ) {
+struct JSONMutations {
+    let vocabulary: JSONVocabulary
+    /// Documents whose parts become values.
+    let donors: [JSONValue]
+
+    func mutate(_ value: inout JSONValue, random: inout FuzzRandom) {
         // Descend to a random node; mutate there.
         switch value {
         case .object(var members) where !members.isEmpty && !random.oneIn(3):
             let index = random.below(members.count)
-            mutate(&members[index].value, vocabulary: vocabulary, donors: donors, random: &random)
+            mutate(&members[index].value, random: &random)
             value = .object(members)
         case .array(var elements) where !elements.isEmpty && !random.oneIn(3):
             let index = random.below(elements.count)
-            mutate(&elements[index], vocabulary: vocabulary, donors: donors, random: &random)
+            mutate(&elements[index], random: &random)
             value = .array(elements)
         default:
-            mutateHere(&value, vocabulary: vocabulary, donors: donors, random: &random)
+            mutateHere(&value, random: &random)
         }
     }
 
-    private static func mutateHere(
-        _ value: inout JSONValue,
-        vocabulary: JSONVocabulary,
-        donors: [JSONValue],
-        random: inout FuzzRandom
-    ) {
+    private func mutateHere(_ value: inout JSONValue, random: inout FuzzRandom) {
         switch value {
         case .object(var members) where !members.isEmpty && !random.oneIn(4):
             let index = random.below(members.count)
@@ -37,16 +31,16 @@ enum JSONMutations {
             case 0:
                 // The same key again, with this value or another.
                 var copy = members[index]
-                if random.oneIn(2) { copy.value = randomValue(vocabulary, donors: donors, random: &random) }
+                if random.oneIn(2) { copy.value = randomValue(random: &random) }
                 members.insert(copy, at: random.below(members.count + 1))
             case 1: members.remove(at: index)
-            case 2: members[index].key = randomKey(vocabulary, random: &random)
+            case 2: members[index].key = randomKey(random: &random)
             case 3:
-                let key = randomKey(vocabulary, random: &random)
-                let member = JSONMember(key, randomValue(vocabulary, donors: donors, random: &random))
+                let key = randomKey(random: &random)
+                let member = JSONMember(key, randomValue(random: &random))
                 members.insert(member, at: random.below(members.count + 1))
             case 4: members.swapAt(index, random.below(members.count))
-            default: members[index].value = randomValue(vocabulary, donors: donors, random: &random)
+            default: members[index].value = randomValue(random: &random)
             }
             value = .object(members)
         case .array(var elements) where !elements.isEmpty && !random.oneIn(4):
@@ -56,15 +50,15 @@ enum JSONMutations {
                 let copies = random.oneIn(3) ? 90 + random.below(20) : 1 + random.below(3)
                 elements.insert(contentsOf: Array(repeating: elements[index], count: copies), at: index)
             case 1: elements.remove(at: index)
-            default: elements[index] = randomValue(vocabulary, donors: donors, random: &random)
+            default: elements[index] = randomValue(random: &random)
             }
             value = .array(elements)
         default:
-            value = randomValue(vocabulary, donors: donors, random: &random)
+            value = randomValue(random: &random)
         }
     }
 
-    private static func randomKey(_ vocabulary: JSONVocabulary, random: inout FuzzRandom) -> String {
+    private func randomKey(random: inout FuzzRandom) -> String {
         let key = random.pick(vocabulary.keys.isEmpty ? ["key"] : vocabulary.keys)
         switch random.below(8) {
         case 0: return key.uppercased()
@@ -75,14 +69,14 @@ enum JSONMutations {
         }
     }
 
-    static func randomValue(_ vocabulary: JSONVocabulary, donors: [JSONValue], random: inout FuzzRandom) -> JSONValue {
+    private func randomValue(random: inout FuzzRandom) -> JSONValue {
         switch random.below(10) {
         case 0: return .null
         case 1: return .bool(random.oneIn(2))
         case 2, 3: return .number(random.pick(ByteMutations.interestingNumbers))
-        case 4, 5: return .string(randomString(vocabulary, random: &random))
+        case 4, 5: return .string(randomString(random: &random))
         case 6:
-            var nested = randomValue(vocabulary, donors: donors, random: &random)
+            var nested = randomValue(random: &random)
             for _ in 0..<(1 + random.below(random.oneIn(8) ? 1000 : 4)) {
                 nested =
                     random.oneIn(2) ? .array([nested]) : .object([JSONMember(random.pick(["a", "items"]), nested)])
@@ -95,7 +89,7 @@ enum JSONMutations {
         }
     }
 
-    private static func randomString(_ vocabulary: JSONVocabulary, random: inout FuzzRandom) -> String {
+    private func randomString(random: inout FuzzRandom) -> String {
         switch random.below(8) {
         case 0: return ""
         case 1: return String(repeating: "a", count: 60 + random.below(10))
@@ -108,7 +102,7 @@ enum JSONMutations {
     }
 
     /// A random subtree of `value` (sometimes the whole).
-    private static func randomPart(of value: JSONValue, random: inout FuzzRandom) -> JSONValue {
+    private func randomPart(of value: JSONValue, random: inout FuzzRandom) -> JSONValue {
         guard !random.oneIn(3) else { return value }
         switch value {
         case .object(let members) where !members.isEmpty:

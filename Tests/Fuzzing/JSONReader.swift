@@ -48,49 +48,38 @@ public struct JSONReader {
     }
 
     private mutating func object(depth: Int) -> JSONValue? {
-        index += 1
-        var members: [JSONMember] = []
-        skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\""), let key = string() else { return nil }
-            skipWhitespace()
-            guard current == UInt8(ascii: ":") else { return nil }
-            index += 1
-            guard let value = value(depth: depth + 1) else { return nil }
-            members.append(JSONMember(key, value))
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return .object(members)
-            default: return nil
-            }
-        }
+        list(closing: UInt8(ascii: "}")) { reader in
+            reader.skipWhitespace()
+            guard reader.current == UInt8(ascii: "\""), let key = reader.string() else { return nil }
+            reader.skipWhitespace()
+            guard reader.current == UInt8(ascii: ":") else { return nil }
+            reader.index += 1
+            return reader.value(depth: depth + 1).map { JSONMember(key, $0) }
+        }.map(JSONValue.object)
     }
 
     private mutating func array(depth: Int) -> JSONValue? {
+        list(closing: UInt8(ascii: "]")) { reader in reader.value(depth: depth + 1) }.map(JSONValue.array)
+    }
+
+    /// The comma-separated elements after an opening bracket, up to `closing`, each read by `element`.
+    private mutating func list<Element>(closing: UInt8, _ element: (inout JSONReader) -> Element?) -> [Element]? {
         index += 1
-        var elements: [JSONValue] = []
+        var elements: [Element] = []
         skipWhitespace()
-        if current == UInt8(ascii: "]") {
+        if current == closing {
             index += 1
-            return .array(elements)
+            return elements
         }
         while true {
-            guard let element = value(depth: depth + 1) else { return nil }
-            elements.append(element)
+            guard let next = element(&self) else { return nil }
+            elements.append(next)
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
+            case closing:
                 index += 1
-                return .array(elements)
+                return elements
             default: return nil
             }
         }

@@ -50,7 +50,7 @@ struct EventCodecFuzzTests {
         guard !envelope.orderId.isEmpty, EventCodec.supportedVersions.contains(envelope.version) else {
             return .violated("decoded an envelope the codec promises to reject: \(envelope)")
         }
-        if let amount = Self.amount(of: envelope.payload), !(Amount(exactly: "0")!...Amount.maximum).contains(amount) {
+        if let amount = amountOf(envelope.payload), !(Amount(exactly: "0")!...Amount.maximum).contains(amount) {
             return .violated("decoded amount \(amount.minorUnits) minor units, outside 0...maximum")
         }
         do {
@@ -62,16 +62,6 @@ struct EventCodecFuzzTests {
             return .violated("the decoded envelope does not survive encoding: \(error)")
         }
         return .accepted
-    }
-
-    static func amount(of payload: EventPayload) -> Amount? {
-        switch payload {
-        case .orderCreated(let p): p.amount
-        case .paymentCompleted(let p): p.amount
-        case .paymentFailed(let p): p.amount
-        case .paymentRefunded(let p): p.amount
-        case .inventoryReserved, .inventoryRejected, .notificationSent: nil
-        }
     }
 
     @Test func parsesTraceparentsOrRejectsThem() {
