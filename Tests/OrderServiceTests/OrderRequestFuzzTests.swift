@@ -18,7 +18,10 @@ struct OrderRequestFuzzTests {
             #"{"orderId":"o-2.x_Y","amount":0.01,"currency":"EUR","customer":{"email":"ada@example.com"},"items":[{"sku":"SKU-RED-1","quantity":2},{"sku":"SKU-BLUE-7","quantity":1}]}"#,
             #"{ "amount" : 1e2 , "customer" : null , "items" : null }"#,
         ]
-        let keys = ["orderId", "amount", "currency", "customer", "email", "items", "sku", "quantity"]
+        // With two spellings of one character: distinct keys to JSON, equal `String`s to Swift.
+        let keys = [
+            "orderId", "amount", "currency", "customer", "email", "items", "sku", "quantity", "\u{E9}", "e\u{301}",
+        ]
         let strings = ["o1", "USD", "EUR", "usd", "US", "ada@example.com", "a@b", "@b.co", "a@.co", "GADGET", "SKU-1"]
         return Fuzzer(
             "order body",
@@ -42,6 +45,33 @@ struct OrderRequestFuzzTests {
         #expect(report.accepted > report.settings.iterations / 100, "too few bodies parse: \(report)")
     }
 
+    /// What the fuzzer found: "é" and "e\u{301}" are two keys to JSON, and were one to the
+    /// duplicate-key check (Swift `String`s compare canonically).
+    @Test func canonicallyEquivalentKeysAreDistinct() throws {
+        let body = Array(#"{"amount":1,"customer":{"\u00e9":1,"e\u0301":2}}"#.utf8)
+        let error = #expect(throws: APIError.self) { try OrderRequest.parse(body) }
+        #expect(
+            error?.code == "unknown_field" && error?.field?.hasPrefix("customer.") == true,
+            "\(String(describing: error))"
+        )
+        #expect(firstDuplicateKey(in: Array(#"{"\u00e9":1,"\u00e9":2}"#.utf8)) == "\u{E9}")
+    }
+
+    /// What the fuzzer found: Foundation accepts a comma before `}` or `]`; RFC 8259 does not.
+    @Test(arguments: [
+        #"{"amount":1,}"#, #"{"amount":1,"items":[{"sku":"A","quantity":1},]}"#, "{\"amount\":1 ,\n}",
+    ])
+    func refusesATrailingComma(body: String) {
+        let error = #expect(throws: APIError.self) { try OrderRequest.parse(Array(body.utf8)) }
+        #expect(error?.code == "invalid_json")
+    }
+
+    @Test func findsNoTrailingCommaInsideStrings() throws {
+        #expect(try OrderRequest.parse(Array(#"{"amount":1,"orderId":"a"}"#.utf8)).orderId == "a")
+        let error = #expect(throws: APIError.self) { try OrderRequest.parse(Array(#"{"amount":1,"x\",}":2}"#.utf8)) }
+        #expect(error?.code == "unknown_field")
+    }
+
     static func check(_ body: [UInt8]) -> FuzzVerdict {
         let document = JSONReader.parse(body)
         let repeated: String? =
@@ -57,6 +87,9 @@ struct OrderRequestFuzzTests {
                 guard error.code == "duplicate_field", error.field == repeated else {
                     return .violated("\(repeated) is repeated, but the error is \(error.code) on \(error.field ?? "-")")
                 }
+            }
+            if error.code == "duplicate_field", document != nil, repeated == nil {
+                return .violated("duplicate_field on \(error.field ?? "-"), but no object repeats a key")
             }
             return .rejected
         }
