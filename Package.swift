@@ -155,11 +155,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The mutation fuzzer the parser tests share (no dependency: it knows no parser).
+        .target(name: "Fuzzing", path: "Tests/Fuzzing"),
         .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
-        .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents"]),
+        .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents", "Fuzzing"]),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
@@ -173,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService",
+                "OrderService", "Fuzzing",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
@@ -189,13 +191,13 @@ let package = Package(
         .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
         .testTarget(
             name: "PrometheusExpositionTests",
-            dependencies: ["PrometheusExposition"],
+            dependencies: ["PrometheusExposition", "Fuzzing"],
             resources: [.copy("Golden")]
         ),
         .testTarget(
             name: "SupervisorTests",
             dependencies: [
-                "Supervisor",
+                "Supervisor", "Fuzzing",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

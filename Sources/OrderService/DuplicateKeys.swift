@@ -26,7 +26,9 @@ func firstDuplicateKey(in json: [UInt8]) -> String? {
             guard index < json.count else { return nil }
             guard case .object(var keys, expectingKey: true, _) = frames.last else { break }
             let key = DuplicateKeyScan.string(json[start...index])
-            guard keys.insert(key).inserted else { return DuplicateKeyScan.path(frames, key) }
+            // By code points, as JSON compares keys: `String` equality would take "é" and "e\u0301"
+            // (canonically equivalent) for one key.
+            guard keys.insert(Array(key.unicodeScalars)).inserted else { return DuplicateKeyScan.path(frames, key) }
             frames[frames.count - 1] = .object(keys, expectingKey: false, current: key)
         case UInt8(ascii: "{"):
             frames.append(.object([], expectingKey: true, current: nil))
@@ -50,10 +52,10 @@ func firstDuplicateKey(in json: [UInt8]) -> String? {
 }
 
 private enum DuplicateKeyScan {
-    /// An open object (its keys so far, whether the next string is a key, the key whose value is
+    /// An open object (its keys so far, as code points, whether the next string is a key, the key whose value is
     /// being read) or array (the position of the element being read).
     enum Frame {
-        case object(Set<String>, expectingKey: Bool, current: String?)
+        case object(Set<[Unicode.Scalar]>, expectingKey: Bool, current: String?)
         case array(index: Int)
     }
 
@@ -76,4 +78,21 @@ private enum DuplicateKeyScan {
         }
         return text.isEmpty ? key : "\(text).\(key)"
     }
+}
+
+/// Whether an object or array of `json` (which JSONSerialization has accepted) ends in a comma,
+/// as in `{"amount":1,}`: Foundation's reader takes it, RFC 8259 does not, so the order API
+/// refuses it as `invalid_json` rather than accept what other readers reject.
+func hasTrailingComma(in json: [UInt8]) -> Bool {
+    var (inString, escaped, afterComma) = (false, false, false)
+    for byte in json {
+        if inString {
+            (escaped, inString) = (!escaped && byte == UInt8(ascii: "\\"), escaped || byte != UInt8(ascii: "\""))
+            continue
+        }
+        if [0x20, 0x09, 0x0A, 0x0D].contains(byte) { continue }
+        if afterComma, byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { return true }
+        (inString, afterComma) = (byte == UInt8(ascii: "\""), byte == UInt8(ascii: ","))
+    }
+    return false
 }

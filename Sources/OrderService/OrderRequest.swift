@@ -62,6 +62,13 @@ public struct OrderRequest: Sendable, Hashable {
         guard json is [String: Any] else {
             throw APIError(.badRequest, code: "invalid_body", message: "the body must be a JSON object")
         }
+        if hasTrailingComma(in: body) {
+            throw APIError(
+                .badRequest,
+                code: "invalid_json",
+                message: "the body is not valid JSON: a comma before } or ]"
+            )
+        }
         if let field = firstDuplicateKey(in: body) {
             let message = "\(field) appears more than once; send each field once"
             throw APIError(.badRequest, code: "duplicate_field", message: message, field: field)

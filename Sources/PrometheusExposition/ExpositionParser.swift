@@ -22,7 +22,8 @@
 ///
 /// Failure modes (first error wins, thrown as ``ExpositionError`` with its 1-based line):
 /// invalid metric or label names, malformed label sets (missing `=`/quotes, unterminated
-/// values or braces), duplicate label names or `__name__`, a missing or non-numeric value,
+/// values or braces), duplicate label names or `__name__`, a missing value or one Prometheus
+/// does not read as a float (hex, `nan(…)`, out of `Double`'s range),
 /// a non-integer timestamp, trailing garbage, unknown types, a second HELP or TYPE line for
 /// a family, a TYPE line after the family's samples, histogram buckets without a numeric
 /// `le`, summary quantile samples without a numeric `quantile`, and a histogram sample named

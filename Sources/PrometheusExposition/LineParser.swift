@@ -59,7 +59,7 @@ enum LineParser {
         }
         guard !cursor.isAtEnd else { throw cursor.error("missing value for sample \(name)") }
         let value = cursor.readToken()
-        guard Double(value) != nil else { throw cursor.error("invalid value \"\(value)\" for sample \(name)") }
+        guard isFloat(value) else { throw cursor.error("invalid value \"\(value)\" for sample \(name)") }
         cursor.skipBlanks()
         var timestamp: String?
         if !cursor.isAtEnd {
@@ -70,6 +70,25 @@ enum LineParser {
             guard cursor.isAtEnd else { throw cursor.error("unexpected text after timestamp of sample \(name)") }
         }
         return Sample(name: name, labels: labels, value: value, timestamp: timestamp)
+    }
+
+    /// Whether Prometheus reads `text` as a sample value (Go's `strconv.ParseFloat` without hex
+    /// floats and `_`): a decimal within the range of `Double`, `Inf` or `Infinity` with an
+    /// optional sign, or `NaN`, in any case. `Double(_:)` alone would also take hex (`0x10`),
+    /// `nan(…)`, a decimal that overflows (`1e309`) and text after a NUL, which Prometheus
+    /// rejects, failing the whole aggregated scrape.
+    static func isFloat(_ text: String) -> Bool {
+        let signed = text.hasPrefix("+") || text.hasPrefix("-")
+        switch text.dropFirst(signed ? 1 : 0).lowercased() {
+        case "inf", "infinity": return true
+        case "nan": return !signed
+        default: break
+        }
+        let decimal = text.utf8.allSatisfy {
+            ASCII.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E")
+                || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-")
+        }
+        return decimal && Double(text)?.isFinite == true
     }
 
     /// Parses `label="value",...}` after the opening brace. Blanks are allowed around every

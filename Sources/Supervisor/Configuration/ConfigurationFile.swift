@@ -17,6 +17,13 @@ struct ConfigurationFile: ConfigurationTable {
 
     /// Parses `text`; a TOML syntax error names the line, any other error the dotted key.
     static func decode(_ text: String) throws(ConfigurationError) -> ConfigurationFile {
+        if let (line, column, problem) = TOMLKitTraps.first(in: text) {
+            throw ConfigurationError(
+                key: "",
+                message: "invalid TOML at line \(line), column \(column): \(problem)",
+                line: line
+            )
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -187,4 +194,96 @@ func editDistance(_ a: String, _ b: String) -> Int {
         previous = current
     }
     return previous[b.count]
+}
+
+/// Finds what toml++ (under TOMLKit) asserts cannot occur instead of reporting an error, which
+/// aborts the process in a debug build and is undefined behaviour in a release one: a table
+/// header whose key starts with something no key starts with (`[.a]`, `[=]`, `[é]`), a `}`
+/// where an array expects a value (`[}`, `[1,}`), and a line or paragraph separator (U+2028,
+/// U+2029, U+0085) outside strings and comments. Headers start statements (a line, or the rest
+/// of one after a header) outside strings, comments and multi-line values; valid TOML never
+/// matches.
+enum TOMLKitTraps {
+    /// The 1-based line and column of the first such place, and what is wrong there; nil if none.
+    static func first(in text: String) -> (line: Int, column: Int, problem: String)? {
+        let scalars = Array(text.unicodeScalars)
+        var (index, line, lineStart) = (0, 1, 0)
+        var (atStatementStart, inHeader, inValue, expectingElement) = (true, false, false, false)
+        var open: [Unicode.Scalar] = []
+        func skipBlanks(from start: Int) -> Int {
+            var end = start
+            while end < scalars.count, scalars[end] == " " || scalars[end] == "\t" { end += 1 }
+            return end
+        }
+        func here(_ problem: String) -> (line: Int, column: Int, problem: String) {
+            (line, index - lineStart + 1, problem)
+        }
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == "\n" {
+                (line, lineStart, index) = (line + 1, index + 1, index + 1)
+                if open.isEmpty { (atStatementStart, inValue) = (true, false) }
+                continue
+            }
+            if scalar == " " || scalar == "\t" || scalar == "\r" {
+                index += 1
+                continue
+            }
+            if ["\u{2028}", "\u{2029}", "\u{85}"].contains(scalar) {
+                return here(
+                    "a line or paragraph separator (U+\(String(scalar.value, radix: 16, uppercase: true))) outside a string"
+                )
+            }
+            if expectingElement, scalar == "}" { return here("'}' where the array expects a value or ']'") }
+            if scalar != "#" { expectingElement = false }
+            if atStatementStart {
+                atStatementStart = false
+                if scalar == "[" {
+                    inHeader = true
+                    var key = skipBlanks(from: index + 1)
+                    if key < scalars.count, scalars[key] == "[" { key = skipBlanks(from: key + 1) }
+                    if key < scalars.count, !startsKey(scalars[key]), scalars[key] != "]" {
+                        return here("a table header starts with a key: a letter, digit, '_', '-' or a quoted key")
+                    }
+                }
+            }
+            switch scalar {
+            case "#":
+                while index + 1 < scalars.count, scalars[index + 1] != "\n" { index += 1 }
+            case "\"", "'":
+                let delimiters = Array(repeating: scalar, count: 3)
+                let multiLine = scalars[index...].starts(with: delimiters)
+                index += multiLine ? 3 : 1
+                while index < scalars.count, !scalars[index...].starts(with: multiLine ? delimiters : [scalar]) {
+                    if scalars[index] == "\n" { (line, lineStart) = (line + 1, index + 1) }
+                    index += scalar == "\"" && scalars[index] == "\\" ? 2 : 1
+                }
+                // A multi-line string may end in up to two quotes of its own before its delimiter.
+                index += multiLine ? 2 : 0
+                while multiLine, index + 1 < scalars.count, scalars[index + 1] == scalar { index += 1 }
+            case "=":
+                inValue = true
+            case "[" where inValue, "{" where inValue:
+                open.append(scalar)
+                expectingElement = scalar == "["
+            case "," where open.last == "[":
+                expectingElement = true
+            case "]", "}":
+                if inValue { _ = open.popLast() }
+                // toml++ reads another header or key right after a header, on the same line.
+                if inHeader { (inHeader, atStatementStart) = (false, true) }
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private static func startsKey(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "A"..."Z", "a"..."z", "0"..."9", "_", "-", "\"", "'": true
+        default: false
+        }
+    }
 }
