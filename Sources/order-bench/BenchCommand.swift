@@ -72,7 +72,9 @@ struct BenchCommand: AsyncParsableCommand {
               order-bench --rate 200 --duration 1m --warmup 5s --json > result.json
               order-bench --api http://127.0.0.1:4000 --brokers 127.0.0.1:9092 --rate 100
               order-bench --api http://127.0.0.1:4000 --brokers "$(orderd status --json | jq -r .broker)" --embedded-broker --rate 100
-            """
+              order-bench chaos --short
+            """,
+        subcommands: [ChaosCommand.self]
     )
 
     @Option(help: "Open loop: orders per second, on a fixed schedule (> 0).")
@@ -128,6 +130,9 @@ struct BenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        // Without a load this may be `order-bench chaos …` (validated before the subcommand is
+        // parsed): run() refuses the missing load when it is not.
+        guard rate != nil || connections != nil else { return }
         _ = try settings()
     }
 

@@ -92,7 +92,7 @@ final class NotificationObserver: Sendable {
 }
 
 /// A one-way flag set from librdkafka's rebalance callback (a plain thread).
-private final class AssignmentSignal: Sendable {
+final class AssignmentSignal: Sendable {
     private let flag = Mutex(false)
     func signal() { flag.withLock { $0 = true } }
     var isSignalled: Bool { flag.withLock { $0 } }
