@@ -86,8 +86,9 @@ struct BenchCommand: AsyncParsableCommand {
     )
     var connections: Int?
 
-    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m.")
-    var duration = DurationArgument(.seconds(10), text: "10s")
+    /// Optional so that `chaos`, which shares it, can tell whether it was given.
+    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m (default: 10s; chaos: 20s per fault).")
+    var duration: DurationArgument?
 
     @Option(help: "Load before the measured window; its orders are verified but not in the latency figures.")
     var warmup = DurationArgument(.zero, text: "0s")
@@ -167,13 +168,14 @@ struct BenchCommand: AsyncParsableCommand {
         guard (1...10_000).contains(connections) else {
             throw ValidationError("--connections must be between 1 and 10000, not \(connections)")
         }
-        guard duration.duration > .zero else { throw ValidationError("--duration must be longer than 0") }
+        let duration = duration?.duration ?? .seconds(10)
+        guard duration > .zero else { throw ValidationError("--duration must be longer than 0") }
         guard requestTimeout.duration > .zero else { throw ValidationError("--request-timeout must be longer than 0") }
         guard baselineMessages > 0 else { throw ValidationError("--baseline-messages must be greater than 0") }
         return BenchSettings(
             load: load,
             connections: connections,
-            duration: duration.duration,
+            duration: duration,
             warmup: warmup.duration,
             drainTimeout: drainTimeout.duration,
             requestTimeout: requestTimeout.duration,

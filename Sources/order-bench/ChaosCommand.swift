@@ -33,6 +33,10 @@ struct ChaosCommand: AsyncParsableCommand {
             Exit status 0 when every row has lost 0 and duplicated effects 0 (and its own check: \
             every poison message dead-lettered, orderd's SIGTERM exit 0…), else 1.
 
+            OPTIONS SHARED WITH order-bench (before or after `chaos`)
+              --rate (default 100, --short 40), --duration per fault (default 20s, --short 5s), \
+            --drain-timeout (default 60s), --log-level, --keep, --json.
+
             EXAMPLES
               order-bench chaos
               order-bench chaos --short --json
@@ -46,23 +50,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Flag(help: "The short run of the tests: fewer orders, one injection, the cheap faults by default.")
     var short = false
 
-    @Option(help: "Orders per second during each fault's load (default 100, --short 40).")
-    var rate: Double?
-
-    @Option(help: "Load time per fault (default 20s, --short 5s).")
-    var duration: DurationArgument?
-
-    @Option(help: "After the load, how long to wait for the notifications of accepted orders.")
-    var drainTimeout = DurationArgument(.seconds(90), text: "90s")
-
-    @Option(help: "LOG_LEVEL of every service: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    @Flag(help: "Keep every platform's temporary directory (config, log, databases).")
-    var keep = false
-
-    @Flag(help: "Print the rows as one JSON object on stdout instead of the table.")
-    var json = false
+    /// --rate, --duration, --drain-timeout, --log-level, --keep and --json are order-bench's
+    /// own options (the parser gives them to order-bench wherever they stand).
+    @ParentCommand var bench: BenchCommand
 
     func validate() throws {
         _ = try settings()
@@ -78,7 +68,7 @@ struct ChaosCommand: AsyncParsableCommand {
             rows.append(row)
         }
         let report = ChaosReport(settings: settings, rows: rows)
-        print(json ? try report.jsonText() : report.table())
+        print(bench.json ? try report.jsonText() : report.table())
         let failed = rows.filter { !$0.passed }
         guard failed.isEmpty else {
             printToStandardError(
@@ -90,16 +80,18 @@ struct ChaosCommand: AsyncParsableCommand {
     }
 
     private func settings() throws(ValidationError) -> ChaosSettings {
-        let rate = rate ?? (short ? 40 : 100)
+        let rate = bench.rate ?? (short ? 40 : 100)
         guard rate > 0, rate.isFinite, rate <= 5_000 else {
             throw ValidationError("--rate must be greater than 0 and at most 5000 (orders per second), not \(rate)")
         }
-        let duration = duration?.duration ?? (short ? .seconds(5) : .seconds(20))
+        let duration = bench.duration?.duration ?? (short ? .seconds(5) : .seconds(20))
         guard duration >= .seconds(2) else { throw ValidationError("--duration must be at least 2s") }
-        guard drainTimeout.duration > .zero else { throw ValidationError("--drain-timeout must be longer than 0") }
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+        guard bench.drainTimeout.duration > .zero else {
+            throw ValidationError("--drain-timeout must be longer than 0")
+        }
+        guard let level = Logger.Level(rawValue: bench.logLevel.lowercased()) else {
             throw ValidationError(
-                "--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(logLevel)"
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(bench.logLevel)"
             )
         }
         var chosen: [ChaosFault] = []
@@ -109,9 +101,9 @@ struct ChaosCommand: AsyncParsableCommand {
             short: short,
             rate: rate,
             duration: duration,
-            drainTimeout: drainTimeout.duration,
+            drainTimeout: bench.drainTimeout.duration,
             serviceLogLevel: level,
-            keep: keep
+            keep: bench.keep
         )
     }
 }

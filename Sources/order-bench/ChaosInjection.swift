@@ -85,13 +85,19 @@ struct ChaosInjection: Sendable {
             let exit = await orderd.waitForExit(timeout: .seconds(45))
             outcome.notes.append("orderd: \(exit.map(String.init(describing:)) ?? "still running after 45 s")")
             if fault == .sigterm, exit != .exited(0) {
-                outcome.problems.append("orderd ended with \(exit.map(String.init(describing:)) ?? "no exit") after SIGTERM")
+                outcome.problems.append(
+                    "orderd ended with \(exit.map(String.init(describing:)) ?? "no exit") after SIGTERM"
+                )
             }
             if exit == nil { orderd.signal(SIGKILL) }
             _ = await orderd.waitForExit(timeout: .seconds(5))
-            try platform.replaceOrderd()
+            let (ready, refusals) = await platform.restartOrderd(after: strike)
             outcome.strikes.append(strike)
-            outcome.ready.append(await platform.awaitReady(after: strike))
+            outcome.ready.append(ready)
+            if !refusals.isEmpty {
+                let reasons = Set(refusals).sorted().joined(separator: " | ")
+                outcome.notes.append("orderd started again at attempt \(refusals.count + 1); before: \(reasons)")
+            }
         case .ignoresSigterm:
             try await at(0.5)
             try await ignoreSigterm(into: &outcome)
@@ -168,7 +174,8 @@ struct ChaosInjection: Sendable {
     /// Three kinds in turn: not JSON, an unknown event type, and a type payment-service does not consume.
     static func poison(_ number: Int, key: String) -> (value: String, type: String) {
         let id = UUID().uuidString.lowercased()
-        let head = #""eventId":"\#(id)","version":1,"occurredAt":"2026-12-02T00:00:00.000Z","orderId":"\#(key)","correlationId":"\#(id)""#
+        let head =
+            #""eventId":"\#(id)","version":1,"occurredAt":"2026-12-02T00:00:00.000Z","orderId":"\#(key)","correlationId":"\#(id)""#
         switch number % 3 {
         case 0:
             return ("\u{1}chaos poison \(number): not JSON", "OrderCreated")

@@ -50,10 +50,42 @@ final class ChaosPlatform: Sendable {
         return ChaosPlatform(cluster: cluster, orderd: orderd)
     }
 
-    /// Starts a new orderd once the current one has ended.
-    func replaceOrderd() throws(BenchError) {
-        let next = try orderd.respawn()
-        current.withLock { $0 = next }
+    /// Starts a new orderd once the current one has ended, as systemd's `Restart=` would: a new
+    /// orderd that exits before `READY=1` is started again after 500 ms, until one is ready or
+    /// `timeout` has passed.
+    /// - Returns: the time from `strike` to `READY=1` (nil when none was ready in time) and the
+    ///   distinct reasons of the starts that ended early (orderd's last critical line).
+    func restartOrderd(
+        after strike: ContinuousClock.Instant,
+        timeout: Duration = .seconds(120)
+    ) async -> (
+        ready: Duration?, refusals: [String]
+    ) {
+        let deadline = ContinuousClock.now + timeout
+        var refusals: [String] = []
+        while ContinuousClock.now < deadline, !Task.isCancelled {
+            let logged = log().utf8.count
+            do {
+                let next = try orderd.respawn()
+                current.withLock { $0 = next }
+                _ = try await next.waitUntilReady(timeout: deadline - ContinuousClock.now)
+                return (ContinuousClock.now - strike, refusals)
+            } catch {
+                guard orderd.orderd.exitStatus != nil else { return (nil, refusals + ["\(error)"]) }
+                let reason =
+                    String(decoding: log().utf8.dropFirst(logged), as: UTF8.self).split(separator: "\n")
+                    .last { $0.contains("critical orderd:") }
+                    .map { String($0.split(separator: "orderd: ", maxSplits: 1).last ?? $0) } ?? "\(error)"
+                refusals.append(reason)
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        return (nil, refusals)
+    }
+
+    /// orderd's output so far, every orderd of the row (they append to one file).
+    private func log() -> String {
+        (try? String(contentsOfFile: orderd.logPath, encoding: .utf8)) ?? ""
     }
 
     func setBroker(up: Bool) throws(BenchError) {
@@ -99,7 +131,8 @@ final class ChaosPlatform: Sendable {
     func metric(_ name: String, of service: String) async -> Double? {
         guard let port = orderd.configuration.servicePorts[service] else { return nil }
         let endpoint = APIEndpoint(host: "127.0.0.1", port: port)
-        guard let connection = try? await HTTPConnection.connect(to: endpoint, on: MultiThreadedEventLoopGroup.singleton)
+        guard
+            let connection = try? await HTTPConnection.connect(to: endpoint, on: MultiThreadedEventLoopGroup.singleton)
         else { return nil }
         let reply = try? await connection.send(.GET, "/metrics", collectBody: true, timeout: .seconds(2))
         await connection.close()

@@ -72,7 +72,9 @@ struct ChaosRow: Codable, Sendable {
         if summary.accepted == 0 { problems.append("no order was accepted") }
         if summary.lost > 0 { problems.append("\(summary.lost) accepted orders got no notification") }
         if !nonTerminal.isEmpty {
-            problems.append("\(nonTerminal.count) orders not terminal: \(nonTerminal.prefix(5).joined(separator: ", "))")
+            problems.append(
+                "\(nonTerminal.count) orders not terminal: \(nonTerminal.prefix(5).joined(separator: ", "))"
+            )
         }
         if duplicated.total > 0 {
             problems.append(
@@ -131,7 +133,9 @@ struct ChaosReport: Encodable, Sendable {
         ]
         lines += rows.map(Self.tableRow)
         for row in rows where !row.notes.isEmpty || !row.problems.isEmpty {
-            lines.append("  \(row.fault): " + (row.notes + row.problems.map { "PROBLEM: " + $0 }).joined(separator: "; "))
+            lines.append(
+                "  \(row.fault): " + (row.notes + row.problems.map { "PROBLEM: " + $0 }).joined(separator: "; ")
+            )
         }
         lines.append(passed ? "passed: lost 0, duplicated effects 0 in every row" : "FAILED")
         return lines.joined(separator: "\n")

@@ -40,7 +40,9 @@ struct ChaosRun: Sendable {
         let orderd = platform.orderd
         let exit = await orderd.stop()
         guard case .success(var row) = outcome else {
-            printToStandardError("order-bench chaos: last lines of orderd's log \(orderd.logPath):\n\(orderd.logTail())")
+            printToStandardError(
+                "order-bench chaos: last lines of orderd's log \(orderd.logPath):\n\(orderd.logTail())"
+            )
             printToStandardError("order-bench chaos: kept \(orderd.directory)")
             return try outcome.get()
         }
