@@ -87,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
     var connections: Int?
 
     /// Optional so that `chaos`, which shares it, can tell whether it was given.
-    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m (default: 10s; chaos: 20s per fault).")
+    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m (default: 10s; chaos: 40s per fault).")
     var duration: DurationArgument?
 
     @Option(help: "Load before the measured window; its orders are verified but not in the latency figures.")

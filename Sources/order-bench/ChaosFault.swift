@@ -33,7 +33,7 @@ enum ChaosFault: String, CaseIterable, Sendable, ExpressibleByArgument {
     var summary: String {
         switch self {
         case .killOrderService, .killPaymentService, .killInventoryService, .killNotificationService:
-            "kill -9 of \(killedService!) at 25 %, 50 % and 75 % of the load (--short: once, at 40 %)"
+            "kill -9 of \(killedService!) at 20 %, 50 % and 80 % of the load (--short: once, at 40 %)"
         case .commitPublish:
             "kill -9 of order-service while its outbox holds committed, unpublished rows (statistical: "
                 + "the kill waits until outbox_pending > 0; the rows in the window are reported)"

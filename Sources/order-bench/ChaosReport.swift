@@ -150,16 +150,17 @@ struct ChaosReport: Encodable, Sendable {
             String(row.lost).leftPadded(4),
             duplicated.leftPadded(25),
             String(row.republished).leftPadded(11),
-            seconds(row.recoverReadySeconds).leftPadded(13),
+            seconds(row.recoverReadySeconds, missing: "never").leftPadded(13),
             seconds(row.recoverFlowingSeconds).leftPadded(15),
         ].joined(separator: " ")
     }
 
-    /// The median of the strikes' figures, `-` when there is none, `never` when one never recovered.
-    static func seconds(_ values: [Double?]) -> String {
-        guard !values.isEmpty else { return "-" }
+    /// The median of the strikes' figures, `-` when there is none; with `missing`, shown when a
+    /// strike has no figure.
+    static func seconds(_ values: [Double?], missing: String? = nil) -> String {
         let known = values.compactMap { $0 }.sorted()
-        guard known.count == values.count else { return "never" }
+        if let missing, known.count < values.count { return missing }
+        guard !known.isEmpty else { return "-" }
         return String(format: "%.2f s", known[known.count / 2])
     }
 }
