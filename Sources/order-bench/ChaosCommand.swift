@@ -28,7 +28,7 @@ struct ChaosCommand: AsyncParsableCommand {
             recover ready: from the fault (the kill; the broker back up; the command) until \
             `orderd status` shows every service ready again with a new process where one was \
             killed. recover flowing: from the fault until the first notification of an order due \
-            after it (`-` when the load was over before the fault). Both are medians over the \
+            after it that crosses every service (charged, reserved, notified) (`-` when the load was over before the fault). Both are medians over the \
             fault's injections in the run; recover ready `never` fails the row.
 
             Exit status 0 when every row has lost 0 and duplicated effects 0 (and its own check: \

@@ -198,14 +198,7 @@ struct ChaosInjection: Sendable {
             return
         }
         kill(pid, SIGSTOP)
-        let strike = ContinuousClock.now
-        do {
-            _ = try await platform.control.perform(.restart, service: service)
-        } catch {
-            outcome.problems.append("orderd restart \(service): \(error)")
-        }
-        outcome.strikes.append(strike)
-        outcome.ready.append(await platform.awaitReady(after: strike, replacing: (service, pid)))
+        await command(.restart, service, replacing: pid, into: &outcome)
         let lastExit = await platform.service(service)?.lastExit ?? "unknown"
         outcome.notes.append("the stopped process ended with \(lastExit)")
         if !lastExit.contains("KILL") {
@@ -235,13 +228,24 @@ struct ChaosInjection: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         outcome.notes.append("failed after \(kills) kills")
+        await command(.resetFailed, service, into: &outcome)
+    }
+
+    /// An `orderd <command> <service>` as the strike; ready again once every service is, with a
+    /// new process instead of `pid` when given.
+    private func command(
+        _ command: Supervisor.Command,
+        _ service: String,
+        replacing pid: Int32? = nil,
+        into outcome: inout InjectionOutcome
+    ) async {
         let strike = ContinuousClock.now
         do {
-            _ = try await platform.control.perform(.resetFailed, service: service)
+            _ = try await platform.control.perform(command, service: service)
         } catch {
-            outcome.problems.append("orderd reset-failed \(service): \(error)")
+            outcome.problems.append("orderd \(command.rawValue) \(service): \(error)")
         }
         outcome.strikes.append(strike)
-        outcome.ready.append(await platform.awaitReady(after: strike))
+        outcome.ready.append(await platform.awaitReady(after: strike, replacing: pid.map { (service, $0) }))
     }
 }

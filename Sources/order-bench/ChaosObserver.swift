@@ -67,18 +67,13 @@ final class ChaosObserver: Sendable {
         self.logger = logger
         let assigned = AssignmentSignal()
         self.assigned = assigned
-        self.consumer = try KafkaConsumer(
-            configuration: KafkaClientConfiguration(
-                bootstrapServers: brokers,
-                clientId: "order-bench-chaos-\(settings.runId)",
-                statisticsInterval: nil,
-                properties: EmbeddedKafkaCluster.lowLatencyProperties
-            ),
-            groupId: settings.consumerGroup,
-            topics: Topics.defaults.allWithDeadLetters,
-            bufferCapacity: 4096,
-            logger: logger,
-            onAssignment: { _ in assigned.signal() }
+        self.consumer = try assigned.consumer(
+            of: Topics.defaults.allWithDeadLetters,
+            brokers: brokers,
+            properties: EmbeddedKafkaCluster.lowLatencyProperties,
+            clientId: "order-bench-chaos-\(settings.runId)",
+            group: settings.consumerGroup,
+            logger: logger
         )
     }
 
@@ -89,13 +84,7 @@ final class ChaosObserver: Sendable {
 
     /// Returns once the group handed this consumer its partitions.
     func waitForAssignment(timeout: Duration) async throws(BenchError) {
-        let deadline = ContinuousClock.now + timeout
-        while !assigned.isSignalled {
-            guard ContinuousClock.now < deadline, !Task.isCancelled else {
-                throw .kafka("the chaos observer got no partition assignment within \(timeout)")
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        try await assigned.wait(timeout: timeout, consumerOf: "every topic (the chaos observer)")
     }
 
     /// Records every message until ``stop()``.
@@ -124,9 +113,13 @@ final class ChaosObserver: Sendable {
 
     var tally: Tally { state.withLock { $0.tally } }
 
-    /// The first notification of the earliest-notified order numbered `from` or above.
+    /// The first notification of an order numbered `from` or above that crossed every service
+    /// (``ChaosRun/crossesEveryService(_:)``): a declined order skips inventory, so it could be
+    /// notified while inventory-service is still down.
     func firstNotification(ofOrdersFrom first: Int) -> ContinuousClock.Instant? {
-        state.withLock { state in state.notifiedAt.filter { $0.key >= first }.values.min() }
+        state.withLock { state in
+            state.notifiedAt.filter { $0.key >= first && ChaosRun.crossesEveryService($0.key) }.values.min()
+        }
     }
 
     private func record(poison key: String, on topic: String) {

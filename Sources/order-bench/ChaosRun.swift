@@ -27,6 +27,9 @@ struct ChaosRun: Sendable {
         }
     }
 
+    /// Whether order `number` is charged, reserved and notified: not declined, not for the unknown SKU.
+    static func crossesEveryService(_ number: Int) -> Bool { number % 10 >= 2 }
+
     func execute() async throws -> ChaosRow {
         let bench = settings.benchSettings(runId: BenchSettings.newRunId())
         let platform = try ChaosPlatform.launch(runId: bench.runId, logLevel: settings.serviceLogLevel)
