@@ -72,7 +72,9 @@ struct BenchCommand: AsyncParsableCommand {
               order-bench --rate 200 --duration 1m --warmup 5s --json > result.json
               order-bench --api http://127.0.0.1:4000 --brokers 127.0.0.1:9092 --rate 100
               order-bench --api http://127.0.0.1:4000 --brokers "$(orderd status --json | jq -r .broker)" --embedded-broker --rate 100
-            """
+              order-bench chaos --short
+            """,
+        subcommands: [ChaosCommand.self]
     )
 
     @Option(help: "Open loop: orders per second, on a fixed schedule (> 0).")
@@ -84,8 +86,9 @@ struct BenchCommand: AsyncParsableCommand {
     )
     var connections: Int?
 
-    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m.")
-    var duration = DurationArgument(.seconds(10), text: "10s")
+    /// Optional so that `chaos`, which shares it, can tell whether it was given.
+    @Option(help: "Measured load time, e.g. 30s, 500ms, 2m (default: 10s; chaos: 40s per fault).")
+    var duration: DurationArgument?
 
     @Option(help: "Load before the measured window; its orders are verified but not in the latency figures.")
     var warmup = DurationArgument(.zero, text: "0s")
@@ -128,6 +131,9 @@ struct BenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        // Without a load this may be `order-bench chaos …` (validated before the subcommand is
+        // parsed): run() refuses the missing load when it is not.
+        guard rate != nil || connections != nil else { return }
         _ = try settings()
     }
 
@@ -162,13 +168,14 @@ struct BenchCommand: AsyncParsableCommand {
         guard (1...10_000).contains(connections) else {
             throw ValidationError("--connections must be between 1 and 10000, not \(connections)")
         }
-        guard duration.duration > .zero else { throw ValidationError("--duration must be longer than 0") }
+        let duration = duration?.duration ?? .seconds(10)
+        guard duration > .zero else { throw ValidationError("--duration must be longer than 0") }
         guard requestTimeout.duration > .zero else { throw ValidationError("--request-timeout must be longer than 0") }
         guard baselineMessages > 0 else { throw ValidationError("--baseline-messages must be greater than 0") }
         return BenchSettings(
             load: load,
             connections: connections,
-            duration: duration.duration,
+            duration: duration,
             warmup: warmup.duration,
             drainTimeout: drainTimeout.duration,
             requestTimeout: requestTimeout.duration,

@@ -30,18 +30,13 @@ final class NotificationObserver: Sendable {
         self.prefix = settings.orderIdPrefix
         self.ledger = ledger
         self.logger = logger
-        self.consumer = try KafkaConsumer(
-            configuration: KafkaClientConfiguration(
-                bootstrapServers: brokers,
-                clientId: "order-bench-\(settings.runId)",
-                statisticsInterval: nil,
-                properties: properties
-            ),
-            groupId: settings.consumerGroup,
-            topics: [Topics.defaults.notificationsSent],
-            bufferCapacity: 4096,
-            logger: logger,
-            onAssignment: { _ in assigned.signal() }
+        self.consumer = try assigned.consumer(
+            of: [Topics.defaults.notificationsSent],
+            brokers: brokers,
+            properties: properties,
+            clientId: "order-bench-\(settings.runId)",
+            group: settings.consumerGroup,
+            logger: logger
         )
     }
 
@@ -53,15 +48,7 @@ final class NotificationObserver: Sendable {
     /// Returns once the group handed this consumer its partitions.
     /// - Throws: ``BenchError/kafka(_:)`` when that takes longer than `timeout`.
     func waitForAssignment(timeout: Duration) async throws(BenchError) {
-        let deadline = ContinuousClock.now + timeout
-        while !assigned.isSignalled {
-            guard ContinuousClock.now < deadline, !Task.isCancelled else {
-                throw .kafka(
-                    "the consumer of \(Topics.defaults.notificationsSent) got no partition assignment within \(timeout)"
-                )
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        try await assigned.wait(timeout: timeout, consumerOf: Topics.defaults.notificationsSent)
     }
 
     /// Records notifications until ``stop()``.
@@ -92,8 +79,45 @@ final class NotificationObserver: Sendable {
 }
 
 /// A one-way flag set from librdkafka's rebalance callback (a plain thread).
-private final class AssignmentSignal: Sendable {
+final class AssignmentSignal: Sendable {
     private let flag = Mutex(false)
     func signal() { flag.withLock { $0 = true } }
     var isSignalled: Bool { flag.withLock { $0 } }
+
+    /// A consumer of `topics` in its own `group` (from the earliest offset, the platform's
+    /// default) that signals this on each assignment; it subscribes once run.
+    func consumer(
+        of topics: [String],
+        brokers: String,
+        properties: [KafkaProperty],
+        clientId: String,
+        group: String,
+        logger: Logger
+    ) throws(KafkaError) -> KafkaConsumer {
+        try KafkaConsumer(
+            configuration: KafkaClientConfiguration(
+                bootstrapServers: brokers,
+                clientId: clientId,
+                statisticsInterval: nil,
+                properties: properties
+            ),
+            groupId: group,
+            topics: topics,
+            bufferCapacity: 4096,
+            logger: logger,
+            onAssignment: { [self] _ in signal() }
+        )
+    }
+
+    /// Returns once signalled.
+    /// - Throws: ``BenchError/kafka(_:)`` naming `what` when that takes longer than `timeout`.
+    func wait(timeout: Duration, consumerOf what: String) async throws(BenchError) {
+        let deadline = ContinuousClock.now + timeout
+        while !isSignalled {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                throw .kafka("the consumer of \(what) got no partition assignment within \(timeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
 }

@@ -7,6 +7,8 @@ struct OrderLoad: Sendable {
     var api: APIEndpoint
     var group: any EventLoopGroup
     var ledger: OrderLedger
+    /// The body of order `number` named `orderId`; every order is ``body(orderId:)`` by default.
+    var makeBody: @Sendable (_ number: Int, _ orderId: String) -> String = { body(orderId: $1) }
 
     /// The order body. `customer.email` is the API's field for the customer (it refuses unknown
     /// fields); amount 42 is below the payment limit and SKU-1 is stocked for any run, so orders
@@ -51,7 +53,7 @@ struct OrderLoad: Sendable {
                 let reply = try await connection!.send(
                     .POST,
                     "/order",
-                    body: ByteBuffer(string: Self.body(orderId: orderId)),
+                    body: ByteBuffer(string: makeBody(slot.number, orderId)),
                     timeout: settings.requestTimeout
                 )
                 if reply.status == 202 {

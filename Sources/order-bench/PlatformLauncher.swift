@@ -34,7 +34,13 @@ final class HostedPlatform: Sendable {
     }
 
     /// Writes the configuration and spawns `orderd run` from the directory of this executable.
-    static func launch(runId: String, logLevel: Logger.Level) throws(BenchError) -> HostedPlatform {
+    /// `extraConfiguration` is appended to the generated file (TOML tables the generated text
+    /// does not define, such as `[kafka]` for a broker the caller hosts).
+    static func launch(
+        runId: String,
+        logLevel: Logger.Level,
+        extraConfiguration: String = ""
+    ) throws(BenchError) -> HostedPlatform {
         let binaries = try executableDirectory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-bench-\(runId)").path
         do {
@@ -48,12 +54,28 @@ final class HostedPlatform: Sendable {
             serviceLogLevel: logLevel
         )
         do {
-            try configuration.text.write(toFile: configuration.path, atomically: true, encoding: .utf8)
+            try (configuration.text + extraConfiguration).write(
+                toFile: configuration.path,
+                atomically: true,
+                encoding: .utf8
+            )
         } catch {
             throw .platform("cannot write \(configuration.path): \(error)", log: nil)
         }
         let notify = try NotifySocket.bind(path: "\(directory)/notify.sock")
+        return try spawn(configuration, notify: notify)
+    }
 
+    /// A new `orderd run` on the same configuration, data directory and notify socket (after
+    /// this one ended): what an operator's restart of orderd does.
+    func respawn() throws(BenchError) -> HostedPlatform {
+        try Self.spawn(configuration, notify: notify)
+    }
+
+    private static func spawn(
+        _ configuration: PlatformConfiguration,
+        notify: NotifySocket
+    ) throws(BenchError) -> HostedPlatform {
         // No KAFKA_BROKERS (orderd must host the embedded broker) and our notify socket instead of
         // any systemd one. Other KAFKA_* properties reach every service through orderd, so a
         // setting can be tried as `KAFKA_LINGER_MS=0 order-bench …`.
@@ -63,7 +85,7 @@ final class HostedPlatform: Sendable {
         environment["NOTIFY_SOCKET"] = notify.path
         let spawnedAt = ContinuousClock.now
         let orderd = try SpawnedProcess.spawn(
-            "\(binaries)/orderd",
+            "\(configuration.binaryDirectory)/orderd",
             ["run", "--config", configuration.path],
             environment: environment,
             output: configuration.logPath
