@@ -17,6 +17,7 @@
 // Declared by glibc only under _GNU_SOURCE, which a Swift module cannot set for its importers.
 extern int pipe2(int pipefd[2], int flags);
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 // <sys/socket.h> is not included: it would import its enums a second time into Swift.
 struct sockaddr;
 extern int accept4(int sockfd, struct sockaddr *addr, unsigned int *addrlen, int flags);
@@ -34,6 +35,12 @@ static inline int cprocesscontrol_accept_cloexec(int fd) {
 /// Makes the spawned child change to `path` before exec (glibc 2.29+).
 static inline int cprocesscontrol_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+/// Makes the spawned child close every descriptor from `from` up before exec (glibc 2.34+):
+/// whatever the parent opened without O_CLOEXEC (a library's listening socket) stays out of it.
+static inline int cprocesscontrol_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
 
 /// A file descriptor that becomes readable when process `pid` exits (Linux 5.3+);

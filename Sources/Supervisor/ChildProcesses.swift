@@ -155,6 +155,10 @@ public final class ChildProcesses: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        // Descriptors NIO opens without O_CLOEXEC (the control socket, the metrics listener)
+        // must not leak: a child of a SIGKILLed orderd would still hold them, and a new orderd
+        // would find the control socket answering and refuse to start.
+        cprocesscontrol_spawn_addclosefrom(&actions, 3)
         if let directory = request.workingDirectory {
             cprocesscontrol_spawn_addchdir(&actions, directory)
         }

@@ -147,6 +147,16 @@ final class OrderdHarness: Sendable {
     }
 }
 
+/// The `socket:[inode]` entries among the open descriptors of process `pid`.
+func openSockets(of pid: Int32) -> Set<String> {
+    let directory = "/proc/\(pid)/fd"
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return Set(
+        entries.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\($0)") }
+            .filter { $0.hasPrefix("socket:") }
+    )
+}
+
 /// True while a process with this pid exists (and is not a zombie).
 func isAlive(_ pid: Int32) -> Bool {
     guard kill(pid, 0) == 0 else { return false }

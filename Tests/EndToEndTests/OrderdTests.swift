@@ -23,6 +23,13 @@ struct OrderdTests {
         )
         #expect(status.embeddedBroker)
         #expect(try await orderd.cli(["status"]).status == 0)
+        // No child holds one of orderd's sockets (its control socket, its listeners): a child of
+        // a SIGKILLed orderd would keep them open, and the next orderd would refuse to start.
+        let orderdSockets = openSockets(of: orderd.pid)
+        #expect(!orderdSockets.isEmpty)
+        for child in status.services.compactMap(\.pid) {
+            #expect(openSockets(of: child).isDisjoint(with: orderdSockets), "pid \(child) inherited orderd's sockets")
+        }
 
         let accepted = try await orderd.request(
             .POST,
