@@ -262,7 +262,9 @@ struct OutboxRelayTests {
                 for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) }
             }
             relay.wake()
-            try await waitUntil { try await store.pendingCount() == 0 }
+            // 25 batches through one relay: under the whole parallel suite (the fuzz suites keep
+            // both cores busy) this has taken more than 30 s.
+            try await waitUntil(timeout: .seconds(120)) { try await store.pendingCount() == 0 }
             running.cancel()
             try await running.value
         }
