@@ -153,8 +153,7 @@ public final class EventConsumerService: Service, Sendable {
                     "orderIds": .string(items.compactMap(\.envelope?.orderId).prefix(5).joined(separator: ",")),
                     "error": .string(String(describing: error)), "attempt": .stringConvertible(backoff.attempt),
                 ]
-                if let failure = StoreFailure(error), !failure.isTransient {
-                    readiness.storeBlocked(.consumer, by: failure)
+                if let failure = readiness.storeFailed(.consumer, error) {
                     metadata["kind"] = .string(failure.kind.rawValue)
                     logger.error(
                         "store error handling \(messages.count) message(s): \(failure); the partition waits, retrying in \(delay)",

@@ -645,11 +645,9 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// A store error that needs someone to act turns the service not ready (``Readiness/storeBlocked(_:by:)``).
+    /// A store error that needs someone to act turns the service not ready (``Readiness/storeFailed(_:_:)``).
     private func storeFailed(_ error: any Error) {
-        if let readiness, let failure = StoreFailure(error), !failure.isTransient {
-            readiness.storeBlocked(.relay, by: failure)
-        }
+        readiness?.storeFailed(.relay, error)
     }
 
     private func storeSucceeded() {

@@ -76,6 +76,16 @@ public final class Readiness: Sendable {
         blockedGauges[writer]?.record(1)
     }
 
+    /// `writer` failed to write with `error`: when that is a store error that needs someone to
+    /// act, ``storeBlocked(_:by:)`` records it and it is returned (for the caller's log); nil for
+    /// anything else (busy, or not a database error), which changes nothing.
+    @discardableResult
+    public func storeFailed(_ writer: StoreWriter, _ error: any Error) -> StoreFailure? {
+        guard let failure = StoreFailure(error), !failure.isTransient else { return nil }
+        storeBlocked(writer, by: failure)
+        return failure
+    }
+
     /// `writer` wrote again: its reason is cleared and `store_blocked{writer}` is back to 0.
     /// Cheap when it was not blocked; call it after every successful write.
     /// - Returns: true when it was blocked until now (the caller logs the recovery).

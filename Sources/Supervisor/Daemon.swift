@@ -190,7 +190,7 @@ struct SupervisionLoop: Service {
                 if !heartbeat.stalled { heartbeat.beat() }
                 if status.summary != lastStatus {
                     lastStatus = status.summary
-                    if (status.allReady || status.settled) && !announcedReady {
+                    if status.settled && !announcedReady {
                         announcedReady = true
                         notifier.ready(status: status.summary)
                         if status.allReady {

@@ -411,7 +411,8 @@ public struct DaemonStatus: Sendable, Hashable, Codable {
     /// True when there is at least one service and every one is ready (`orderd status` exits 0).
     public var allReady: Bool { !services.isEmpty && services.allSatisfy(\.ready) }
 
-    /// True when there is at least one service and none is still starting: each is ready, alive
+    /// True when there is at least one service and none is still starting (``allReady`` implies
+    /// it): each is ready, alive
     /// but not ready after its startup budget (`unhealthy`: for example waiting for a broker that
     /// is down), or `failed`. orderd reports `READY=1` then at the latest, so a platform that cannot
     /// be ready yet (Kafka down at boot) is still started, with its order API taking orders into
