@@ -8,8 +8,10 @@ SWIFT ?= swift
 DEB_PACKAGES := librdkafka-dev libsystemd-dev libsqlite3-dev pkg-config systemd
 # promtool and prometheus, which scripts/check-monitoring and MonitoringTests need (missing = failure),
 # and curl and python3 for scripts/systemd-e2e;
-# without its recommended prometheus-node-exporter, whose service would take port 9100
-MONITORING_PACKAGES := prometheus curl python3
+# without its recommended prometheus-node-exporter, whose service would take port 9100;
+# and postgresql, whose server StorageTests start in a temporary directory (TEST_DATABASE_URL names
+# another server instead)
+MONITORING_PACKAGES := prometheus curl python3 postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build test run clean

@@ -29,6 +29,8 @@ let package = Package(
         // EnvironmentVariablesProvider and InMemoryProvider need no trait (`traits: []` needs tools 6.1;
         // the default trait, JSON, adds no dependency).
         .package(url: "https://github.com/apple/swift-configuration", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,6 +45,18 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .target(name: "PrometheusExposition"),
+        // A service's database behind one interface: SQLite (GRDB) or PostgreSQL (PostgresNIO).
+        .target(
+            name: "Storage",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Supervisor",
             dependencies: [
@@ -160,6 +174,13 @@ let package = Package(
         .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Storage", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "OrderEventsTests", dependencies: ["OrderEvents", "Fuzzing"]),
         .testTarget(

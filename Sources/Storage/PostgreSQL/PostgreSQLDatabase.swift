@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// A PostgreSQL database through PostgresNIO's connection pool, in a schema of its own.
+///
+/// - Each service has its schema (``schema``, from its name) on the connections' `search_path`:
+///   services sharing one server share no table.
+/// - Transactions are read committed (PostgreSQL's default): handlers that must not race with
+///   another instance rely on unique keys and on statements that check and change in one step.
+/// - ``SQLTransaction`` is synchronous so that handlers are one code for both backends: a
+///   transaction runs on a thread of a pool of its own (one per connection) and waits there for
+///   each statement's answer, never on an event loop or a Swift concurrency thread.
+/// - A connection that cannot be had within ``leaseTimeout`` (server down) fails the call with
+///   ``Unavailable``.
+public final class PostgreSQLDatabase: SQLDatabase {
+    public var dialect: SQLDialect { .postgres }
+    public let location: String
+    /// The schema the tables are in.
+    public let schema: String
+    /// How long a call waits for a connection before failing.
+    public static let leaseTimeout: Duration = .seconds(10)
+
+    private let client: PostgresClient
+    private let threads: NIOThreadPool
+    private let logger: Logger
+    // Owned by this database: runs the pool until close() cancels it.
+    private let running: Task<Void, Never>
+
+    /// No connection could be had in time: the server is down, unreachable, or refuses us.
+    public struct Unavailable: Error, Sendable, CustomStringConvertible {
+        public var location: String
+        public var description: String {
+            "no connection to \(location) within \(PostgreSQLDatabase.leaseTimeout): is the server up, and does it"
+                + " accept this user?"
+        }
+    }
+
+    /// Connects lazily to `url`; tables go into `schema` (lower-case letters, digits and `_`).
+    public init(url: DatabaseURL, schema: String, maximumConnections: Int = 4, logger: Logger) throws {
+        precondition(
+            !schema.isEmpty && schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") },
+            "a schema name is lower-case letters, digits and _"
+        )
+        var configuration = PostgresClient.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.user,
+            password: url.password,
+            database: url.database,
+            tls: try Self.tls(url.tls)
+        )
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.additionalStartupParameters = [("search_path", schema)]
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        threads = NIOThreadPool(numberOfThreads: maximumConnections)
+        threads.start()
+        location = url.description
+        self.schema = schema
+        self.logger = logger
+        running = Task { [client] in await client.run() }
+    }
+
+    deinit {
+        running.cancel()
+    }
+
+    public func write<T: Sendable>(
+        durability: Durability,
+        _ body: @escaping @Sendable (any SQLTransaction) throws -> T
+    ) async throws -> T {
+        try await transaction(
+            begin: durability == .relaxed ? ["BEGIN", "SET LOCAL synchronous_commit = off"] : ["BEGIN"],
+            body
+        )
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
+        try await transaction(begin: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"], body)
+    }
+
+    public func close() async {
+        running.cancel()
+        await running.value
+        try? await threads.shutdownGracefully()
+    }
+
+    /// Creates the schema when missing and applies the migrations not yet applied, in order, in
+    /// one transaction that holds an advisory lock, so instances starting at once migrate once.
+    public func migrate(_ migrations: [Migration]) async throws {
+        let schema = self.schema
+        try await write { transaction in
+            try transaction.execute("SELECT pg_advisory_xact_lock(hashtext('order-platform-migrations'))")
+            try transaction.execute("CREATE SCHEMA IF NOT EXISTS \(schema)")
+            try transaction.execute(
+                "CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            let applied = Set(
+                try transaction.fetchAll("SELECT identifier FROM \(schema).schema_migrations", []).map {
+                    try $0["identifier"] as String
+                }
+            )
+            for migration in migrations where !applied.contains(migration.name) {
+                try migration.apply(transaction)
+                try transaction.execute(
+                    "INSERT INTO \(schema).schema_migrations (identifier, applied_at) VALUES (?, ?)",
+                    [migration.name, ISO8601DateFormatter().string(from: Date())]
+                )
+            }
+        }
+    }
+
+    private func transaction<T: Sendable>(
+        begin: [String],
+        _ body: @escaping @Sendable (any SQLTransaction) throws -> T
+    ) async throws -> T {
+        let threads = self.threads
+        let logger = self.logger
+        return try await withLease { connection in
+            try await threads.runIfActive {
+                let transaction = PostgreSQLTransaction(connection: connection, logger: logger)
+                for statement in begin { try transaction.execute(statement) }
+                do {
+                    let result = try body(transaction)
+                    try transaction.execute("COMMIT")
+                    return result
+                } catch {
+                    // The original error says what happened; a failed rollback only means the
+                    // connection is gone, which the pool replaces.
+                    _ = try? transaction.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func withLease<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    )
+        async throws -> T
+    {
+        let client = self.client
+        let location = self.location
+        // The deadline is for getting a connection, not for the work done with it.
+        let leased = LeaseFlag()
+        return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
+            group.addTask {
+                .finished(
+                    try await client.withConnection { connection in
+                        leased.value.withLock { $0 = true }
+                        return try await body(connection)
+                    }
+                )
+            }
+            group.addTask {
+                try await Task.sleep(for: Self.leaseTimeout)
+                return leased.value.withLock { $0 } ? .leasedInTime : .timedOut
+            }
+            defer { group.cancelAll() }
+            while let outcome = try await group.next() {
+                switch outcome {
+                case .finished(let result): return result
+                case .timedOut: throw Unavailable(location: location)
+                case .leasedInTime: continue
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    private static func tls(_ mode: DatabaseURL.TLSMode) throws -> PostgresClient.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .disable: return .disable
+        case .prefer:
+            configuration.certificateVerification = .none
+            return .prefer(configuration)
+        case .require:
+            configuration.certificateVerification = .none
+            return .require(configuration)
+        case .verifyCA:
+            configuration.certificateVerification = .noHostnameVerification
+            return .require(configuration)
+        case .verifyFull:
+            return .require(configuration)
+        }
+    }
+}
+
+private enum LeaseOutcome<T: Sendable>: Sendable {
+    case finished(T)
+    case timedOut
+    case leasedInTime
+}
+
+/// Set once a connection was leased; shared by the lease's two tasks.
+private final class LeaseFlag: Sendable {
+    let value = Mutex(false)
+}

@@ -1,0 +1,107 @@
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A transaction on one leased PostgreSQL connection, run on a thread of the database's pool:
+/// each statement waits there for the server's answer (see ``PostgreSQLDatabase``).
+final class PostgreSQLTransaction: SQLTransaction {
+    private let connection: PostgresConnection
+    private let logger: Logger
+    private var savepoints = 0
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    var dialect: SQLDialect { .postgres }
+
+    func execute(_ sql: String, _ arguments: SQLArguments) throws -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow] {
+        try run(sql, arguments).rows.map { row in
+            var columns: [String] = []
+            var values: [SQLValue] = []
+            for cell in row {
+                columns.append(cell.columnName)
+                values.append(try Self.value(cell))
+            }
+            return SQLRow(columns: columns, values: values)
+        }
+    }
+
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        savepoints += 1
+        let name = "s\(savepoints)"
+        try execute("SAVEPOINT \(name)")
+        do {
+            let result = try body()
+            try execute("RELEASE SAVEPOINT \(name)")
+            return result
+        } catch {
+            // PostgreSQL refuses every statement of a transaction after an error until it is
+            // rolled back to a savepoint: roll back this one's changes, keep the transaction.
+            try execute("ROLLBACK TO SAVEPOINT \(name)")
+            throw error
+        }
+    }
+
+    private func run(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
+        var bindings = PostgresBindings(capacity: arguments.values.count)
+        for value in arguments.values {
+            switch value {
+            case .null: bindings.appendNull()
+            case .integer(let integer): bindings.append(integer)
+            case .real(let real): bindings.append(real)
+            case .text(let text): bindings.append(text)
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: bindings)
+        return try connection.query(query, logger: logger).wait()
+    }
+
+    /// `sql` with its `?` placeholders numbered `$1, $2, …` as PostgreSQL wants them; a `?`
+    /// inside a quoted string or identifier is left alone.
+    static func numberedPlaceholders(_ sql: String) -> String {
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        var quote: Character?
+        for character in sql {
+            if let open = quote {
+                if character == open { quote = nil }
+                result.append(character)
+            } else if character == "'" || character == "\"" {
+                quote = character
+                result.append(character)
+            } else if character == "?" {
+                number += 1
+                result += "$\(number)"
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    private static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid: return .integer(try cell.decode(Int64.self))
+        case .float4, .float8: return .real(try cell.decode(Double.self))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
+        case .text, .varchar, .name, .bpchar: return .text(try cell.decode(String.self))
+        case .void: return .null
+        default:
+            throw SQLValueMismatch(
+                column: cell.columnName,
+                expected: "text, an integer, a real or bytes",
+                found: "PostgreSQL type \(cell.dataType)"
+            )
+        }
+    }
+}

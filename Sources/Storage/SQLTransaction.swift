@@ -1,0 +1,63 @@
+/// The SQL a backend speaks where the two differ. Statements common to both are written once
+/// with `?` placeholders; the few that differ (DDL, upsert of a tie-break, SQLite's pragmas)
+/// switch on this.
+public enum SQLDialect: String, Sendable, Hashable, CaseIterable {
+    case sqlite
+    case postgres
+}
+
+/// One open transaction of an ``SQLDatabase``: statements run in order, and either all of them
+/// commit or none does.
+///
+/// - Statements use `?` placeholders, bound in order from ``SQLArguments``.
+/// - Synchronous: a transaction runs on a thread of its backend (GRDB's writer queue for
+///   SQLite, a connection's thread for PostgreSQL) and must not wait for anything but the
+///   database, which keeps transactions short and the handlers the same on both backends.
+/// - Not `Sendable`: use it only inside the closure it was given to.
+/// - Errors are the backend's own (GRDB's `DatabaseError`, PostgresNIO's `PSQLError`); read
+///   them through ``StoreFailure``.
+public protocol SQLTransaction: AnyObject {
+    /// The backend's dialect.
+    var dialect: SQLDialect { get }
+
+    /// Runs a statement that returns no rows.
+    /// - Returns: the number of rows it inserted, updated or deleted.
+    @discardableResult
+    func execute(_ sql: String, _ arguments: SQLArguments) throws -> Int
+
+    /// Runs a query and returns all its rows.
+    func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow]
+
+    /// Runs `body` in a savepoint: when it throws, what it changed is rolled back and the error
+    /// rethrown, while the enclosing transaction goes on.
+    func savepoint<T>(_ body: () throws -> T) throws -> T
+}
+
+extension SQLTransaction {
+    /// Runs a statement without arguments.
+    @discardableResult
+    public func execute(_ sql: String) throws -> Int {
+        try execute(sql, [])
+    }
+
+    /// The first row of a query, nil when it returns none.
+    public func fetchOne(_ sql: String, _ arguments: SQLArguments = []) throws -> SQLRow? {
+        try fetchAll(sql, arguments).first
+    }
+
+    /// The first column of a query's first row, nil when it returns no row or null.
+    public func fetchValue<T: SQLValueConvertible>(
+        _ type: T.Type = T.self,
+        _ sql: String,
+        _ arguments: SQLArguments = []
+    ) throws -> T? {
+        guard let row = try fetchOne(sql, arguments), !row.values.isEmpty else { return nil }
+        let value: T? = try row[0]
+        return value
+    }
+
+    /// `?, ?, ?` for `count` placeholders.
+    public static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+}

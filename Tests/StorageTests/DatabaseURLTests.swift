@@ -1,0 +1,56 @@
+import Testing
+
+@testable import Storage
+
+struct DatabaseURLTests {
+    @Test func readsEveryPart() throws {
+        let url = try DatabaseURL("postgres://orders:s%40cret@db.example:6543/platform?sslmode=verify-full")
+        #expect(url.host == "db.example")
+        #expect(url.port == 6543)
+        #expect(url.user == "orders")
+        #expect(url.password == "s@cret")
+        #expect(url.database == "platform")
+        #expect(url.tls == .verifyFull)
+    }
+
+    @Test func defaultsAreLibpqs() throws {
+        let url = try DatabaseURL("postgresql://orders@localhost/platform")
+        #expect(url.port == 5432)
+        #expect(url.password == nil)
+        #expect(url.tls == .prefer)
+    }
+
+    @Test func theDescriptionNeverShowsThePassword() throws {
+        let url = try DatabaseURL("postgres://orders:hunter2@db:5432/platform")
+        #expect(url.description == "postgres://orders:***@db:5432/platform")
+        #expect(!String(describing: url).contains("hunter2"))
+    }
+
+    @Test(arguments: [
+        ("mysql://u@h/d", "scheme \"mysql\""),
+        ("postgres://u@h", "names no database"),
+        ("postgres://h/d", "names no user"),
+        ("postgres://u:hunter2@h/d?sslmode=sometimes", "sslmode=sometimes"),
+        ("postgres://u:hunter2@h/d?pool=3", "unknown parameter \"pool\""),
+        ("not a url", "not a URL"),
+    ])
+    func malformedURLsSayWhatIsWrongWithoutThePassword(_ text: String, _ problem: String) {
+        let error = #expect(throws: DatabaseURL.Invalid.self) { try DatabaseURL(text) }
+        #expect(error?.description.contains(problem) == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("hunter2") == false)
+    }
+
+    @Test func placeholdersAreNumberedOutsideQuotes() {
+        let sql = "SELECT '?', \"a?\" FROM t WHERE a = ? AND b IN (?, ?)"
+        #expect(
+            PostgreSQLTransaction.numberedPlaceholders(sql)
+                == "SELECT '?', \"a?\" FROM t WHERE a = $1 AND b IN ($2, $3)"
+        )
+    }
+
+    @Test func migrationScriptsSplitAtLineEndSemicolons() {
+        let statements = Migration.statements(of: "CREATE TABLE a (x TEXT);\nCREATE INDEX i ON a(x);\n")
+        #expect(statements.count == 2)
+        #expect(statements[1].hasPrefix("CREATE INDEX"))
+    }
+}
