@@ -15,6 +15,7 @@ public protocol SQLDatabase: Sendable {
     /// Runs `body` in one write transaction and commits it; rolls it back when `body` throws.
     /// - Parameter durability: ``Durability/relaxed`` lets this one commit return before it is
     ///   on disk (for writes that are safe to lose in a power cut).
+    @discardableResult
     func write<T: Sendable>(
         durability: Durability,
         _ body: @escaping @Sendable (any SQLTransaction) throws -> T
@@ -33,6 +34,7 @@ public protocol SQLDatabase: Sendable {
 
 extension SQLDatabase {
     /// Runs `body` in one durable write transaction (see ``write(durability:_:)``).
+    @discardableResult
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
         try await write(durability: .durable, body)
     }

@@ -30,6 +30,7 @@ public protocol SQLTransaction: AnyObject {
 
     /// Runs `body` in a savepoint: when it throws, what it changed is rolled back and the error
     /// rethrown, while the enclosing transaction goes on.
+    @discardableResult
     func savepoint<T>(_ body: () throws -> T) throws -> T
 }
 
