@@ -80,7 +80,9 @@ private func reached(
     let deadline = ContinuousClock.now + .seconds(10)
     while ContinuousClock.now < deadline {
         if lifecycle.machine.withLock({ condition($0.state) }) { return true }
-        await Task.yield()
+        // A short sleep, not a yield: a yield loop keeps a cooperative thread busy, and on two
+        // cores under a full test run the task this waits for could not run (seen once).
+        try? await Task.sleep(for: .milliseconds(2))
     }
     return false
 }
