@@ -72,12 +72,13 @@ struct ConsumerStateMachineTests {
     }
 }
 
-/// Waits (at most 10 s) until the machine's state satisfies `condition`.
+/// Waits (at most 60 s: at the start of a full run on two cores the test tasks can go unscheduled
+/// for over 10 s) until the machine's state satisfies `condition`.
 private func reached(
     _ lifecycle: ClientLifecycle<ConsumerStateMachine>,
     _ condition: (ConsumerStateMachine.State) -> Bool
 ) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(10)
+    let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
         if lifecycle.machine.withLock({ condition($0.state) }) { return true }
         // A short sleep, not a yield: a yield loop keeps a cooperative thread busy, and on two
