@@ -101,6 +101,7 @@ let package = Package(
             name: "ServiceKit",
             dependencies: [
                 "Kafka",
+                "Storage",
                 "OrderEvents",
                 "CProcessControl",
                 .product(name: "Logging", package: "swift-log"),

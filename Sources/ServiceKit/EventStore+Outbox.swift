@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Kafka
 import OrderEvents
+import Storage
 
 // The outbox side of the store, as read and maintained by ``OutboxRelay``, and the pruning that
 // keeps the outbox and the inbox bounded.
@@ -118,29 +119,15 @@ extension EventStore {
     /// makes the marks before it durable too. This saves one fsync per published batch.
     public func markSent(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        try await database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer {
-                // Every other commit on this connection must be synced: if that cannot be set
-                // back (it never fails on a working connection), stop rather than go on unsynced;
-                // orderd restarts the service with a new connection.
-                do {
-                    try db.execute(sql: "PRAGMA synchronous = FULL")
-                } catch {
-                    fatalError("cannot restore synchronous = FULL on \(path): \(error)")
-                }
-            }
-            try db.inTransaction {
-                let now = Timestamp.format(Date())
-                // Well below SQLite's bound on statement parameters.
-                for start in stride(from: 0, to: ids.count, by: 1_000) {
-                    let chunk = ids[start..<min(start + 1_000, ids.count)]
-                    try db.execute(
-                        sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
-                        arguments: StatementArguments([now] + chunk.map { $0 as (any DatabaseValueConvertible) })
-                    )
-                }
-                return .commit
+        try await sqlite.write(durability: .relaxed) { (db: Database) in
+            let now = Timestamp.format(Date())
+            // Well below SQLite's bound on statement parameters.
+            for start in stride(from: 0, to: ids.count, by: 1_000) {
+                let chunk = ids[start..<min(start + 1_000, ids.count)]
+                try db.execute(
+                    sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                    arguments: StatementArguments([now] + chunk.map { $0 as (any DatabaseValueConvertible) })
+                )
             }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Kafka
 import OrderEvents
+import Storage
 
 /// A service's own SQLite database (WAL) with the inbox and outbox that make event handling
 /// effectively-once.
@@ -21,6 +22,8 @@ public final class EventStore: Sendable {
     public let path: String
     /// The database's name (`<name>.sqlite`): the service's name.
     public let name: String
+    /// The database with the platform's settings (WAL, synced commits, busy timeout).
+    let sqlite: SQLiteDatabase
     /// `<path>.lock`, exclusively `flock`ed while the store is open.
     private let lock: Int32
 
@@ -59,21 +62,13 @@ public final class EventStore: Sendable {
             close(lock)
             throw InUse(path: path)
         }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        // GRDB's default, userInitiated, asks Dispatch for threads at nice -2, which an
-        // unprivileged service may not take (Dispatch then logs an error for each such thread).
-        configuration.qos = .default
-        configuration.prepareDatabase { db in
-            // Durability over speed: an accepted order must survive a power cut.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
-            database = try DatabasePool(path: path, configuration: configuration)
+            sqlite = try SQLiteDatabase(path: path)
         } catch {
             close(lock)
             throw error
         }
+        database = sqlite.pool
         self.topics = topics
         var migrator = DatabaseMigrator()
         migrator.registerMigration("platform-v1") { db in

@@ -32,31 +32,38 @@ public final class SQLiteDatabase: SQLDatabase {
         durability: Durability,
         _ body: @escaping @Sendable (any SQLTransaction) throws -> T
     ) async throws -> T {
-        switch durability {
-        case .durable:
-            return try await pool.write { db in try body(SQLiteTransaction(db)) }
-        case .relaxed:
-            let path = self.path
-            return try await pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer {
-                    // Every other commit on this connection must be synced: if that cannot be
-                    // set back (it never fails on a working connection), stop rather than go on
-                    // unsynced; the supervisor restarts the service with a new connection.
-                    do {
-                        try db.execute(sql: "PRAGMA synchronous = FULL")
-                    } catch {
-                        fatalError("cannot restore synchronous = FULL on \(path): \(error)")
-                    }
+        try await write(durability: durability) { (db: Database) in try body(SQLiteTransaction(db)) }
+    }
+
+    /// Runs `body` on GRDB's connection in one write transaction: for the code that still speaks
+    /// GRDB (``SQLDatabase/write(durability:_:)`` is this, with a ``SQLTransaction``).
+    /// - Parameter durability: ``Durability/relaxed`` commits with `synchronous = NORMAL` and sets
+    ///   `FULL` back before the connection serves anyone else.
+    public func write<T: Sendable>(
+        durability: Durability,
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
+        guard durability == .relaxed else { return try await pool.write(body) }
+        let path = self.path
+        return try await pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            defer {
+                // Every other commit on this connection must be synced: if that cannot be set
+                // back (it never fails on a working connection), stop rather than go on
+                // unsynced; the supervisor restarts the service with a new connection.
+                do {
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                } catch {
+                    fatalError("cannot restore synchronous = FULL on \(path): \(error)")
                 }
-                var result: T?
-                try db.inTransaction {
-                    result = try body(SQLiteTransaction(db))
-                    return .commit
-                }
-                // inTransaction ran the body or threw.
-                return result!
             }
+            var result: T?
+            try db.inTransaction {
+                result = try body(db)
+                return .commit
+            }
+            // inTransaction ran the body or threw.
+            return result!
         }
     }
 
@@ -118,10 +125,6 @@ final class SQLiteTransaction: SQLTransaction {
         // inSavepoint ran the body or threw.
         return result!
     }
-
-    /// True while the connection is inside a transaction (SQLite ends one by itself on some
-    /// errors, such as a full disk).
-    var isInsideTransaction: Bool { db.isInsideTransaction }
 
     private static func statementArguments(_ arguments: SQLArguments) -> StatementArguments {
         StatementArguments(arguments.values.map(databaseValue))
