@@ -66,9 +66,10 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         }
         self.host = host
         self.port = components.port ?? 5432
-        self.user = components.percentEncodedUser?.removingPercentEncoding ?? user
-        self.password = components.percentEncodedPassword?.removingPercentEncoding
-        self.database = database.removingPercentEncoding ?? database
+        // URLComponents' user, password and path are already percent-decoded.
+        self.user = user
+        self.password = components.password
+        self.database = database
         self.tls = tls
     }
 

@@ -49,11 +49,8 @@ extension Int: SQLValueConvertible {
 extension Double: SQLValueConvertible {
     public var sqlValue: SQLValue { .real(self) }
     public init?(sqlValue value: SQLValue) {
-        switch value {
-        case .real(let real): self = real
-        case .integer(let integer): self = Double(integer)
-        default: return nil
-        }
+        guard case .real(let real) = value else { return nil }
+        self = real
     }
 }
 

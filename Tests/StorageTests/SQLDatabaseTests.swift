@@ -53,143 +53,155 @@ struct SQLDatabaseTests {
         )
     ]
 
-    static func migrated(_ backend: Backend) async throws -> any SQLDatabase {
+    /// Runs `body` with a fresh migrated database of `backend` and closes it after, also when
+    /// `body` throws.
+    static func withMigrated(_ backend: Backend, _ body: (any SQLDatabase) async throws -> Void) async throws {
         let database = try open(backend)
-        try await database.migrate(schema)
-        return database
+        do {
+            try await database.migrate(schema)
+            try await body(database)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
     }
 
     @Test(arguments: Backend.allCases)
     func valuesRoundTrip(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        let bytes: [UInt8] = [0, 1, 0xFF, 0x27]
-        try await database.write { transaction in
-            try transaction.execute(
-                "INSERT INTO items (name, quantity, price, payload) VALUES (?, ?, ?, ?)",
-                ["it's ? quoted", 42, 1.5, bytes]
-            )
-            try transaction.execute(
-                "INSERT INTO items (name, quantity, price, payload) VALUES (?, ?, ?, ?)",
-                ["nulls", Int64.max, nil, nil]
-            )
+        try await Self.withMigrated(backend) { database in
+            let bytes: [UInt8] = [0, 1, 0xFF, 0x27]
+            try await database.write { transaction in
+                try transaction.execute(
+                    "INSERT INTO items (name, quantity, price, payload) VALUES (?, ?, ?, ?)",
+                    ["it's ? quoted", 42, 1.5, bytes]
+                )
+                try transaction.execute(
+                    "INSERT INTO items (name, quantity, price, payload) VALUES (?, ?, ?, ?)",
+                    ["nulls", Int64.max, nil, nil]
+                )
+            }
+            let rows = try await database.read { try $0.fetchAll("SELECT * FROM items ORDER BY id", []) }
+            #expect(rows.count == 2)
+            #expect(try rows[0]["name"] as String == "it's ? quoted")
+            #expect(try rows[0]["quantity"] as Int == 42)
+            #expect(try rows[0]["price"] as Double? == 1.5)
+            #expect(try rows[0]["payload"] as [UInt8] == bytes)
+            #expect(try rows[1]["quantity"] as Int64 == Int64.max)
+            #expect(try rows[1]["price"] as Double? == nil)
+            #expect(try rows[1]["payload"] as Data? == nil)
+            let count = try await database.read {
+                try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items WHERE quantity > ?", [0])
+            }
+            #expect(count == 2)
         }
-        let rows = try await database.read { try $0.fetchAll("SELECT * FROM items ORDER BY id", []) }
-        #expect(rows.count == 2)
-        #expect(try rows[0]["name"] as String == "it's ? quoted")
-        #expect(try rows[0]["quantity"] as Int == 42)
-        #expect(try rows[0]["price"] as Double? == 1.5)
-        #expect(try rows[0]["payload"] as [UInt8] == bytes)
-        #expect(try rows[1]["quantity"] as Int64 == Int64.max)
-        #expect(try rows[1]["price"] as Double? == nil)
-        #expect(try rows[1]["payload"] as Data? == nil)
-        let count = try await database.read {
-            try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items WHERE quantity > ?", [0])
-        }
-        #expect(count == 2)
     }
 
     @Test(arguments: Backend.allCases)
     func readingAnotherTypeIsAnError(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        try await database.write { try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["a", 1]) }
-        let row = try #require(try await database.read { try $0.fetchOne("SELECT name, quantity FROM items") })
-        let mismatch = #expect(throws: SQLValueMismatch.self) { try row["name"] as Int }
-        #expect(mismatch?.description.contains("column name holds text, not Int") == true)
-        #expect(throws: SQLValueMismatch.self) { try row["missing"] as String }
+        try await Self.withMigrated(backend) { database in
+            try await database.write { try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["a", 1]) }
+            let row = try #require(try await database.read { try $0.fetchOne("SELECT name, quantity FROM items") })
+            let mismatch = #expect(throws: SQLValueMismatch.self) { try row["name"] as Int }
+            #expect(mismatch?.description.contains("column name holds text, not Int") == true)
+            #expect(throws: SQLValueMismatch.self) { try row["missing"] as String }
+        }
     }
 
     @Test(arguments: Backend.allCases)
     func aThrowingTransactionChangesNothing(_ backend: Backend) async throws {
         struct Abort: Error {}
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        await #expect(throws: Abort.self) {
-            try await database.write { transaction in
-                try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["gone", 1])
-                throw Abort()
+        try await Self.withMigrated(backend) { database in
+            await #expect(throws: Abort.self) {
+                try await database.write { transaction in
+                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["gone", 1])
+                    throw Abort()
+                }
             }
+            let count = try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") }
+            #expect(count == 0)
         }
-        #expect(try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 0)
     }
 
     @Test(arguments: Backend.allCases)
     func aFailedSavepointRollsBackAloneAndTheTransactionGoesOn(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        let names = try await database.write { transaction in
-            try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 1])
-            do {
-                try transaction.savepoint {
-                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["rolled back", 2])
-                    // A unique violation: the database's own error, after a change in the savepoint.
-                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 3])
+        try await Self.withMigrated(backend) { database in
+            let names = try await database.write { transaction in
+                try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 1])
+                #expect(throws: (any Error).self, "the duplicate name is refused") {
+                    try transaction.savepoint {
+                        try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["rolled back", 2])
+                        // A unique violation: the database's own error, after a change in the savepoint.
+                        try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 3])
+                    }
                 }
-                Issue.record("the duplicate name was accepted")
-            } catch {}
-            try transaction.savepoint {
-                try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["after", 4])
+                try transaction.savepoint {
+                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["after", 4])
+                }
+                return try transaction.fetchAll("SELECT name FROM items ORDER BY id", []).map {
+                    try $0["name"] as String
+                }
             }
-            return try transaction.fetchAll("SELECT name FROM items ORDER BY id", []).map { try $0["name"] as String }
+            #expect(names == ["kept", "after"])
         }
-        #expect(names == ["kept", "after"])
     }
 
     /// The inbox's rule: an insert that conflicts changes no row and says so.
     @Test(arguments: Backend.allCases)
     func changedRowCountsSeeAConflictIgnored(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        let sql = "INSERT INTO items (name, quantity) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
-        let first = try await database.write { try $0.execute(sql, ["event-1", 1]) }
-        let repeated = try await database.write { try $0.execute(sql, ["event-1", 1]) }
-        let updated = try await database.write { try $0.execute("UPDATE items SET quantity = quantity + 1", []) }
-        #expect([first, repeated, updated] as [Int] == [1, 0, 1])
+        try await Self.withMigrated(backend) { database in
+            let sql = "INSERT INTO items (name, quantity) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+            let first = try await database.write { try $0.execute(sql, ["event-1", 1]) }
+            let repeated = try await database.write { try $0.execute(sql, ["event-1", 1]) }
+            let updated = try await database.write { try $0.execute("UPDATE items SET quantity = quantity + 1", []) }
+            #expect([first, repeated, updated] as [Int] == [1, 0, 1])
+        }
     }
 
     @Test(arguments: Backend.allCases)
     func migrationsApplyOnceEachInOrder(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        let second = Migration("test-v2") { transaction in
-            try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["seeded by v2", 7])
+        try await Self.withMigrated(backend) { database in
+            let second = Migration("test-v2") { transaction in
+                try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["seeded by v2", 7])
+            }
+            try await database.migrate(Self.schema + [second])
+            try await database.migrate(Self.schema + [second])
+            #expect(try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 1)
         }
-        try await database.migrate(Self.schema + [second])
-        try await database.migrate(Self.schema + [second])
-        #expect(try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 1)
     }
 
     @Test(arguments: Backend.allCases)
     func aRelaxedCommitIsVisibleAndLaterCommitsAreDurable(_ backend: Backend) async throws {
-        let database = try await Self.migrated(backend)
-        defer { Task { await database.close() } }
-        try await database.write(durability: .relaxed) {
-            try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["relaxed", 1])
-        }
-        try await database.write { try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["durable", 2]) }
-        #expect(
-            try await database.read { try $0.fetchValue(Int.self, "SELECT CAST(SUM(quantity) AS BIGINT) FROM items") }
-                == 3
-        )
-        if let sqlite = database as? SQLiteDatabase {
-            let synchronous = try await sqlite.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
-            #expect(synchronous == 2, "every connection is back to synchronous = FULL")
+        try await Self.withMigrated(backend) { database in
+            try await database.write(durability: .relaxed) {
+                try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["relaxed", 1])
+            }
+            try await database.write {
+                try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["durable", 2])
+            }
+            #expect(
+                try await database.read {
+                    try $0.fetchValue(Int.self, "SELECT CAST(SUM(quantity) AS BIGINT) FROM items")
+                }
+                    == 3
+            )
+            if let sqlite = database as? SQLiteDatabase {
+                let synchronous = try await sqlite.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+                #expect(synchronous == 2, "every connection is back to synchronous = FULL")
+            }
         }
     }
 
     /// Services on one server share no table: each has its schema.
     @Test func postgresSchemasKeepServicesApart() async throws {
-        let first = try await Self.migrated(.postgres)
-        let second = try await Self.migrated(.postgres)
-        defer {
-            Task {
-                await first.close()
-                await second.close()
+        try await Self.withMigrated(.postgres) { first in
+            try await Self.withMigrated(.postgres) { second in
+                try await first.write {
+                    try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["only here", 1])
+                }
+                #expect(try await first.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 1)
+                #expect(try await second.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 0)
             }
         }
-        try await first.write { try $0.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["only here", 1]) }
-        #expect(try await first.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 1)
-        #expect(try await second.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") } == 0)
     }
 }

@@ -104,11 +104,12 @@ public final class PostgreSQLDatabase: SQLDatabase {
                     try $0["identifier"] as String
                 }
             )
+            let appliedAt = ISO8601DateFormatter().string(from: Date())
             for migration in migrations where !applied.contains(migration.name) {
                 try migration.apply(transaction)
                 try transaction.execute(
                     "INSERT INTO \(schema).schema_migrations (identifier, applied_at) VALUES (?, ?)",
-                    [migration.name, ISO8601DateFormatter().string(from: Date())]
+                    [migration.name, appliedAt]
                 )
             }
         }
