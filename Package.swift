@@ -110,7 +110,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -122,27 +121,27 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "Storage",
             ]
         ),
         .target(
             name: "PaymentService",
             dependencies: [
-                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                "ServiceKit", "OrderEvents", "Storage",
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
         .target(
             name: "InventoryService",
             dependencies: [
-                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                "ServiceKit", "OrderEvents", "Storage",
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
         .target(
             name: "NotificationService",
             dependencies: [
-                "ServiceKit", "OrderEvents", .product(name: "GRDB", package: "GRDB.swift"),
+                "ServiceKit", "OrderEvents", "Storage",
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
@@ -176,10 +175,18 @@ let package = Package(
             name: "KafkaTests",
             dependencies: ["Kafka", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
+        // Starts a real PostgreSQL server for the suites that run against both backends.
+        .target(
+            name: "StorageTesting",
+            dependencies: [
+                "Storage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StorageTesting"
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: [
-                "Storage", .product(name: "GRDB", package: "GRDB.swift"),
+                "Storage", "StorageTesting", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -187,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
-                "ServiceKit",
+                "ServiceKit", "StorageTesting", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -197,20 +204,24 @@ let package = Package(
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService", "Fuzzing",
+                "OrderService", "Fuzzing", "StorageTesting",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(
             name: "PaymentServiceTests",
-            dependencies: ["PaymentService", .product(name: "Configuration", package: "swift-configuration")]
+            dependencies: [
+                "PaymentService", "StorageTesting", .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
         .testTarget(
             name: "InventoryServiceTests",
-            dependencies: ["InventoryService", .product(name: "Configuration", package: "swift-configuration")]
+            dependencies: [
+                "InventoryService", "StorageTesting", .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ),
-        .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService"]),
+        .testTarget(name: "NotificationServiceTests", dependencies: ["NotificationService", "StorageTesting"]),
         .testTarget(
             name: "PrometheusExpositionTests",
             dependencies: ["PrometheusExposition", "Fuzzing"],
@@ -228,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Kafka", "OrderEvents", "Supervisor", "ServiceKit",
+                "Kafka", "OrderEvents", "Supervisor", "ServiceKit", "StorageTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

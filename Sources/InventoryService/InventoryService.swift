@@ -1,9 +1,9 @@
 import Configuration
 import Foundation
-import GRDB
 import Logging
 import OrderEvents
 import ServiceKit
+import Storage
 
 /// inventory-service: reserves stock for each paid order, all or nothing, and answers
 /// `inventory.rejected` (out_of_stock) when a SKU is unknown or short.
@@ -35,34 +35,44 @@ public struct InventoryService: PlatformService {
         self.logger = logger
     }
 
-    public static func migrate(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("inventory-v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE stock (
-                        sku TEXT PRIMARY KEY NOT NULL,
-                        available INTEGER NOT NULL CHECK (available >= 0)
-                    ) WITHOUT ROWID;
-                    CREATE TABLE reservations (
-                        order_id TEXT PRIMARY KEY NOT NULL,
-                        items TEXT NOT NULL,
-                        created_at TEXT NOT NULL
-                    ) WITHOUT ROWID;
-                    """
-            )
-        }
-    }
+    public static let migrations = [
+        Migration(
+            "inventory-v1",
+            sqlite: """
+                CREATE TABLE stock (
+                    sku TEXT PRIMARY KEY NOT NULL,
+                    available INTEGER NOT NULL CHECK (available >= 0)
+                ) WITHOUT ROWID;
+                CREATE TABLE reservations (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    items TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """,
+            postgres: """
+                CREATE TABLE stock (
+                    sku TEXT PRIMARY KEY NOT NULL,
+                    available BIGINT NOT NULL CHECK (available >= 0)
+                );
+                CREATE TABLE reservations (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    items TEXT NOT NULL,
+                    created_at TEXT NOT NULL
+                );
+                """
+        )
+    ]
 
-    /// Seeds SKUs that are not in the database yet; stock already persisted is never reset.
+    /// Seeds SKUs that are not in the database yet; stock already persisted is never reset (nor
+    /// by a second instance starting with the same `INVENTORY_STOCK`).
     public func prepare(store: EventStore) async throws {
-        let added = try await store.database.write { [seed] db in
+        let added = try await store.database.write { [seed] transaction in
             var added = 0
             for (sku, quantity) in seed.sorted(by: { $0.key < $1.key }) {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO stock (sku, available) VALUES (?, ?)",
-                    arguments: [sku, quantity]
+                added += try transaction.execute(
+                    "INSERT INTO stock (sku, available) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [sku, quantity]
                 )
-                added += db.changesCount
             }
             return added
         }
@@ -72,39 +82,27 @@ public struct InventoryService: PlatformService {
     // Configured once and never mutated: safe to share.
     private static let itemsEncoder = JSONEncoder()
 
-    public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    public func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         guard case .paymentCompleted(let payment) = event.payload else {
             throw EventRejected("inventory-service does not consume \(event.type.rawValue) events")
         }
-        if try Bool.fetchOne(
-            db.cachedStatement(sql: "SELECT 1 FROM reservations WHERE order_id = ?"),
-            arguments: [event.orderId]
-        ) == true {
+        // A second PaymentCompleted committing at once on another instance makes the
+        // reservation's insert fail on the primary key (transient): the retry finds this row.
+        if try transaction.fetchValue(Int.self, "SELECT 1 FROM reservations WHERE order_id = ?", [event.orderId]) == 1 {
             return Reaction(
                 summary: "stock for order \(event.orderId) already reserved; ignored a second PaymentCompleted",
                 level: .warning
             )
         }
-        var available: [String: Int] = [:]
-        for sku in Set(payment.items.map(\.sku)) {
-            available[sku] = try Int.fetchOne(
-                db.cachedStatement(sql: "SELECT available FROM stock WHERE sku = ?"),
-                arguments: [sku]
+        switch try reserve(payment.items, in: transaction) {
+        case .reserve:
+            try transaction.execute(
+                "INSERT INTO reservations (order_id, items, created_at) VALUES (?, ?, ?)",
+                [
+                    event.orderId, String(decoding: try Self.itemsEncoder.encode(payment.items), as: UTF8.self),
+                    Timestamp.format(Date()),
+                ]
             )
-        }
-        switch StockLedger.plan(payment.items, available: available) {
-        case .reserve(let quantities):
-            for (sku, quantity) in quantities {
-                try db.cachedStatement(sql: "UPDATE stock SET available = available - ? WHERE sku = ?").execute(
-                    arguments: [quantity, sku])
-            }
-            try db.cachedStatement(sql: "INSERT INTO reservations (order_id, items, created_at) VALUES (?, ?, ?)")
-                .execute(
-                    arguments: [
-                        event.orderId, String(decoding: try Self.itemsEncoder.encode(payment.items), as: UTF8.self),
-                        Timestamp.format(Date()),
-                    ]
-                )
             let reserved = InventoryReserved(items: payment.items, customerEmail: payment.customerEmail)
             let what = payment.items.isEmpty ? "no items to reserve" : "\(payment.items.count) line(s)"
             return Reaction(
@@ -123,4 +121,38 @@ public struct InventoryService: PlatformService {
             )
         }
     }
+
+    /// Takes the items' quantities off the stock, all or nothing, and says what it did.
+    ///
+    /// Each SKU's decrement is conditional (`available >= quantity`), so stock never goes below
+    /// zero however many instances reserve at once. When one finds less than it planned with
+    /// (another instance took stock since the read), the SKUs already decremented are rolled
+    /// back with the savepoint and the plan is made again from what is there now.
+    private func reserve(_ items: [LineItem], in transaction: any SQLTransaction) throws -> StockLedger.Plan {
+        while true {
+            var available: [String: Int] = [:]
+            for sku in Set(items.map(\.sku)) {
+                available[sku] = try transaction.fetchValue(Int.self, "SELECT available FROM stock WHERE sku = ?", [sku])
+            }
+            let plan = StockLedger.plan(items, available: available)
+            guard case .reserve(let quantities) = plan else { return plan }
+            do {
+                try transaction.savepoint {
+                    for (sku, quantity) in quantities {
+                        let taken = try transaction.execute(
+                            "UPDATE stock SET available = available - ? WHERE sku = ? AND available >= ?",
+                            [quantity, sku, quantity]
+                        )
+                        guard taken == 1 else { throw StockMoved() }
+                    }
+                }
+                return plan
+            } catch is StockMoved {
+                continue
+            }
+        }
+    }
+
+    /// Another transaction took stock between the read and the decrement.
+    private struct StockMoved: Error {}
 }

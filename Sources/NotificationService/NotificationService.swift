@@ -1,10 +1,10 @@
 import Configuration
 import Foundation
-import GRDB
 import Logging
 import Metrics
 import OrderEvents
 import ServiceKit
+import Storage
 
 /// notification-service: "sends" (logs and records) exactly one notification per order
 /// outcome — completed when stock is reserved, cancelled when payment is declined or stock is
@@ -29,22 +29,31 @@ public struct NotificationService: PlatformService {
 
     public init() {}
 
-    public static func migrate(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("notifications-v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE notifications (
-                        order_id TEXT PRIMARY KEY NOT NULL,
-                        notification_id TEXT NOT NULL,
-                        outcome TEXT NOT NULL,
-                        reason TEXT,
-                        recipient TEXT,
-                        created_at TEXT NOT NULL
-                    ) WITHOUT ROWID;
-                    """
-            )
-        }
-    }
+    public static let migrations = [
+        Migration(
+            "notifications-v1",
+            sqlite: """
+                CREATE TABLE notifications (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    notification_id TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    reason TEXT,
+                    recipient TEXT,
+                    created_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """,
+            postgres: """
+                CREATE TABLE notifications (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    notification_id TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    reason TEXT,
+                    recipient TEXT,
+                    created_at TEXT NOT NULL
+                );
+                """
+        )
+    ]
 
     /// What an event means for the customer, or nil when it is not an outcome.
     static func outcome(of payload: EventPayload) -> (NotifiedOutcome, CancellationReason?, String?)? {
@@ -56,20 +65,21 @@ public struct NotificationService: PlatformService {
         }
     }
 
-    public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    public func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         guard let (outcome, reason, recipient) = Self.outcome(of: event.payload) else {
             throw EventRejected("notification-service does not consume \(event.type.rawValue) events")
         }
         let notificationId = UUID().uuidString.lowercased()
-        try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO notifications (order_id, notification_id, outcome, reason, recipient, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date()),
-        ])
-        guard db.changesCount == 1 else {
+        // One notification per order, also when two instances handle two outcome events of it at
+        // once: the second insert waits for the first and inserts nothing.
+        let inserted = try transaction.execute(
+            """
+            INSERT INTO notifications (order_id, notification_id, outcome, reason, recipient, created_at)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """,
+            [event.orderId, notificationId, outcome.rawValue, reason?.rawValue, recipient, Timestamp.format(Date())]
+        )
+        guard inserted == 1 else {
             return Reaction(
                 summary: "a notification for order \(event.orderId) was already sent; not sending another",
                 level: .notice

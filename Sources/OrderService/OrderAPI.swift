@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import GRDB
 import Hummingbird
 import Logging
 import Metrics
@@ -66,15 +65,15 @@ public enum OrderAPI {
         router.post("orders", use: create)
         router.get("orders/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            guard let order = try await store.database.read({ db in try OrderTables.fetch(id, in: db) }) else {
+            guard let order = try await store.database.read({ transaction in try OrderTables.fetch(id, in: transaction) }) else {
                 throw APIError(.notFound, code: "order_not_found", message: "no order with id \(id)")
             }
             return try JSONResponse.make(.ok, OrderView(order))
         }
         router.get("orders") { request, _ in
             let (status, limit) = try listQuery(request.uri.queryParameters)
-            let orders = try await store.database.read { db in
-                try OrderTables.list(status: status, limit: limit, in: db)
+            let orders = try await store.database.read { transaction in
+                try OrderTables.list(status: status, limit: limit, in: transaction)
             }
             return try JSONResponse.make(.ok, OrderList(orders: orders.map(OrderView.init)))
         }

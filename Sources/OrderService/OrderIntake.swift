@@ -1,9 +1,9 @@
 import Foundation
-import GRDB
 import Logging
 import Metrics
 import OrderEvents
 import ServiceKit
+import Storage
 import ServiceLifecycle
 import Synchronization
 
@@ -161,11 +161,11 @@ public final class OrderIntake: Service, Sendable {
         let store = self.store
         let results: [Result<Acceptance, any Error>]
         do {
-            results = try await store.database.write { db in
+            results = try await store.database.write { transaction in
                 try batch.map { submission in
                     do {
-                        return .success(try Self.write(submission, store: store, in: db))
-                    } catch  where Self.mayHaveRolledBackTransaction(error, in: db) {
+                        return .success(try Self.write(submission, store: store, in: transaction))
+                    } catch where !transaction.isIntact(after: error) {
                         // Orders before this one may be gone with the transaction: fail them all.
                         throw error
                     } catch {
@@ -191,16 +191,40 @@ public final class OrderIntake: Service, Sendable {
         }
     }
 
-    private static func write(_ submission: Submission, store: EventStore, in db: Database) throws -> Acceptance {
-        var acceptance = Acceptance.conflict
-        try db.inSavepoint {
+    /// Writes one order in a savepoint of the batch's transaction, or answers a repeat from the
+    /// stored order.
+    ///
+    /// The same order posted at once to two instances (PostgreSQL): the second insert waits for
+    /// the first transaction and then fails on the unique order id. The savepoint is rolled back
+    /// and tried once more; by then the first order is committed, and the second is answered
+    /// from it as any repeat is.
+    private static func write(
+        _ submission: Submission,
+        store: EventStore,
+        in transaction: any SQLTransaction
+    ) throws -> Acceptance {
+        do {
+            return try insertOrAnswer(submission, store: store, in: transaction)
+        } catch where StoreFailure(error)?.isTransient == true && transaction.isIntact(after: error) {
+            return try insertOrAnswer(submission, store: store, in: transaction)
+        }
+    }
+
+    private static func insertOrAnswer(
+        _ submission: Submission,
+        store: EventStore,
+        in transaction: any SQLTransaction
+    ) throws -> Acceptance {
+        try transaction.savepoint {
             let order = submission.order
             // Only a repeat needs the whole stored order: a new one is answered from what is written.
-            if let fingerprint = try OrderTables.fingerprint(submission.orderId, in: db) {
-                if fingerprint == order.fingerprint, let existing = try OrderTables.fetch(submission.orderId, in: db) {
-                    acceptance = .repeated(existing)
+            if let fingerprint = try OrderTables.fingerprint(submission.orderId, in: transaction) {
+                if fingerprint == order.fingerprint,
+                    let existing = try OrderTables.fetch(submission.orderId, in: transaction)
+                {
+                    return .repeated(existing)
                 }
-                return .commit
+                return .conflict
             }
             let now = Date()
             let createdAt = Timestamp.format(now)
@@ -210,7 +234,7 @@ public final class OrderIntake: Service, Sendable {
                 orderId: submission.orderId,
                 correlationId: correlationId,
                 at: createdAt,
-                in: db
+                in: transaction
             )
             let event = EventEnvelope(
                 occurredAt: now,
@@ -225,8 +249,8 @@ public final class OrderIntake: Service, Sendable {
                     )
                 )
             )
-            try store.enqueue([event], trace: submission.trace, in: db)
-            acceptance = .accepted(
+            try store.enqueue([event], trace: submission.trace, in: transaction)
+            return .accepted(
                 OrderRecord(
                     orderId: submission.orderId,
                     status: .pending,
@@ -242,23 +266,6 @@ public final class OrderIntake: Service, Sendable {
                     correlationId: correlationId
                 )
             )
-            return .commit
         }
-        return acceptance
-    }
-
-    /// Result codes after which SQLite may roll back the whole transaction, not just the failed
-    /// statement (https://www.sqlite.org/lang_transaction.html, "Response To Errors Within A
-    /// Transaction"), or after which it already did (`SQLITE_ABORT`) or cannot be trusted.
-    static let transactionEndingCodes: [ResultCode] = [
-        .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOMEM, .SQLITE_BUSY, .SQLITE_ABORT, .SQLITE_CORRUPT,
-    ]
-
-    /// True when `error` may have ended the batch's transaction, so that the savepoint's rollback
-    /// did not confine it to one order: then no order of the batch may be answered as stored.
-    static func mayHaveRolledBackTransaction(_ error: any Error, in db: Database) -> Bool {
-        if !db.isInsideTransaction { return true }
-        guard let error = error as? DatabaseError else { return false }
-        return transactionEndingCodes.contains(error.resultCode)
     }
 }

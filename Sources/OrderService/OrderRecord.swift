@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import Storage
 import OrderEvents
 
 /// An order as stored and as answered by `GET /orders/{id}`.
@@ -38,142 +38,174 @@ public struct OrderRecord: Sendable, Hashable {
 
 /// The order tables: orders, their status history, and facts parked until they can apply.
 enum OrderTables {
-    static func migrate(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("orders-v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE orders (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        order_id TEXT NOT NULL UNIQUE,
-                        status TEXT NOT NULL,
-                        reason TEXT,
-                        amount_minor INTEGER NOT NULL,
-                        currency TEXT NOT NULL,
-                        customer_email TEXT,
-                        items TEXT NOT NULL,
-                        refunded INTEGER NOT NULL DEFAULT 0,
-                        fingerprint TEXT NOT NULL,
-                        correlation_id TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        updated_at TEXT NOT NULL
-                    );
-                    CREATE INDEX orders_by_status ON orders(status, seq);
-                    CREATE TABLE order_history (
-                        order_id TEXT NOT NULL,
-                        position INTEGER NOT NULL,
-                        status TEXT NOT NULL,
-                        at TEXT NOT NULL,
-                        PRIMARY KEY (order_id, position)
-                    ) WITHOUT ROWID;
-                    CREATE TABLE parked_events (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        order_id TEXT NOT NULL,
-                        event BLOB NOT NULL
-                    );
-                    CREATE INDEX parked_by_order ON parked_events(order_id, seq);
-                    """
-            )
-        }
-    }
+    static let migrations = [
+        Migration(
+            "orders-v1",
+            sqlite: """
+                CREATE TABLE orders (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    order_id TEXT NOT NULL UNIQUE,
+                    status TEXT NOT NULL,
+                    reason TEXT,
+                    amount_minor INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    customer_email TEXT,
+                    items TEXT NOT NULL,
+                    refunded INTEGER NOT NULL DEFAULT 0,
+                    fingerprint TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE INDEX orders_by_status ON orders(status, seq);
+                CREATE TABLE order_history (
+                    order_id TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    PRIMARY KEY (order_id, position)
+                ) WITHOUT ROWID;
+                CREATE TABLE parked_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    order_id TEXT NOT NULL,
+                    event BLOB NOT NULL
+                );
+                CREATE INDEX parked_by_order ON parked_events(order_id, seq);
+                """,
+            postgres: """
+                CREATE TABLE orders (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    order_id TEXT NOT NULL UNIQUE,
+                    status TEXT NOT NULL,
+                    reason TEXT,
+                    amount_minor BIGINT NOT NULL,
+                    currency TEXT NOT NULL,
+                    customer_email TEXT,
+                    items TEXT NOT NULL,
+                    refunded INTEGER NOT NULL DEFAULT 0,
+                    fingerprint TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE INDEX orders_by_status ON orders(status, seq);
+                CREATE TABLE order_history (
+                    order_id TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    at TEXT NOT NULL,
+                    PRIMARY KEY (order_id, position)
+                );
+                CREATE TABLE parked_events (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    order_id TEXT NOT NULL,
+                    event BYTEA NOT NULL
+                );
+                CREATE INDEX parked_by_order ON parked_events(order_id, seq);
+                """
+        )
+    ]
 
     static func insert(
         _ request: OrderRequest,
         orderId: String,
         correlationId: String,
         at now: String,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws {
         let items = String(decoding: try itemsEncoder.encode(request.items), as: UTF8.self)
-        // Cached statements: these run for every order and event, and compiling SQL each time
-        // was a tenth of order-service's CPU.
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO orders (order_id, status, amount_minor, currency, customer_email, items, fingerprint, correlation_id, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(
-            arguments: [
+        try transaction.execute(
+            """
+            INSERT INTO orders (order_id, status, amount_minor, currency, customer_email, items, fingerprint, correlation_id, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
                 orderId, OrderStatus.pending.rawValue, request.amount.minorUnits, request.currency,
                 request.customerEmail, items, request.fingerprint, correlationId, now, now,
             ]
         )
-        try appendHistory(orderId, .pending, at: now, in: db)
+        try appendHistory(orderId, .pending, at: now, in: transaction)
     }
 
-    static func appendHistory(_ orderId: String, _ status: OrderStatus, at: String, in db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO order_history (order_id, position, status, at)
-                VALUES (?, (SELECT COUNT(*) FROM order_history WHERE order_id = ?), ?, ?)
-                """
-        ).execute(arguments: [orderId, orderId, status.rawValue, at])
-    }
-
-    static func fetch(_ orderId: String, in db: Database) throws -> OrderRecord? {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM orders WHERE order_id = ?"),
-                arguments: [orderId]
-            )
-        else {
-            return nil
-        }
-        return try record(row, in: db)
-    }
-
-    /// What the consumer needs to move an order on: its status and when it was accepted.
-    static func progress(_ orderId: String, in db: Database) throws -> (status: OrderStatus, createdAt: String)? {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT status, created_at FROM orders WHERE order_id = ?"),
-                arguments: [orderId]
-            )
-        else { return nil }
-        return (OrderStatus(rawValue: row[0]) ?? .pending, row[1])
-    }
-
-    /// The fingerprint of the stored order's body, nil when no order has this id.
-    static func fingerprint(_ orderId: String, in db: Database) throws -> String? {
-        try String.fetchOne(
-            db.cachedStatement(sql: "SELECT fingerprint FROM orders WHERE order_id = ?"),
-            arguments: [orderId]
+    /// Appends to the order's history; the caller holds the order's row (``progress(_:in:)``).
+    static func appendHistory(
+        _ orderId: String,
+        _ status: OrderStatus,
+        at: String,
+        in transaction: any SQLTransaction
+    ) throws {
+        try transaction.execute(
+            """
+            INSERT INTO order_history (order_id, position, status, at)
+            VALUES (?, (SELECT COUNT(*) FROM order_history WHERE order_id = ?), ?, ?)
+            """,
+            [orderId, orderId, status.rawValue, at]
         )
     }
 
-    static func list(status: OrderStatus?, limit: Int, in db: Database) throws -> [OrderRecord] {
-        let rows =
-            if let status {
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?",
-                    arguments: [status.rawValue, limit]
-                )
-            } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM orders ORDER BY seq DESC LIMIT ?", arguments: [limit])
-            }
-        return try rows.map { try record($0, in: db) }
+    static func fetch(_ orderId: String, in transaction: any SQLTransaction) throws -> OrderRecord? {
+        try transaction.fetchOne("SELECT * FROM orders WHERE order_id = ?", [orderId]).map {
+            try record($0, in: transaction)
+        }
     }
 
-    static func record(_ row: Row, in db: Database) throws -> OrderRecord {
-        let orderId: String = row["order_id"]
-        let history = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position"),
-            arguments: [orderId]
-        ).map { OrderRecord.HistoryEntry(status: OrderStatus(rawValue: $0["status"]) ?? .pending, at: $0["at"]) }
-        let items: String = row["items"]
+    /// What the consumer needs to move an order on: its status and when it was accepted. On
+    /// PostgreSQL the order's row is locked until the transaction ends: events of one order
+    /// from different topics may be handled at once by two instances, and each must see the
+    /// status the other left.
+    static func progress(
+        _ orderId: String,
+        in transaction: any SQLTransaction
+    ) throws -> (status: OrderStatus, createdAt: String)? {
+        let lock = transaction.dialect == .postgres ? " FOR UPDATE" : ""
+        guard
+            let row = try transaction.fetchOne(
+                "SELECT status, created_at FROM orders WHERE order_id = ?\(lock)",
+                [orderId]
+            )
+        else { return nil }
+        return (OrderStatus(rawValue: try row[0]) ?? .pending, try row[1])
+    }
+
+    /// The fingerprint of the stored order's body, nil when no order has this id.
+    static func fingerprint(_ orderId: String, in transaction: any SQLTransaction) throws -> String? {
+        try transaction.fetchValue(String.self, "SELECT fingerprint FROM orders WHERE order_id = ?", [orderId])
+    }
+
+    static func list(status: OrderStatus?, limit: Int, in transaction: any SQLTransaction) throws -> [OrderRecord] {
+        let rows =
+            if let status {
+                try transaction.fetchAll(
+                    "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?",
+                    [status.rawValue, limit]
+                )
+            } else {
+                try transaction.fetchAll("SELECT * FROM orders ORDER BY seq DESC LIMIT ?", [limit])
+            }
+        return try rows.map { try record($0, in: transaction) }
+    }
+
+    static func record(_ row: SQLRow, in transaction: any SQLTransaction) throws -> OrderRecord {
+        let orderId: String = try row["order_id"]
+        let history = try transaction.fetchAll(
+            "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position",
+            [orderId]
+        ).map { OrderRecord.HistoryEntry(status: OrderStatus(rawValue: try $0["status"]) ?? .pending, at: try $0["at"]) }
+        let items: String = try row["items"]
+        let reason: String? = try row["reason"]
         return OrderRecord(
             orderId: orderId,
-            status: OrderStatus(rawValue: row["status"]) ?? .pending,
-            reason: (row["reason"] as String?).flatMap(CancellationReason.init(rawValue:)),
-            amount: Amount(uncheckedMinorUnits: row["amount_minor"]),
-            currency: row["currency"],
-            customerEmail: row["customer_email"],
+            status: OrderStatus(rawValue: try row["status"]) ?? .pending,
+            reason: reason.flatMap(CancellationReason.init(rawValue:)),
+            amount: Amount(uncheckedMinorUnits: try row["amount_minor"]),
+            currency: try row["currency"],
+            customerEmail: try row["customer_email"],
             items: try itemsDecoder.decode([LineItem].self, from: Data(items.utf8)),
-            refunded: row["refunded"],
-            createdAt: row["created_at"],
+            refunded: try row["refunded"],
+            createdAt: try row["created_at"],
             history: history,
-            fingerprint: row["fingerprint"],
-            correlationId: row["correlation_id"]
+            fingerprint: try row["fingerprint"],
+            correlationId: try row["correlation_id"]
         )
     }
 
@@ -182,11 +214,13 @@ enum OrderTables {
         _ status: OrderStatus,
         reason: CancellationReason?,
         at now: String,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws {
-        try db.cachedStatement(sql: "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?")
-            .execute(arguments: [status.rawValue, reason?.rawValue, now, orderId])
-        try appendHistory(orderId, status, at: now, in: db)
+        try transaction.execute(
+            "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?",
+            [status.rawValue, reason?.rawValue, now, orderId]
+        )
+        try appendHistory(orderId, status, at: now, in: transaction)
     }
 
     // Configured once and never mutated, so safe to share between the writer and readers.

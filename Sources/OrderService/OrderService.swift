@@ -1,10 +1,10 @@
 import Configuration
 import Foundation
-import GRDB
 import Logging
 import Metrics
 import OrderEvents
 import ServiceKit
+import Storage
 import ServiceLifecycle
 
 /// order-service: the REST API that accepts orders (writing the order and its `orders.created`
@@ -45,9 +45,7 @@ public struct OrderService: PlatformService {
     }
 
     /// The order tables (orders, history, parked facts).
-    public static func migrate(_ migrator: inout DatabaseMigrator) {
-        OrderTables.migrate(&migrator)
-    }
+    public static var migrations: [Migration] { OrderTables.migrations }
 
     /// The order intake and the REST API; the API stops first on shutdown.
     public func additionalServices(runtime: ServiceRuntime) throws -> [any Service] {
@@ -61,22 +59,22 @@ public struct OrderService: PlatformService {
     /// Moves the order through ``OrderStateMachine``: a transition replays parked facts, a fact
     /// that arrived before its predecessor is parked, a refused one is logged and dropped.
     /// - Throws: ``EventRejected`` for an event type it does not consume or an unknown order.
-    public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    public func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         guard let fact = OrderFact(event.payload) else {
             throw EventRejected("order-service does not consume \(event.type.rawValue) events")
         }
-        guard let order = try OrderTables.progress(event.orderId, in: db) else {
+        guard let order = try OrderTables.progress(event.orderId, in: transaction) else {
             throw EventRejected("no order \(event.orderId) is known to order-service")
         }
         var steps: [String] = []
         var terminal: (OrderStatus, Date)?
         let now = Date()
-        switch try apply(fact, to: order.status, orderId: event.orderId, at: now, in: db) {
+        switch try apply(fact, to: order.status, orderId: event.orderId, at: now, in: transaction) {
         case .transition(let status):
             steps.append("\(order.status.rawValue) → \(status.rawValue)")
             var current = status
             // A transition may unblock facts that arrived early.
-            while let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: db) {
+            while let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: transaction) {
                 steps += parkedSteps
                 current = next
             }
@@ -86,7 +84,7 @@ public struct OrderService: PlatformService {
         case .acknowledged:
             steps.append("\(fact) noted")
         case .deferred:
-            try park(event, in: db)
+            try park(event, in: transaction)
             return Reaction(
                 summary:
                     "\(event.type.rawValue) arrived before its predecessor; parked until order \(event.orderId) moves on",
@@ -124,17 +122,15 @@ public struct OrderService: PlatformService {
         to status: OrderStatus,
         orderId: String,
         at now: Date,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws -> Applied {
         switch OrderStateMachine.decide(status, fact) {
         case .transition(let next, let reason):
-            try OrderTables.setStatus(orderId, next, reason: reason, at: Timestamp.format(now), in: db)
+            try OrderTables.setStatus(orderId, next, reason: reason, at: Timestamp.format(now), in: transaction)
             return .transition(next)
         case .acknowledge:
             if fact == .refunded {
-                try db.cachedStatement(sql: "UPDATE orders SET refunded = 1 WHERE order_id = ?").execute(arguments: [
-                    orderId
-                ])
+                try transaction.execute("UPDATE orders SET refunded = 1 WHERE order_id = ?", [orderId])
             }
             return .acknowledged
         case .postpone:
@@ -144,10 +140,10 @@ public struct OrderService: PlatformService {
         }
     }
 
-    private func park(_ event: EventEnvelope, in db: Database) throws {
-        try db.execute(
-            sql: "INSERT INTO parked_events (order_id, event) VALUES (?, ?)",
-            arguments: [event.orderId, Data(try EventCodec.encode(event))]
+    private func park(_ event: EventEnvelope, in transaction: any SQLTransaction) throws {
+        try transaction.execute(
+            "INSERT INTO parked_events (order_id, event) VALUES (?, ?)",
+            [event.orderId, try EventCodec.encode(event)]
         )
     }
 
@@ -157,31 +153,31 @@ public struct OrderService: PlatformService {
         _ orderId: String,
         status: OrderStatus,
         at now: Date,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws -> (OrderStatus, [String])? {
-        let parked = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq"),
-            arguments: [orderId]
+        let parked = try transaction.fetchAll(
+            "SELECT seq, event FROM parked_events WHERE order_id = ? ORDER BY seq",
+            [orderId]
         )
         var steps: [String] = []
         for row in parked {
-            let seq: Int64 = row["seq"]
-            let bytes: Data = row["event"]
-            guard let event = try? EventCodec.decode(Array(bytes)), let fact = OrderFact(event.payload) else {
-                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
+            let seq: Int64 = try row["seq"]
+            let bytes: [UInt8] = try row["event"]
+            guard let event = try? EventCodec.decode(bytes), let fact = OrderFact(event.payload) else {
+                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
                 continue
             }
-            switch try apply(fact, to: status, orderId: orderId, at: now, in: db) {
+            switch try apply(fact, to: status, orderId: orderId, at: now, in: transaction) {
             case .deferred:
                 continue
             case .transition(let next):
-                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
+                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
                 return (next, steps + ["\(status.rawValue) → \(next.rawValue) (parked \(event.type.rawValue))"])
             case .acknowledged:
-                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
+                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
                 steps.append("\(fact) noted")
             case .refused:
-                try db.cachedStatement(sql: "DELETE FROM parked_events WHERE seq = ?").execute(arguments: [seq])
+                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
                 logger.warning("refused parked \(event.type.rawValue) for a \(status.rawValue) order \(orderId)")
             }
         }

@@ -1,9 +1,9 @@
 import Configuration
 import Foundation
-import GRDB
 import Logging
 import OrderEvents
 import ServiceKit
+import Storage
 
 /// payment-service: charges or declines each new order by ``PaymentRule`` and refunds a charged
 /// order exactly once when inventory rejects it.
@@ -36,41 +36,56 @@ public struct PaymentService: PlatformService {
         self.rule = rule
     }
 
-    public static func migrate(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("payments-v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE payments (
-                        order_id TEXT PRIMARY KEY NOT NULL,
-                        payment_id TEXT NOT NULL,
-                        status TEXT NOT NULL,
-                        amount_minor INTEGER NOT NULL,
-                        currency TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        refunded_at TEXT
-                    ) WITHOUT ROWID;
-                    """
-            )
-        }
-    }
+    public static let migrations = [
+        Migration(
+            "payments-v1",
+            sqlite: """
+                CREATE TABLE payments (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    payment_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    amount_minor INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    refunded_at TEXT
+                ) WITHOUT ROWID;
+                """,
+            postgres: """
+                CREATE TABLE payments (
+                    order_id TEXT PRIMARY KEY NOT NULL,
+                    payment_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    amount_minor BIGINT NOT NULL,
+                    currency TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    refunded_at TEXT
+                );
+                """
+        )
+    ]
 
-    public func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    public func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         switch event.payload {
         case .orderCreated(let order):
-            return try charge(event, order, in: db)
+            return try charge(event, order, in: transaction)
         case .inventoryRejected:
-            return try refund(event, in: db)
+            return try refund(event, in: transaction)
         default:
             throw EventRejected("payment-service does not consume \(event.type.rawValue) events")
         }
     }
 
-    private func charge(_ event: EventEnvelope, _ order: OrderCreated, in db: Database) throws -> Reaction {
+    private func charge(
+        _ event: EventEnvelope,
+        _ order: OrderCreated,
+        in transaction: any SQLTransaction
+    ) throws -> Reaction {
         guard order.amount.minorUnits > 0 else { throw EventRejected("amount must be greater than 0") }
-        if try String.fetchOne(
-            db.cachedStatement(sql: "SELECT status FROM payments WHERE order_id = ?"),
-            arguments: [event.orderId]
-        ) != nil {
+        // A second OrderCreated for the order committing at once on another instance makes the
+        // insert below fail on the primary key (transient): the retry finds this row.
+        if try transaction.fetchValue(String.self, "SELECT status FROM payments WHERE order_id = ?", [event.orderId])
+            != nil
+        {
             return Reaction(
                 summary: "payment for order \(event.orderId) already decided; ignored a second OrderCreated",
                 level: .warning
@@ -80,7 +95,7 @@ public struct PaymentService: PlatformService {
         let now = Timestamp.format(Date())
         switch rule.decide(order.amount) {
         case .approve:
-            try record(event.orderId, paymentId: paymentId, status: "charged", order: order, at: now, in: db)
+            try record(event.orderId, paymentId: paymentId, status: "charged", order: order, at: now, in: transaction)
             let completed = PaymentCompleted(
                 paymentId: paymentId,
                 amount: order.amount,
@@ -93,7 +108,7 @@ public struct PaymentService: PlatformService {
                 summary: "processed payment of \(order.amount) \(order.currency), published payments.completed"
             )
         case .decline(let detail):
-            try record(event.orderId, paymentId: paymentId, status: "declined", order: order, at: now, in: db)
+            try record(event.orderId, paymentId: paymentId, status: "declined", order: order, at: now, in: transaction)
             let failed = PaymentFailed(
                 reason: .paymentDeclined,
                 amount: order.amount,
@@ -114,35 +129,38 @@ public struct PaymentService: PlatformService {
         status: String,
         order: OrderCreated,
         at now: String,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws {
-        try db.cachedStatement(
-            sql:
-                "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [orderId, paymentId, status, order.amount.minorUnits, order.currency, now])
+        try transaction.execute(
+            "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [orderId, paymentId, status, order.amount.minorUnits, order.currency, now]
+        )
     }
 
-    private func refund(_ event: EventEnvelope, in db: Database) throws -> Reaction {
-        guard
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM payments WHERE order_id = ?", arguments: [event.orderId])
-        else {
+    private func refund(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
+        let select = "SELECT status, payment_id, amount_minor, currency FROM payments WHERE order_id = ?"
+        guard let row = try transaction.fetchOne(select, [event.orderId]) else {
             return Reaction(summary: "no payment to refund for order \(event.orderId)", level: .warning)
         }
-        let status: String = row["status"]
-        guard status == "charged" else {
+        let status: String = try row["status"]
+        // The check and the change are one statement: of two refunds committing at once (on two
+        // instances), one changes the row and the other finds it refunded.
+        guard
+            status == "charged",
+            try transaction.execute(
+                "UPDATE payments SET status = 'refunded', refunded_at = ? WHERE order_id = ? AND status = 'charged'",
+                [Timestamp.format(Date()), event.orderId]
+            ) == 1
+        else {
             return Reaction(
-                summary: "payment for order \(event.orderId) is \(status); nothing to refund",
+                summary: "payment for order \(event.orderId) is \(status == "charged" ? "refunded" : status); nothing to refund",
                 level: .notice
             )
         }
-        try db.execute(
-            sql: "UPDATE payments SET status = 'refunded', refunded_at = ? WHERE order_id = ?",
-            arguments: [Timestamp.format(Date()), event.orderId]
-        )
         let refunded = PaymentRefunded(
-            paymentId: row["payment_id"],
-            amount: Amount(uncheckedMinorUnits: row["amount_minor"]),
-            currency: row["currency"],
+            paymentId: try row["payment_id"],
+            amount: Amount(uncheckedMinorUnits: try row["amount_minor"]),
+            currency: try row["currency"],
             reason: .outOfStock
         )
         return Reaction(

@@ -1,5 +1,5 @@
-import GRDB
 import OrderEvents
+import Storage
 
 extension EventStore {
     /// Applies one decoded event through `handler` inside the caller's write transaction, in a
@@ -15,16 +15,13 @@ extension EventStore {
         topic: String,
         trace: TraceContext?,
         handler: any EventHandler,
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws -> Reaction? {
-        var reaction: Reaction?
-        try db.inSavepoint {
-            guard try recordInInbox(event, topic: topic, in: db) else { return .commit }
-            let handled = try handler.handle(event, in: db)
-            try enqueue(handled.events, trace: trace, in: db)
-            reaction = handled
-            return .commit
+        try transaction.savepoint {
+            guard try recordInInbox(event, topic: topic, in: transaction) else { return nil }
+            let handled = try handler.handle(event, in: transaction)
+            try enqueue(handled.events, trace: trace, in: transaction)
+            return handled
         }
-        return reaction
     }
 }

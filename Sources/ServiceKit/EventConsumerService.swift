@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Kafka
 import Logging
 import Metrics
@@ -200,14 +199,14 @@ public final class EventConsumerService: Service, Sendable {
         let store = self.store
         let handler = self.handler
         let service = configuration.serviceName
-        return try await store.database.write { db in
+        return try await store.database.write { transaction in
             var outcomes: [(Item, ItemOutcome)] = []
             outcomes.reserveCapacity(items.count)
             for item in items {
                 let envelope: EventEnvelope
                 switch item.decoded {
                 case .failure(let failure):
-                    let first = try store.deadLetter(item.message, error: failure.description, service: service, in: db)
+                    let first = try store.deadLetter(item.message, error: failure.description, service: service, in: transaction)
                     outcomes.append((item, .deadLettered(error: failure.description, first: first)))
                     continue
                 case .success(let decoded):
@@ -219,12 +218,12 @@ public final class EventConsumerService: Service, Sendable {
                         topic: item.message.topic,
                         trace: item.trace,
                         handler: handler,
-                        in: db
+                        in: transaction
                     )
                     outcomes.append((item, reaction.map(ItemOutcome.processed) ?? .duplicate))
                 } catch let rejected as EventRejected {
                     let error = "rejected \(envelope.type.rawValue): \(rejected.reason)"
-                    let first = try store.deadLetter(item.message, error: error, service: service, in: db)
+                    let first = try store.deadLetter(item.message, error: error, service: service, in: transaction)
                     outcomes.append((item, .deadLettered(error: error, first: first)))
                 }
             }

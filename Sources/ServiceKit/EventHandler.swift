@@ -1,18 +1,22 @@
-import GRDB
 import Logging
 import OrderEvents
+import Storage
 
 /// What a service does with one event, inside its store's transaction.
 ///
 /// - Called at most once per event id with effect: the inbox skips repeats before `handle`.
-/// - Runs inside a write transaction: read and change the service's tables through `db`, and
-///   return the events to publish; they go to the outbox in the same transaction.
+/// - Runs inside a write transaction: read and change the service's tables through
+///   `transaction`, and return the events to publish; they go to the outbox in the same
+///   transaction. The same code runs on SQLite and PostgreSQL; on PostgreSQL, instances of the
+///   service run handlers at once (for different events), so a check and the change it guards
+///   are one statement, or the row is locked first.
 /// - Throw ``EventRejected`` for an event that can never be applied (it is dead-lettered).
 ///   Any other error rolls back and is retried with backoff, so it must be transient.
 public protocol EventHandler: Sendable {
-    /// Applies `event` through `db` and says what to publish; called from the consume loop, one
-    /// event at a time per partition, inside the write transaction that records it as processed.
-    func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction
+    /// Applies `event` through `transaction` and says what to publish; called from the consume
+    /// loop, one event at a time per partition, inside the write transaction that records it as
+    /// processed.
+    func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction
 }
 
 /// The result of handling an event: events to publish and a log line for after the commit.

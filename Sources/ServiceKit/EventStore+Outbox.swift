@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Kafka
 import OrderEvents
 import Storage
@@ -27,27 +26,19 @@ extension EventStore {
     /// handlers and the relay are never stalled behind a large delete.
     public static let pruneChunk = 5_000
 
-    /// The indexes pruning needs to find old rows without a table scan (migration
-    /// "platform-v3-pruning").
-    static func migratePruningIndexes(_ db: Database) throws {
-        try db.execute(
-            sql: """
-                CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
-                CREATE INDEX inbox_processed ON inbox(processed_at);
-                """
-        )
-    }
-
     /// The condition, on a row of `outbox`, that no earlier row of its topic and key is set
     /// aside: a set-aside row holds back the later rows of its key until an operator requeues or
     /// discards it. One probe of the (nearly always empty) index `outbox_set_aside` per row.
-    static let notHeldBySetAside = """
+    /// SQLite is told the index: its planner cannot see that the partial index fits.
+    static func notHeldBySetAside(_ dialect: SQLDialect) -> String {
+        """
         NOT EXISTS (
-            SELECT 1 FROM outbox AS f INDEXED BY outbox_set_aside
-            WHERE f.failed_at IS NOT NULL AND f.topic = outbox.topic AND f.message_key IS outbox.message_key
-              AND f.id < outbox.id
+            SELECT 1 FROM outbox AS f \(dialect == .sqlite ? "INDEXED BY outbox_set_aside" : "")
+            WHERE f.failed_at IS NOT NULL AND f.topic = outbox.topic
+              AND \(dialect.same("f.message_key", "outbox.message_key")) AND f.id < outbox.id
         )
         """
+    }
 
     /// Unsent outbox rows in insertion order; rows set aside as failed, and the later rows of
     /// their keys, excluded.
@@ -59,15 +50,14 @@ extension EventStore {
     /// later rows of their keys, excluded. Reads through the partial index of unsent rows: the
     /// cost grows with the rows returned, not with the table.
     public func unsent(after cursor: Int64, limit: Int) async throws -> [OutboxRecord] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, topic, message_key, value, headers FROM outbox
-                    WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside)
-                    ORDER BY id LIMIT ?
-                    """,
-                arguments: [cursor, limit]
+        try await database.read { transaction in
+            try transaction.fetchAll(
+                """
+                SELECT id, topic, message_key, value, headers FROM outbox
+                WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside(transaction.dialect))
+                ORDER BY id LIMIT ?
+                """,
+                [cursor, limit]
             ).map(Self.record)
         }
     }
@@ -81,31 +71,31 @@ extension EventStore {
         ids: ClosedRange<Int64>,
         limit: Int
     ) async throws -> [OutboxRecord] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, topic, message_key, value, headers FROM outbox
-                    WHERE id BETWEEN ? AND ? AND sent_at IS NULL AND failed_at IS NULL
-                      AND topic = ? AND message_key IS ? AND \(Self.notHeldBySetAside)
-                    ORDER BY id LIMIT ?
-                    """,
-                arguments: [ids.lowerBound, ids.upperBound, topic, key.map { Data($0) }, limit]
+        try await database.read { transaction in
+            // A null key is bound as no parameter: PostgreSQL cannot type a null placeholder alone.
+            let sameKey = key == nil ? "message_key IS NULL" : "message_key = ?"
+            let arguments: SQLArguments =
+                key == nil ? [ids.lowerBound, ids.upperBound, topic, limit] : [ids.lowerBound, ids.upperBound, topic, key, limit]
+            return try transaction.fetchAll(
+                """
+                SELECT id, topic, message_key, value, headers FROM outbox
+                WHERE id BETWEEN ? AND ? AND sent_at IS NULL AND failed_at IS NULL
+                  AND topic = ? AND \(sameKey) AND \(Self.notHeldBySetAside(transaction.dialect))
+                ORDER BY id LIMIT ?
+                """,
+                arguments
             ).map(Self.record)
         }
     }
 
-    private static func record(_ row: Row) throws -> OutboxRecord {
-        let headers = try StoredHeader.decode(row["headers"])
-        let key: Data? = row["message_key"]
-        let value: Data = row["value"]
-        return OutboxRecord(
-            id: row["id"],
+    private static func record(_ row: SQLRow) throws -> OutboxRecord {
+        OutboxRecord(
+            id: try row["id"],
             message: OutgoingMessage(
-                topic: row["topic"],
-                key: key.map { Array($0) },
-                value: Array(value),
-                headers: headers
+                topic: try row["topic"],
+                key: try row["message_key"],
+                value: try row["value"],
+                headers: try StoredHeader.decode(try row["headers"])
             )
         )
     }
@@ -119,14 +109,14 @@ extension EventStore {
     /// makes the marks before it durable too. This saves one fsync per published batch.
     public func markSent(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        try await sqlite.write(durability: .relaxed) { (db: Database) in
+        try await database.write(durability: .relaxed) { transaction in
             let now = Timestamp.format(Date())
-            // Well below SQLite's bound on statement parameters.
+            // Well below either backend's bound on statement parameters.
             for start in stride(from: 0, to: ids.count, by: 1_000) {
                 let chunk = ids[start..<min(start + 1_000, ids.count)]
-                try db.execute(
-                    sql: "UPDATE outbox SET sent_at = ? WHERE id IN (\(databaseQuestionMarks(count: chunk.count)))",
-                    arguments: StatementArguments([now] + chunk.map { $0 as (any DatabaseValueConvertible) })
+                try transaction.execute(
+                    "UPDATE outbox SET sent_at = ? WHERE id IN (\(SQLArguments.placeholders(chunk.count)))",
+                    SQLArguments([.text(now)] + chunk.map { .integer($0) })
                 )
             }
         }
@@ -136,8 +126,9 @@ extension EventStore {
     /// they hold back included). Counts through the partial index of unsent rows, so it costs
     /// the backlog, not the table.
     public func pendingCount() async throws -> Int {
-        try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL") ?? 0
+        try await database.read { transaction in
+            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+                ?? 0
         }
     }
 
@@ -145,18 +136,18 @@ extension EventStore {
     /// the later rows of its topic and key are held back until it is requeued or discarded
     /// (``requeueSetAside(_:)``, ``discardSetAside(_:)``).
     public func markFailed(_ id: Int64, error: String) async throws {
-        try await database.write { db in
-            try db.execute(
-                sql: "UPDATE outbox SET failed_at = ?, error = ? WHERE id = ?",
-                arguments: [Timestamp.format(Date()), error, id]
+        try await database.write { transaction in
+            try transaction.execute(
+                "UPDATE outbox SET failed_at = ?, error = ? WHERE id = ?",
+                [Timestamp.format(Date()), error, id]
             )
         }
     }
 
     /// The number of rows set aside as failed.
     public func failedCount() async throws -> Int {
-        try await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL") ?? 0
+        try await database.read { transaction in
+            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL") ?? 0
         }
     }
 
@@ -196,9 +187,8 @@ extension EventStore {
 
     /// Runs one pruning `DELETE` whose arguments are a cutoff time and a row limit.
     private func deleteChunk(_ sql: String, before cutoff: Date, limit: Int) async throws -> Int {
-        try await database.write { db in
-            try db.execute(sql: sql, arguments: [Timestamp.format(cutoff), limit])
-            return db.changesCount
+        try await database.write { transaction in
+            try transaction.execute(sql, [Timestamp.format(cutoff), limit])
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
-import GRDB
 import Kafka
 import OrderEvents
+import Storage
 
 // What an operator uses to put things right while the service is stopped: outbox rows set aside
 // by the relay (requeue or discard them) and dead-lettered messages (replay them after a fix).
@@ -14,9 +14,10 @@ extension EventStore {
     /// recovered from the `<topic>.dlq` copy where the outbox still has it (unsent, or sent
     /// within ``defaultOutboxRetention``), and otherwise stays unknown: such a dead letter cannot
     /// be replayed from the store (its message is the value of its `<topic>.dlq` copy).
-    static func migrateForRepair(_ db: Database) throws {
-        try db.execute(
-            sql: """
+    /// SQLite only: PostgreSQL schemas start with these tables as they are now.
+    static func migrateForRepair(_ transaction: any SQLTransaction) throws {
+        try transaction.execute(
+            """
                 CREATE INDEX outbox_set_aside ON outbox(topic, message_key, id) WHERE failed_at IS NOT NULL;
                 CREATE TABLE dead_letters_v4 (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -37,27 +38,26 @@ extension EventStore {
                     ORDER BY created_at, source_topic, source_partition, source_offset;
                 DROP TABLE dead_letters;
                 ALTER TABLE dead_letters_v4 RENAME TO dead_letters;
-                """
+            """
         )
-        let copies = try Row.fetchAll(
-            db,
-            sql: "SELECT message_key, value, headers FROM outbox WHERE topic LIKE ?",
-            arguments: ["%" + Topics.deadLetter(of: "")]
+        let copies = try transaction.fetchAll(
+            "SELECT message_key, value, headers FROM outbox WHERE topic LIKE ?",
+            ["%" + Topics.deadLetter(of: "")]
         )
         for copy in copies {
-            let headers = try StoredHeader.decode(copy["headers"])
+            let headers = try StoredHeader.decode(try copy["headers"])
             let source = { (name: String) in headers.first { $0.name == name }?.stringValue }
             guard let topic = source("dlq-source-topic"), let partition = source("dlq-source-partition"),
                 let offset = source("dlq-source-offset")
             else { continue }
-            let key: Data? = copy["message_key"]
-            let value: Data = copy["value"]
-            try db.execute(
-                sql: """
-                    UPDATE dead_letters SET message_key = ?, value = ?, headers = ?
-                    WHERE source_topic = ? AND source_partition = ? AND source_offset = ? AND value IS NULL
-                    """,
-                arguments: [
+            let key: [UInt8]? = try copy["message_key"]
+            let value: [UInt8] = try copy["value"]
+            try transaction.execute(
+                """
+                UPDATE dead_letters SET message_key = ?, value = ?, headers = ?
+                WHERE source_topic = ? AND source_partition = ? AND source_offset = ? AND value IS NULL
+                """,
+                [
                     key, value, try StoredHeader.encode(headers.filter { !$0.name.hasPrefix("dlq-") }), topic,
                     partition, offset,
                 ]
@@ -83,26 +83,25 @@ extension EventStore {
 
     /// The rows set aside, in id order, with how many later rows of their key each holds back.
     public func setAsideRows() async throws -> [SetAsideRow] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT f.id, f.topic, f.message_key, f.created_at, f.failed_at, f.error,
-                        (SELECT COUNT(*) FROM outbox AS o
-                         WHERE o.topic = f.topic AND o.message_key IS f.message_key AND o.id > f.id
-                           AND o.sent_at IS NULL AND o.failed_at IS NULL) AS held_back
-                    FROM outbox AS f WHERE f.failed_at IS NOT NULL ORDER BY f.id
-                    """
+        try await database.read { transaction in
+            try transaction.fetchAll(
+                """
+                SELECT f.id, f.topic, f.message_key, f.created_at, f.failed_at, f.error,
+                    (SELECT COUNT(*) FROM outbox AS o
+                     WHERE o.topic = f.topic AND \(transaction.dialect.same("o.message_key", "f.message_key"))
+                       AND o.id > f.id AND o.sent_at IS NULL AND o.failed_at IS NULL) AS held_back
+                FROM outbox AS f WHERE f.failed_at IS NOT NULL ORDER BY f.id
+                """,
+                []
             ).map { row in
-                let key: Data? = row["message_key"]
-                return SetAsideRow(
-                    id: row["id"],
-                    topic: row["topic"],
-                    key: key.map { Array($0) },
-                    createdAt: row["created_at"],
-                    failedAt: row["failed_at"],
-                    error: row["error"] ?? "",
-                    heldBack: row["held_back"]
+                SetAsideRow(
+                    id: try row["id"],
+                    topic: try row["topic"],
+                    key: try row["message_key"],
+                    createdAt: try row["created_at"],
+                    failedAt: try row["failed_at"],
+                    error: try row["error"] ?? "",
+                    heldBack: try row["held_back"]
                 )
             }
         }
@@ -128,8 +127,8 @@ extension EventStore {
     private func changeSetAside(_ ids: [Int64]?, sql: String) async throws -> [SetAsideRow] {
         let rows = try await setAsideRows()
         let chosen = try Self.choose(ids, from: rows, id: \.id, unknown: RepairError.notSetAside)
-        try await database.write { db in
-            for row in chosen { try db.execute(sql: sql + " AND failed_at IS NOT NULL", arguments: [row.id]) }
+        try await database.write { transaction in
+            for row in chosen { try transaction.execute(sql + " AND failed_at IS NOT NULL", [row.id]) }
         }
         return chosen
     }
@@ -171,27 +170,26 @@ extension EventStore {
 
     /// Every dead letter, in the order they were recorded.
     public func deadLetters() async throws -> [DeadLetterRecord] {
-        try await database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, source_topic, source_partition, source_offset, error, created_at, message_key,
-                        value IS NOT NULL AS has_message, replayed_at, replay_outcome
-                    FROM dead_letters ORDER BY id
-                    """
+        try await database.read { transaction in
+            try transaction.fetchAll(
+                """
+                SELECT id, source_topic, source_partition, source_offset, error, created_at, message_key,
+                    value IS NOT NULL AS has_message, replayed_at, replay_outcome
+                FROM dead_letters ORDER BY id
+                """,
+                []
             ).map { row in
-                let key: Data? = row["message_key"]
-                return DeadLetterRecord(
-                    id: row["id"],
-                    sourceTopic: row["source_topic"],
-                    sourcePartition: row["source_partition"],
-                    sourceOffset: row["source_offset"],
-                    error: row["error"],
-                    createdAt: row["created_at"],
-                    key: key.map { Array($0) },
-                    hasMessage: row["has_message"],
-                    replayedAt: row["replayed_at"],
-                    replayOutcome: row["replay_outcome"]
+                DeadLetterRecord(
+                    id: try row["id"],
+                    sourceTopic: try row["source_topic"],
+                    sourcePartition: try row["source_partition"],
+                    sourceOffset: try row["source_offset"],
+                    error: try row["error"],
+                    createdAt: try row["created_at"],
+                    key: try row["message_key"],
+                    hasMessage: try row["has_message"],
+                    replayedAt: try row["replayed_at"],
+                    replayOutcome: try row["replay_outcome"]
                 )
             }
         }
@@ -234,27 +232,28 @@ extension EventStore {
     /// - Throws: ``RepairError/unknownDeadLetters(_:)`` for an unknown id; a database or
     ///   handler error (other than ``EventRejected``) rolls everything back and is rethrown.
     public func replayDeadLetter(_ id: Int64, handler: any EventHandler) async throws -> ReplayOutcome {
-        let (outcome, reaction) = try await database.write { db -> (ReplayOutcome, Reaction?) in
+        let (outcome, reaction) = try await database.write { transaction -> (ReplayOutcome, Reaction?) in
+            // Locked: two operators replaying the same dead letter at once replay it once.
+            let lock = transaction.dialect == .postgres ? " FOR UPDATE" : ""
             guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT source_topic, message_key, value, headers, replayed_at, replay_outcome
-                        FROM dead_letters WHERE id = ?
-                        """,
-                    arguments: [id]
+                let row = try transaction.fetchOne(
+                    """
+                    SELECT source_topic, message_key, value, headers, replayed_at, replay_outcome
+                    FROM dead_letters WHERE id = ?\(lock)
+                    """,
+                    [id]
                 )
             else { throw RepairError.unknownDeadLetters([id]) }
-            if let at: String = row["replayed_at"] {
-                return (.alreadyReplayed(at: at, outcome: row["replay_outcome"] ?? ""), nil)
+            if let at: String = try row["replayed_at"] {
+                return (.alreadyReplayed(at: at, outcome: try row["replay_outcome"] ?? ""), nil)
             }
-            guard let value: Data = row["value"], let headerColumn: String = row["headers"] else {
+            guard let value: [UInt8] = try row["value"], let headerColumn: String = try row["headers"] else {
                 return (.noStoredMessage, nil)
             }
-            let topic: String = row["source_topic"]
+            let topic: String = try row["source_topic"]
             let envelope: EventEnvelope
             do throws(EventDecodingError) {
-                envelope = try EventCodec.decode(Array(value))
+                envelope = try EventCodec.decode(value)
             } catch {
                 return (.stillRejected(error.description), nil)
             }
@@ -263,16 +262,16 @@ extension EventStore {
                 .flatMap(TraceContext.init(traceparent:))
             let reaction: Reaction?
             do {
-                reaction = try self.apply(envelope, topic: topic, trace: trace, handler: handler, in: db)
+                reaction = try self.apply(envelope, topic: topic, trace: trace, handler: handler, in: transaction)
             } catch let rejected as EventRejected {
                 return (.stillRejected("rejected \(envelope.type.rawValue): \(rejected.reason)"), nil)
             }
             let outcome =
                 reaction.map { ReplayOutcome.applied(events: $0.events.count, summary: $0.summary) }
                 ?? .alreadyProcessed
-            try db.execute(
-                sql: "UPDATE dead_letters SET replayed_at = ?, replay_outcome = ? WHERE id = ?",
-                arguments: [Timestamp.format(Date()), outcome.description, id]
+            try transaction.execute(
+                "UPDATE dead_letters SET replayed_at = ?, replay_outcome = ? WHERE id = ?",
+                [Timestamp.format(Date()), outcome.description, id]
             )
             return (outcome, reaction)
         }

@@ -1,31 +1,36 @@
 import Foundation
-import GRDB
 import Kafka
+import Logging
 import OrderEvents
 import Storage
 
-/// A service's own SQLite database (WAL) with the inbox and outbox that make event handling
-/// effectively-once.
+/// A service's own database — a SQLite file (WAL) by default, or a schema of its own on a
+/// PostgreSQL server — with the inbox and outbox that make event handling effectively-once.
 ///
-/// - ``handle(_:trace:body:)`` runs one local transaction that records the event id in the
+/// - ``handle(_:topic:trace:body:)`` runs one local transaction that records the event id in the
 ///   inbox (a repeat is skipped), applies the service's change, and writes the outgoing events
 ///   to the outbox. Either all of it commits or none of it.
 /// - The outbox is read by ``OutboxRelay``, which publishes rows in insertion order and marks
 ///   them sent.
-/// - Thread-safety: all methods may be called from any task; GRDB serialises writes.
+/// - The same semantics on both backends: the statements are written once against
+///   ``SQLTransaction``; the few that differ switch on its dialect.
+/// - Thread-safety: all methods may be called from any task. SQLite serialises writes; on
+///   PostgreSQL the inbox's primary key makes two transactions recording one event id apply it
+///   once (the second waits for the first and skips it).
 public final class EventStore: Sendable {
-    /// The WAL database pool: concurrent reads, serialised writes.
-    public let database: DatabasePool
+    /// The database: every read and write of the service's state goes through it.
+    public let database: any SQLDatabase
     /// The topic names the store's outbox rows are published to.
     public let topics: Topics
-    /// The database file's path.
-    public let path: String
-    /// The database's name (`<name>.sqlite`): the service's name.
+    /// Where the database is, for messages: the file's path, or the PostgreSQL URL without its
+    /// password and with the service's schema.
+    public var location: String { database.location }
+    /// The database's name: the service's name (the SQLite file `<name>.sqlite`, the PostgreSQL
+    /// schema `<name>` with `-` as `_`).
     public let name: String
-    /// The database with the platform's settings (WAL, synced commits, busy timeout).
-    let sqlite: SQLiteDatabase
-    /// `<path>.lock`, exclusively `flock`ed while the store is open.
-    private let lock: Int32
+    /// `<path>.lock`, exclusively `flock`ed while a SQLite store is open; nil on PostgreSQL,
+    /// whose instances share the database by design.
+    private let lock: Int32?
 
     /// Another process has the store open: two would handle the same events twice (a second
     /// charge after a rebalance), so the second refuses to start.
@@ -41,86 +46,209 @@ public final class EventStore: Sendable {
     }
 
     /// Opens (creating when needed) `<directory>/<name>.sqlite` and applies the platform's
-    /// migrations followed by `migrations`, which the service uses for its own tables.
+    /// migrations followed by `migrations`, the service's own tables.
     /// - Throws: ``InUse`` while another process (or another open store) has the database; the
     ///   lock is released when the store is.
-    public init(
+    public convenience init(
         directory: String,
         name: String,
         topics: Topics,
-        migrations: (inout DatabaseMigrator) -> Void = { _ in }
-    ) throws {
+        migrations: [Migration] = []
+    ) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = (directory as NSString).appendingPathComponent("\(name).sqlite")
-        self.name = name
+        let path = (directory as NSString).appendingPathComponent("\(name).sqlite")
         // SQLite's own locks serialise writers but let any number of processes open the file.
-        lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let lock = Glibc.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lock >= 0 else {
             throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno), userInfo: [NSFilePathErrorKey: path + ".lock"])
         }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            close(lock)
+            Glibc.close(lock)
             throw InUse(path: path)
         }
+        let database: SQLiteDatabase
         do {
-            sqlite = try SQLiteDatabase(path: path)
+            database = try SQLiteDatabase(path: path)
         } catch {
-            close(lock)
+            Glibc.close(lock)
             throw error
         }
-        database = sqlite.pool
+        try await self.init(database: database, name: name, topics: topics, migrations: migrations, lock: lock)
+    }
+
+    /// Opens the service's schema (``schemaName(for:)``) on the PostgreSQL server at `url`,
+    /// creating it when needed, and applies the platform's migrations followed by `migrations`.
+    /// Any number of instances of the service may open it at once: migrations run once, under a
+    /// lock, and the inbox keeps them from applying an event twice.
+    public convenience init(
+        url: DatabaseURL,
+        name: String,
+        topics: Topics,
+        migrations: [Migration] = [],
+        leaseTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) async throws {
+        let database = try PostgreSQLDatabase(
+            url: url,
+            schema: Self.schemaName(for: name),
+            leaseTimeout: leaseTimeout,
+            logger: logger
+        )
+        do {
+            try await self.init(database: database, name: name, topics: topics, migrations: migrations, lock: nil)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    private init(
+        database: any SQLDatabase,
+        name: String,
+        topics: Topics,
+        migrations: [Migration],
+        lock: Int32?
+    ) async throws {
+        self.database = database
+        self.name = name
         self.topics = topics
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("platform-v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE inbox (
-                        event_id TEXT PRIMARY KEY NOT NULL,
-                        topic TEXT NOT NULL,
-                        processed_at TEXT NOT NULL
-                    ) WITHOUT ROWID;
-                    CREATE TABLE outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        topic TEXT NOT NULL,
-                        message_key BLOB,
-                        value BLOB NOT NULL,
-                        headers TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        sent_at TEXT
-                    );
-                    CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
-                    CREATE TABLE dead_letters (
-                        source_topic TEXT NOT NULL,
-                        source_partition INTEGER NOT NULL,
-                        source_offset INTEGER NOT NULL,
-                        error TEXT NOT NULL,
-                        created_at TEXT NOT NULL,
-                        PRIMARY KEY (source_topic, source_partition, source_offset)
-                    ) WITHOUT ROWID;
-                    """
+        self.lock = lock
+        try await database.migrate(Self.platformMigrations + migrations)
+    }
+
+    /// Opens the store `configuration` names: the service's schema on the PostgreSQL server of
+    /// `DATABASE_URL` when it is set, otherwise `<DATA_DIR>/<SERVICE_NAME>.sqlite`.
+    public static func open(
+        _ configuration: ServiceConfiguration,
+        migrations: [Migration],
+        logger: Logger
+    ) async throws -> EventStore {
+        if let url = configuration.databaseURL {
+            return try await EventStore(
+                url: url,
+                name: configuration.serviceName,
+                topics: configuration.topics,
+                migrations: migrations,
+                logger: logger
             )
         }
-        migrator.registerMigration("platform-v2-outbox-failures") { db in
+        return try await EventStore(
+            directory: configuration.dataDirectory,
+            name: configuration.serviceName,
+            topics: configuration.topics,
+            migrations: migrations
+        )
+    }
+
+    /// The PostgreSQL schema of service `name`: `order-service` → `order_service`.
+    public static func schemaName(for name: String) -> String {
+        String(name.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    /// The platform's tables (inbox, outbox, dead letters), under the names SQLite databases in
+    /// the field record them by.
+    static let platformMigrations: [Migration] = [
+        Migration(
+            "platform-v1",
+            sqlite: """
+                CREATE TABLE inbox (
+                    event_id TEXT PRIMARY KEY NOT NULL,
+                    topic TEXT NOT NULL,
+                    processed_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    message_key BLOB,
+                    value BLOB NOT NULL,
+                    headers TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    sent_at TEXT
+                );
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
+                CREATE TABLE dead_letters (
+                    source_topic TEXT NOT NULL,
+                    source_partition INTEGER NOT NULL,
+                    source_offset INTEGER NOT NULL,
+                    error TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (source_topic, source_partition, source_offset)
+                ) WITHOUT ROWID;
+                """,
+            // PostgreSQL starts at the platform's current schema: it has no databases from
+            // before, so the later migrations have nothing to change there.
+            postgres: """
+                CREATE TABLE inbox (
+                    event_id TEXT PRIMARY KEY NOT NULL,
+                    topic TEXT NOT NULL,
+                    processed_at TEXT NOT NULL
+                );
+                CREATE INDEX inbox_processed ON inbox(processed_at);
+                CREATE TABLE outbox (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    topic TEXT NOT NULL,
+                    message_key BYTEA,
+                    value BYTEA NOT NULL,
+                    headers TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    sent_at TEXT,
+                    failed_at TEXT,
+                    error TEXT
+                );
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+                CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+                CREATE INDEX outbox_set_aside ON outbox(topic, message_key, id) WHERE failed_at IS NOT NULL;
+                CREATE TABLE dead_letters (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    source_topic TEXT NOT NULL,
+                    source_partition INTEGER NOT NULL,
+                    source_offset BIGINT NOT NULL,
+                    error TEXT NOT NULL,
+                    created_at TEXT NOT NULL,
+                    message_key BYTEA,
+                    value BYTEA,
+                    headers TEXT,
+                    replayed_at TEXT,
+                    replay_outcome TEXT,
+                    UNIQUE (source_topic, source_partition, source_offset)
+                );
+                """
+        ),
+        Migration(
+            "platform-v2-outbox-failures",
             // A row Kafka will never accept (too large, not authorized) is set aside with its
             // error instead of blocking every row behind it.
-            try db.execute(
-                sql: """
-                    ALTER TABLE outbox ADD COLUMN failed_at TEXT;
-                    ALTER TABLE outbox ADD COLUMN error TEXT;
-                    DROP INDEX outbox_unsent;
-                    CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
-                    """
-            )
-        }
-        migrator.registerMigration("platform-v3-pruning", migrate: Self.migratePruningIndexes)
-        migrator.registerMigration("platform-v4-repair", migrate: Self.migrateForRepair)
-        migrations(&migrator)
-        try migrator.migrate(database)
-    }
+            sqlite: """
+                ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+                ALTER TABLE outbox ADD COLUMN error TEXT;
+                DROP INDEX outbox_unsent;
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+                """,
+            postgres: ""
+        ),
+        Migration(
+            "platform-v3-pruning",
+            sqlite: """
+                CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+                CREATE INDEX inbox_processed ON inbox(processed_at);
+                """,
+            postgres: ""
+        ),
+        Migration("platform-v4-repair") { transaction in
+            guard transaction.dialect == .sqlite else { return }
+            try migrateForRepair(transaction)
+        },
+    ]
 
     deinit {
         // Another process may open the database from here on.
-        close(lock)
+        if let lock { Glibc.close(lock) }
+    }
+
+    /// Closes the database's connections; later calls fail. The SQLite file's lock is released
+    /// when the store is.
+    public func close() async {
+        await database.close()
     }
 
     /// What became of one handled event.
@@ -139,12 +267,12 @@ public final class EventStore: Sendable {
         _ event: EventEnvelope,
         topic: String,
         trace: TraceContext?,
-        body: @escaping @Sendable (Database) throws -> [EventEnvelope]
+        body: @escaping @Sendable (any SQLTransaction) throws -> [EventEnvelope]
     ) async throws -> (Outcome, [EventEnvelope]) {
-        try await database.write { db in
-            guard try self.recordInInbox(event, topic: topic, in: db) else { return (.duplicate, []) }
-            let outgoing = try body(db)
-            try self.enqueue(outgoing, trace: trace, in: db)
+        try await database.write { transaction in
+            guard try self.recordInInbox(event, topic: topic, in: transaction) else { return (.duplicate, []) }
+            let outgoing = try body(transaction)
+            try self.enqueue(outgoing, trace: trace, in: transaction)
             return (.processed, outgoing)
         }
     }
@@ -152,17 +280,16 @@ public final class EventStore: Sendable {
     /// Records `event` as processed inside the caller's transaction.
     /// - Returns: false when its id was already in the inbox: the event is a repeat and must
     ///   change nothing.
-    public func recordInInbox(_ event: EventEnvelope, topic: String, in db: Database) throws -> Bool {
-        // Cached statements here and below: they run for every event, and compiling the SQL each
-        // time was a large share of a service's CPU.
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?)")
-            .execute(arguments: [event.eventId.uuidString, topic, Timestamp.format(Date())])
-        return db.changesCount == 1
+    public func recordInInbox(_ event: EventEnvelope, topic: String, in transaction: any SQLTransaction) throws -> Bool {
+        try transaction.execute(
+            "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [event.eventId.uuidString, topic, Timestamp.format(Date())]
+        ) == 1
     }
 
     /// Writes events to the outbox inside the caller's transaction. Each gets the event-type and
     /// traceparent headers; the key is the order id.
-    public func enqueue(_ events: [EventEnvelope], trace: TraceContext?, in db: Database) throws {
+    public func enqueue(_ events: [EventEnvelope], trace: TraceContext?, in transaction: any SQLTransaction) throws {
         for event in events {
             let span = trace?.child() ?? TraceContext.root()
             let headers = [
@@ -174,7 +301,7 @@ public final class EventStore: Sendable {
                 key: Array(event.key.utf8),
                 value: try EventCodec.encode(event),
                 headers: headers,
-                in: db
+                in: transaction
             )
         }
     }
@@ -184,20 +311,25 @@ public final class EventStore: Sendable {
     /// - Returns: false when this position was already dead-lettered.
     /// The message itself (key, value, headers) is stored with the record, so that an operator
     /// can replay it after a fix (``replayDeadLetter(_:handler:)``).
-    public func deadLetter(_ message: KafkaMessage, error: String, service: String, in db: Database) throws -> Bool {
+    public func deadLetter(
+        _ message: KafkaMessage,
+        error: String,
+        service: String,
+        in transaction: any SQLTransaction
+    ) throws -> Bool {
         let failedAt = Timestamp.format(Date())
-        try db.execute(
-            sql: """
-                INSERT OR IGNORE INTO dead_letters
-                    (source_topic, source_partition, source_offset, error, created_at, message_key, value, headers)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                message.topic, message.partition, message.offset, error, failedAt, message.key.map { Data($0) },
-                Data(message.value), try StoredHeader.encode(message.headers),
+        let inserted = try transaction.execute(
+            """
+            INSERT INTO dead_letters
+                (source_topic, source_partition, source_offset, error, created_at, message_key, value, headers)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """,
+            [
+                message.topic, message.partition, message.offset, error, failedAt, message.key, message.value,
+                try StoredHeader.encode(message.headers),
             ]
         )
-        guard db.changesCount == 1 else { return false }
+        guard inserted == 1 else { return false }
         let headers =
             message.headers + [
                 KafkaHeader(name: "dlq-source-topic", string: message.topic),
@@ -212,7 +344,7 @@ public final class EventStore: Sendable {
             key: message.key,
             value: message.value,
             headers: headers,
-            in: db
+            in: transaction
         )
         return true
     }
@@ -222,19 +354,17 @@ public final class EventStore: Sendable {
         key: [UInt8]?,
         value: [UInt8],
         headers: [KafkaHeader],
-        in db: Database
+        in transaction: any SQLTransaction
     ) throws {
-        try db.cachedStatement(
-            sql: "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)"
+        try transaction.execute(
+            "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
+            [topic, key, value, try StoredHeader.encode(headers), Timestamp.format(Date())]
         )
-        .execute(arguments: [
-            topic, key.map { Data($0) }, Data(value), try StoredHeader.encode(headers), Timestamp.format(Date()),
-        ])
     }
 
     /// True when the database answers a trivial query.
     public func isOpen() async -> Bool {
-        (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+        await database.isOpen()
     }
 }
 

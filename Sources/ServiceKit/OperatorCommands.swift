@@ -43,12 +43,7 @@ enum OperatorCommands {
         var logger = Logger(label: configuration.serviceName)
         logger.logLevel = .warning
         do {
-            let store = try EventStore(
-                directory: configuration.dataDirectory,
-                name: configuration.serviceName,
-                topics: configuration.topics,
-                migrations: S.migrate
-            )
+            let store = try await EventStore.open(configuration, migrations: S.migrations, logger: logger)
             let context = RepairContext(store: store) { [logger] in
                 try S(configuration: configuration, reader: ConfigReader(environment: environment), logger: logger)
             }

@@ -2,6 +2,7 @@ import Kafka
 import Logging
 import Metrics
 import ServiceLifecycle
+import Storage
 import Synchronization
 
 /// What `/ready` reports: ready only when every check passed its last run and no loop is
@@ -132,7 +133,7 @@ public struct ReadinessProbe: Service {
             let broker = await producer.brokerAnswers(timeout: interval)
             readiness.set(.broker, ready: broker, reason: "broker did not answer a metadata request")
             let database = await store.isOpen()
-            readiness.set(.database, ready: database, reason: "database \(store.path) does not answer")
+            readiness.set(.database, ready: database, reason: "database \(store.location) does not answer")
             let ready = readiness.failures.isEmpty
             if ready != wasReady {
                 if ready {

@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import OrderEvents
+import Storage
 
 /// Who a service is: its name and the defaults that differ between services. All platform
 /// defaults live here and in ``ServiceConfiguration/init(identity:reader:kafkaProperties:)``.
@@ -57,8 +58,13 @@ public struct ServiceConfiguration: Sendable {
     public var metricsHost: String
     /// `METRICS_PORT`: 0–65535, 0 for any free port.
     public var metricsPort: Int
-    /// `DATA_DIR`: where the service's SQLite database lives.
+    /// `DATA_DIR`: where the service's SQLite database lives (unused with ``databaseURL``).
     public var dataDirectory: String
+    /// `DATABASE_URL` (`postgres://user:password@host:5432/database?sslmode=…`): the service
+    /// keeps its state in a schema of its own on that PostgreSQL server, shared by every
+    /// instance of the service; nil (unset) keeps it in a SQLite file in ``dataDirectory``. Its
+    /// ``DatabaseURL/description`` hides the password: log that, never the variable.
+    public var databaseURL: DatabaseURL?
     /// `LOG_LEVEL`, case-insensitive.
     public var logLevel: Logger.Level
     /// `TOPIC_PARTITIONS` (1–1000) for topics the service creates.
@@ -107,6 +113,13 @@ public struct ServiceConfiguration: Sendable {
         metricsHost = reader.trimmedString(forKey: "metrics.host", default: "0.0.0.0")
         metricsPort = try reader.port(forKey: "metrics.port", default: identity.metricsPort)
         dataDirectory = reader.trimmedString(forKey: "data.dir", default: "./data/\(identity.name)")
+        if let url = reader.trimmedString(forKey: "database.url") {
+            do {
+                databaseURL = try DatabaseURL(url)
+            } catch {
+                throw ServiceConfigurationError(variable: "DATABASE_URL", problem: error.description)
+            }
+        }
         let level = reader.trimmedString(forKey: "log.level", default: "info").lowercased()
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw ServiceConfigurationError(

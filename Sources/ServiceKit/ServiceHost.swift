@@ -1,13 +1,13 @@
 import CProcessControl
 import Configuration
 import Foundation
-import GRDB
 import Hummingbird
 import Kafka
 import Logging
 import OrderEvents
 import Prometheus
 import ServiceLifecycle
+import Storage
 
 /// A platform service: an event handler with its identity, tables and optional extra parts.
 public protocol PlatformService: EventHandler {
@@ -16,8 +16,9 @@ public protocol PlatformService: EventHandler {
     /// Builds the service from the shared configuration and its own variables.
     init(configuration: ServiceConfiguration, reader: ConfigReader, logger: Logger) throws(ServiceConfigurationError)
 
-    /// Registers the service's own tables.
-    static func migrate(_ migrator: inout DatabaseMigrator)
+    /// The service's own tables, applied in order after the platform's (names are versions:
+    /// never change a shipped one, add a new one).
+    static var migrations: [Migration] { get }
 
     /// Runs once after the store is open, before anything is consumed (for example seeding stock).
     func prepare(store: EventStore) async throws
@@ -107,16 +108,11 @@ public enum ServiceHost {
             metadata: [
                 "brokers": .string(configuration.kafka.bootstrapServers), "group": .string(configuration.groupId),
                 "metricsPort": .stringConvertible(configuration.metricsPort),
-                "dataDir": .string(configuration.dataDirectory),
+                "store": .string(configuration.databaseURL.map { "\($0) (schema \(EventStore.schemaName(for: configuration.serviceName)))" } ?? configuration.dataDirectory),
                 "kafkaProperties": .string(configuration.kafka.properties.map(\.redacted).joined(separator: ", ")),
             ]
         )
-        let store = try EventStore(
-            directory: configuration.dataDirectory,
-            name: configuration.serviceName,
-            topics: configuration.topics,
-            migrations: S.migrate
-        )
+        let store = try await EventStore.open(configuration, migrations: S.migrations, logger: logger)
         try await service.prepare(store: store)
         let producer = try KafkaProducer(
             configuration: configuration.kafka,

@@ -4,6 +4,15 @@
 public enum SQLDialect: String, Sendable, Hashable, CaseIterable {
     case sqlite
     case postgres
+
+    /// The condition that expressions `a` and `b` are equal or both null. SQLite's `a IS b` uses
+    /// an index; PostgreSQL's `IS NOT DISTINCT FROM` does not, so there it is spelled out.
+    public func same(_ a: String, _ b: String) -> String {
+        switch self {
+        case .sqlite: "\(a) IS \(b)"
+        case .postgres: "(\(a) = \(b) OR (\(a) IS NULL AND \(b) IS NULL))"
+        }
+    }
 }
 
 /// One open transaction of an ``SQLDatabase``: statements run in order, and either all of them
@@ -32,6 +41,12 @@ public protocol SQLTransaction: AnyObject {
     /// rethrown, while the enclosing transaction goes on.
     @discardableResult
     func savepoint<T>(_ body: () throws -> T) throws -> T
+
+    /// True when the transaction is still open and holds everything done before the savepoint
+    /// that `error` came out of: the caller may go on and commit the rest. False when the
+    /// backend ended or may have ended the whole transaction (SQLite rolls it back on
+    /// `SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_BUSY`, …; a lost PostgreSQL connection).
+    func isIntact(after error: any Error) -> Bool
 }
 
 extension SQLTransaction {
@@ -55,10 +70,5 @@ extension SQLTransaction {
         guard let row = try fetchOne(sql, arguments), !row.values.isEmpty else { return nil }
         let value: T? = try row[0]
         return value
-    }
-
-    /// `?, ?, ?` for `count` placeholders.
-    public static func placeholders(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ", ")
     }
 }

@@ -46,6 +46,14 @@ extension Int: SQLValueConvertible {
     }
 }
 
+extension Int32: SQLValueConvertible {
+    public var sqlValue: SQLValue { .integer(Int64(self)) }
+    public init?(sqlValue value: SQLValue) {
+        guard case .integer(let integer) = value, let exact = Int32(exactly: integer) else { return nil }
+        self = exact
+    }
+}
+
 extension Double: SQLValueConvertible {
     public var sqlValue: SQLValue { .real(self) }
     public init?(sqlValue value: SQLValue) {
@@ -113,6 +121,11 @@ public struct SQLArguments: Sendable, Hashable, ExpressibleByArrayLiteral {
     /// `[orderId, amount, nil]`.
     public init(arrayLiteral elements: (any SQLValueConvertible)?...) {
         values = elements.map { $0?.sqlValue ?? .null }
+    }
+
+    /// `?, ?, ?` for `count` placeholders.
+    public static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
     }
 }
 

@@ -3,6 +3,8 @@ import GRDB
 import Kafka
 import OrderEvents
 import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("A service binary's operator subcommands, run as an operator would")
@@ -38,7 +40,7 @@ struct OperatorCommandTests {
                 OrderCreated(amount: Amount(exactly: "12.50")!, currency: "USD", customerEmail: nil, items: [])
             )
         )
-        var store: EventStore? = try EventStore(directory: root, name: "payment-service", topics: .defaults)
+        var store: EventStore? = try await EventStore(directory: root, name: "payment-service", topics: .defaults)
         let message = KafkaMessage(
             topic: "orders.created",
             partition: 2,
@@ -90,12 +92,12 @@ struct OperatorCommandTests {
     }
 
     private func deadLetter(_ message: KafkaMessage, in store: EventStore) async throws {
-        let first = try await store.database.write { db in
+        let first = try await store.database.write { transaction in
             try store.deadLetter(
                 message,
                 error: "rejected OrderCreated: a bug since fixed",
                 service: "payment-service",
-                in: db
+                in: transaction
             )
         }
         #expect(first)

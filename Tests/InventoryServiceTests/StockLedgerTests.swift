@@ -4,6 +4,8 @@ import GRDB
 import Logging
 import OrderEvents
 import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 @testable import InventoryService
 
@@ -94,21 +96,35 @@ struct StockLedgerPlanTests {
     }
 }
 
-/// A real SQLite store in a fresh temporary directory, removed on deinit.
+/// Where a test's store lives: a SQLite file in a fresh temporary directory (removed on deinit),
+/// or a schema of its own on the test PostgreSQL server. Opening it again opens the same store,
+/// as a restarted service (or a second instance, on PostgreSQL) does.
 final class TemporaryDirectory: Sendable {
     let url: URL
+    let name = TestPostgresServer.uniqueName()
 
     init() {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("inventory-tests-\(UUID().uuidString)")
     }
 
-    func openStore() throws -> EventStore {
-        try EventStore(
-            directory: url.path,
-            name: "inventory-service",
-            topics: .defaults,
-            migrations: InventoryService.migrate
-        )
+    func openStore(_ backend: TestBackend) async throws -> EventStore {
+        switch backend {
+        case .sqlite:
+            try await EventStore(
+                directory: url.path,
+                name: "inventory-service",
+                topics: .defaults,
+                migrations: InventoryService.migrations
+            )
+        case .postgres:
+            try await EventStore(
+                url: try DatabaseURL(try await TestPostgresServer.shared().url),
+                name: name,
+                topics: .defaults,
+                migrations: InventoryService.migrations,
+                logger: Logger(label: "t")
+            )
+        }
     }
 
     deinit {
@@ -116,7 +132,7 @@ final class TemporaryDirectory: Sendable {
     }
 }
 
-@Suite("InventoryService handler on a real store")
+@Suite("InventoryService handler on a real SQLite file and a real PostgreSQL server")
 struct InventoryServiceHandlerTests {
     let directory = TemporaryDirectory()
 
@@ -149,25 +165,24 @@ struct InventoryServiceHandlerTests {
         to service: InventoryService,
         in store: EventStore
     ) async throws -> (EventStore.Outcome, [EventEnvelope]) {
-        try await store.handle(envelope, topic: store.topics.paymentsCompleted, trace: nil) { db in
-            try service.handle(envelope, in: db).events
+        try await store.handle(envelope, topic: store.topics.paymentsCompleted, trace: nil) { transaction in
+            try service.handle(envelope, in: transaction).events
         }
     }
 
     func stock(_ store: EventStore) async throws -> [String: Int] {
-        try await store.database.read { db in
+        try await store.database.read { transaction in
             try Dictionary(
-                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT sku, available FROM stock").map {
-                    ($0["sku"] as String, $0["available"] as Int)
+                uniqueKeysWithValues: transaction.fetchAll("SELECT sku, available FROM stock", []).map {
+                    (try $0["sku"] as String, try $0["available"] as Int)
                 }
             )
         }
     }
 
-    @Test("prepare seeds the configured stock")
-    func seeds() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("prepare seeds the configured stock", arguments: TestBackend.allCases)
+    func seeds(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         try await Self.makeService().prepare(store: store)
         #expect(try await stock(store) == ["A": 5, "B": 1])
     }
@@ -179,10 +194,9 @@ struct InventoryServiceHandlerTests {
         #expect(error?.description.contains("B=x") == true)
     }
 
-    @Test("a reservation decrements stock and publishes InventoryReserved")
-    func reserves() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("a reservation decrements stock and publishes InventoryReserved", arguments: TestBackend.allCases)
+    func reserves(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         let service = try Self.makeService()
         try await service.prepare(store: store)
 
@@ -198,10 +212,9 @@ struct InventoryServiceHandlerTests {
         #expect(try await store.unsent(limit: 10).map(\.message.topic) == [Topics.defaults.inventoryReserved])
     }
 
-    @Test("a rejection leaves stock untouched and publishes InventoryRejected(out_of_stock)")
-    func rejects() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("a rejection leaves stock untouched and publishes InventoryRejected(out_of_stock)", arguments: TestBackend.allCases)
+    func rejects(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         let service = try Self.makeService()
         try await service.prepare(store: store)
 
@@ -227,10 +240,9 @@ struct InventoryServiceHandlerTests {
         #expect(try await store.unsent(limit: 10).map(\.message.topic) == [Topics.defaults.inventoryRejected])
     }
 
-    @Test("an order without items is reserved without touching stock")
-    func emptyOrder() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("an order without items is reserved without touching stock", arguments: TestBackend.allCases)
+    func emptyOrder(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         let service = try Self.makeService()
         try await service.prepare(store: store)
         let (_, events) = try await deliver(paymentCompleted("o3", []), to: service, in: store)
@@ -238,10 +250,9 @@ struct InventoryServiceHandlerTests {
         #expect(try await stock(store) == ["A": 5, "B": 1])
     }
 
-    @Test("a repeated PaymentCompleted does not reserve twice")
-    func noDoubleReservation() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("a repeated PaymentCompleted does not reserve twice", arguments: TestBackend.allCases)
+    func noDoubleReservation(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         let service = try Self.makeService()
         try await service.prepare(store: store)
         let event = paymentCompleted("o4", [LineItem(sku: "A", quantity: 2)])
@@ -254,11 +265,10 @@ struct InventoryServiceHandlerTests {
         #expect(try await store.unsent(limit: 10).count == 1)
     }
 
-    @Test("running prepare again, even after a restart, does not reset stock")
-    func prepareKeepsStock() async throws {
+    @Test("running prepare again, even after a restart, does not reset stock", arguments: TestBackend.allCases)
+    func prepareKeepsStock(_ backend: TestBackend) async throws {
         do {
-            let store = try directory.openStore()
-            defer { try? store.database.close() }
+            let store = try await directory.openStore(backend)
             let service = try Self.makeService()
             try await service.prepare(store: store)
             _ = try await deliver(paymentCompleted("o5", [LineItem(sku: "A", quantity: 4)]), to: service, in: store)
@@ -266,16 +276,14 @@ struct InventoryServiceHandlerTests {
             #expect(try await stock(store) == ["A": 1, "B": 1])
         }
         // Reopen the same file, as a restarted service does, with a larger configured stock and a new SKU.
-        let reopened = try directory.openStore()
-        defer { try? reopened.database.close() }
+        let reopened = try await directory.openStore(backend)
         try await Self.makeService(stock: "A=50,B=10,C=7").prepare(store: reopened)
         #expect(try await stock(reopened) == ["A": 1, "B": 1, "C": 7])
     }
 
-    @Test("a type inventory does not consume is rejected")
-    func rejectsOtherTypes() async throws {
-        let store = try directory.openStore()
-        defer { try? store.database.close() }
+    @Test("a type inventory does not consume is rejected", arguments: TestBackend.allCases)
+    func rejectsOtherTypes(_ backend: TestBackend) async throws {
+        let store = try await directory.openStore(backend)
         let service = try Self.makeService()
         let event = EventEnvelope(
             orderId: "o6",
@@ -283,5 +291,37 @@ struct InventoryServiceHandlerTests {
             payload: .inventoryReserved(InventoryReserved(items: [], customerEmail: nil))
         )
         await #expect(throws: EventRejected.self) { try await deliver(event, to: service, in: store) }
+    }
+
+    @Test("instances reserving at once on one PostgreSQL schema never oversell: exactly the stock is reserved")
+    func concurrentInstancesNeverOversell() async throws {
+        let first = try await directory.openStore(.postgres)
+        let second = try await directory.openStore(.postgres)
+        let service = try Self.makeService(stock: "A=10,B=1")
+        try await service.prepare(store: first)
+        try await service.prepare(store: second)
+        let orders = (0..<40).map { paymentCompleted("race-\($0)", [LineItem(sku: "A", quantity: 1)]) }
+        let reserved = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, order) in orders.enumerated() {
+                let store = index.isMultiple(of: 2) ? first : second
+                group.addTask {
+                    // A lost race on the reservation's key is transient: retried as the consume loop would.
+                    while true {
+                        do {
+                            let (_, events) = try await deliver(order, to: service, in: store)
+                            return events.filter { $0.type == .inventoryReserved }.count
+                        } catch where StoreFailure(error)?.isTransient == true {
+                            continue
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(reserved == 10)
+        #expect(try await stock(first) == ["A": 0, "B": 1])
+        let topics = try await first.unsent(limit: 100).map(\.message.topic)
+        #expect(topics.filter { $0 == Topics.defaults.inventoryReserved }.count == 10)
+        #expect(topics.filter { $0 == Topics.defaults.inventoryRejected }.count == 30)
     }
 }

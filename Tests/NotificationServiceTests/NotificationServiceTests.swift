@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import OrderEvents
 import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 @testable import NotificationService
 
@@ -10,20 +12,19 @@ final class TemporaryStore: Sendable {
     let directory: URL
     let store: EventStore
 
-    init() throws {
+    init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "notification-tests-\(UUID().uuidString)"
         )
-        store = try EventStore(
+        store = try await EventStore(
             directory: directory.path,
             name: "notification-service",
             topics: .defaults,
-            migrations: NotificationService.migrate
+            migrations: NotificationService.migrations
         )
     }
 
     deinit {
-        try? store.database.close()
         try? FileManager.default.removeItem(at: directory)
     }
 }
@@ -34,8 +35,8 @@ struct NotificationServiceTests {
     let service = NotificationService()
     var store: EventStore { temporary.store }
 
-    init() throws {
-        temporary = try TemporaryStore()
+    init() async throws {
+        temporary = try await TemporaryStore()
     }
 
     func envelope(_ orderId: String, _ payload: EventPayload) -> EventEnvelope {
@@ -76,8 +77,8 @@ struct NotificationServiceTests {
     }
 
     func deliver(_ event: EventEnvelope) async throws -> (EventStore.Outcome, [EventEnvelope]) {
-        try await store.handle(event, topic: store.topics.topic(for: event.type), trace: nil) { [service] db in
-            try service.handle(event, in: db).events
+        try await store.handle(event, topic: store.topics.topic(for: event.type), trace: nil) { [service] transaction in
+            try service.handle(event, in: transaction).events
         }
     }
 
@@ -115,8 +116,8 @@ struct NotificationServiceTests {
         let (_, afterFailure) = try await deliver(failed("o2"))
         #expect(afterFailure.isEmpty)
         #expect(try await store.unsent(limit: 10).count == 1)
-        let outcomeStored = try await store.database.read { db in
-            try String.fetchOne(db, sql: "SELECT outcome FROM notifications WHERE order_id = ?", arguments: ["o2"])
+        let outcomeStored = try await store.database.read { transaction in
+            try transaction.fetchValue(String.self, "SELECT outcome FROM notifications WHERE order_id = ?", ["o2"])
         }
         #expect(outcomeStored == "completed")
     }

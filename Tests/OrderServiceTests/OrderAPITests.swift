@@ -5,6 +5,8 @@ import HummingbirdTesting
 import Logging
 @testable import OrderService
 import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 
 /// The order API's documented answers, through its router in process (no socket), over a real
@@ -17,7 +19,7 @@ struct OrderAPITests {
     func withAPI(
         _ body: @escaping @Sendable (any TestClientProtocol, IntakeHarness) async throws -> Void
     ) async throws {
-        let harness = try IntakeHarness()
+        let harness = try await IntakeHarness()
         var logger = Logger(label: "order-api-tests")
         logger.logLevel = .critical
         let app = Application(
@@ -226,7 +228,7 @@ struct OrderAPITests {
     @Test("a failure that is not the client's is 503 internal_error, telling the client to retry")
     func internalError() async throws {
         try await withAPI { client, harness in
-            try await harness.store.database.write { db in try db.execute(sql: "DROP TABLE orders") }
+            try await harness.store.database.write { transaction in try transaction.execute("DROP TABLE orders") }
             let reply = try await client.execute(uri: "/orders/o1", method: .get)
             #expect(reply.status == .serviceUnavailable)
             #expect(

@@ -7,6 +7,8 @@ import OrderEvents
 @testable import OrderService
 import ServiceKit
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 /// The group commit against a real store: answers per order within a shared transaction, and a
@@ -18,7 +20,7 @@ struct OrderIntakeTests {
 
     @Test("concurrent submissions share one commit; each gets its own answer: accepted, repeated or conflict")
     func batchedAnswers() async throws {
-        let harness = try IntakeHarness()
+        let harness = try await IntakeHarness()
         try await harness.running { intake in
             let gate = WriteGate()
             defer { gate.open() }
@@ -60,17 +62,17 @@ struct OrderIntakeTests {
             let stored = try await harness.storedCounts()
             #expect(stored.orders == 22)
             #expect(stored.outbox == 22)
-            let dup = try await harness.store.database.read { db in try OrderTables.fetch("dup", in: db) }
+            let dup = try await harness.store.database.read { transaction in try OrderTables.fetch("dup", in: transaction) }
             #expect(dup?.amount == Amount(exactly: "10"))
         }
     }
 
     @Test("SQLITE_FULL in the middle of a batch fails every order of it and stores none, not only the one that hit it")
     func databaseFullFailsTheWholeBatch() async throws {
-        let harness = try IntakeHarness()
+        let harness = try await IntakeHarness()
         // No page may be added: the first orders still fit in the empty tables' pages, later ones
         // (60 orders of 20 items, far more than a page each table) need new pages and hit SQLITE_FULL.
-        try await harness.store.database.writeWithoutTransaction { db in
+        try await harness.store.database.sqlitePool.writeWithoutTransaction { db in
             let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
             try db.execute(sql: "PRAGMA max_page_count = \(pages)")
         }
@@ -90,7 +92,7 @@ struct OrderIntakeTests {
             }
             #expect(intake.statistics.commits == 0)
 
-            try await harness.store.database.writeWithoutTransaction { db in
+            try await harness.store.database.sqlitePool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA max_page_count = 1073741823")
             }
             let stored = try await harness.storedCounts()

@@ -14,16 +14,16 @@ final class IntakeHarness: Sendable {
     let producer: KafkaProducer
     let intake: OrderIntake
 
-    init() throws {
+    init() async throws {
         var logger = Logger(label: "order-intake-tests")
         logger.logLevel = .critical
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("order-intake-\(UUID().uuidString)").path
-        store = try EventStore(
+        store = try await EventStore(
             directory: directory,
             name: "order-service",
             topics: Topics.defaults,
-            migrations: OrderService.migrate
+            migrations: OrderService.migrations
         )
         producer = try KafkaProducer(
             configuration: KafkaClientConfiguration(
@@ -73,10 +73,10 @@ final class IntakeHarness: Sendable {
     }
 
     func storedCounts() async throws -> (orders: Int, outbox: Int) {
-        try await store.database.read { db in
+        try await store.database.read { transaction in
             (
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? -1,
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1
+                try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM orders") ?? -1,
+                try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox") ?? -1
             )
         }
     }

@@ -3,6 +3,8 @@ import Foundation
 import GRDB
 import OrderEvents
 import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 @testable import PaymentService
 
@@ -76,13 +78,12 @@ final class TemporaryStore: Sendable {
     let directory: URL
     let store: EventStore
 
-    init(name: String, migrations: (inout DatabaseMigrator) -> Void) throws {
+    init(name: String, migrations: [Migration]) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("payment-tests-\(UUID().uuidString)")
-        store = try EventStore(directory: directory.path, name: name, topics: .defaults, migrations: migrations)
+        store = try await EventStore(directory: directory.path, name: name, topics: .defaults, migrations: migrations)
     }
 
     deinit {
-        try? store.database.close()
         try? FileManager.default.removeItem(at: directory)
     }
 }
@@ -93,8 +94,8 @@ struct PaymentServiceHandlerTests {
     let service = PaymentService(rule: PaymentRule(limit: amount("100")))
     var store: EventStore { temporary.store }
 
-    init() throws {
-        temporary = try TemporaryStore(name: "payment-service", migrations: PaymentService.migrate)
+    init() async throws {
+        temporary = try await TemporaryStore(name: "payment-service", migrations: PaymentService.migrations)
     }
 
     static let items = [LineItem(sku: "A", quantity: 2), LineItem(sku: "B", quantity: 1)]
@@ -119,14 +120,14 @@ struct PaymentServiceHandlerTests {
 
     func deliver(_ envelope: EventEnvelope) async throws -> (EventStore.Outcome, [EventEnvelope]) {
         let topic = store.topics.topic(for: envelope.type)
-        return try await store.handle(envelope, topic: topic, trace: nil) { [service] db in
-            try service.handle(envelope, in: db).events
+        return try await store.handle(envelope, topic: topic, trace: nil) { [service] transaction in
+            try service.handle(envelope, in: transaction).events
         }
     }
 
     func paymentStatus(_ orderId: String) async throws -> String? {
-        try await store.database.read { db in
-            try String.fetchOne(db, sql: "SELECT status FROM payments WHERE order_id = ?", arguments: [orderId])
+        try await store.database.read { transaction in
+            try transaction.fetchValue(String.self, "SELECT status FROM payments WHERE order_id = ?", [orderId])
         }
     }
 
@@ -275,7 +276,7 @@ struct PaymentServiceHandlerTests {
         )
         await #expect(throws: EventRejected.self) { try await deliver(wrong) }
         #expect(try await store.unsent(limit: 10).isEmpty)
-        let inbox = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") }
+        let inbox = try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") }
         #expect(inbox == 0)
     }
 }

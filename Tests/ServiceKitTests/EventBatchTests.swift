@@ -4,6 +4,8 @@ import Kafka
 import OrderEvents
 @testable import ServiceKit
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 /// A ``CountingHandler`` that fails transiently (a non-rejection error) while `failuresLeft`
@@ -21,7 +23,7 @@ final class FlakyHandler: EventHandler {
         failuresLeft = Mutex(failures)
     }
 
-    func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         if event.orderId == failingOrder {
             let fail = failuresLeft.withLock { left in
                 guard left > 0 else { return false }
@@ -33,7 +35,7 @@ final class FlakyHandler: EventHandler {
                 throw DatabaseHiccup()
             }
         }
-        return try inner.handle(event, in: db)
+        return try inner.handle(event, in: transaction)
     }
 }
 
@@ -72,7 +74,7 @@ struct EventBatchTests {
     }
 
     func count(_ table: String, in store: EventStore) async throws -> Int {
-        try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+        try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 
     /// The keys of the committed `payments.completed` outbox rows, in order: one per applied event.
@@ -112,7 +114,7 @@ struct EventBatchTests {
         "a duplicate and two poison messages in the middle: each good event applied once, the poison dead-lettered, the rest commits"
     )
     func mixed() async throws {
-        let store = try EventStore(directory: directory.path, name: "batch", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "batch", topics: .defaults)
         let handler = CountingHandler()
         let loop = try loop(handler, store: store)
 
@@ -121,8 +123,10 @@ struct EventBatchTests {
         #expect(handler.applied.withLock { $0 } == ["ok-1": 1, "ok-2": 1, "ok-3": 1, "bad-1": 1])
         // The rejected event's inbox row rolled back with its savepoint; the repeat added none.
         #expect(try await count("inbox", in: store) == 3)
-        let dead = try await store.database.read { db in
-            try Int64.fetchAll(db, sql: "SELECT source_offset FROM dead_letters ORDER BY source_offset")
+        let dead = try await store.database.read { transaction in
+            try transaction.fetchAll("SELECT source_offset FROM dead_letters ORDER BY source_offset", []).map {
+                try $0[0] as Int64
+            }
         }
         #expect(dead == [13, 14])
         let unsent = try await store.unsent(limit: 100)
@@ -137,7 +141,7 @@ struct EventBatchTests {
 
     @Test("a batch delivered again after a crash that followed its commit changes nothing twice")
     func redeliveredAfterCommit() async throws {
-        let store = try EventStore(directory: directory.path, name: "batch", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "batch", topics: .defaults)
         let handler = CountingHandler()
         let loop = try loop(handler, store: store)
         let batch = try mixedBatch()
@@ -158,7 +162,7 @@ struct EventBatchTests {
         "a transient failure rolls the whole batch back and retries it; a crash during the retries leaves nothing half applied"
     )
     func transientFailure() async throws {
-        let store = try EventStore(directory: directory.path, name: "batch", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "batch", topics: .defaults)
         let batch = try mixedBatch()
 
         // The process dies (here: the loop is cancelled) while ok-3 keeps failing.

@@ -6,6 +6,8 @@ import Prometheus
 @testable import ServiceKit
 import ServiceLifecycle
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("The consume loop is never blocked silently: readiness and store_blocked say why")
@@ -49,7 +51,7 @@ struct EventConsumerReadinessTests {
         "disk full (SQLITE_FULL, a real file capped by max_page_count): not ready with the reason, store_blocked 1; space back: the batch commits once, ready, 0"
     )
     func diskFull() async throws {
-        let store = try EventStore(directory: fixture.directory.path, name: "full", topics: .defaults)
+        let store = try await EventStore(directory: fixture.directory.path, name: "full", topics: .defaults)
         let registry = PrometheusCollectorRegistry()
         let readiness = Readiness(checks: [], metrics: PrometheusMetricsFactory(registry: registry))
         let loop = try loop(store: store, readiness: readiness)
@@ -59,7 +61,7 @@ struct EventConsumerReadinessTests {
 
         // The writer connection may not grow the file past its size now: inserts fail as on a
         // full disk.
-        let pages = try await store.database.writeWithoutTransaction { db in
+        let pages = try await store.database.sqlitePool.writeWithoutTransaction { db in
             let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
             try db.execute(sql: "PRAGMA max_page_count = \(pages)")
             return pages
@@ -79,25 +81,25 @@ struct EventConsumerReadinessTests {
         #expect(readiness.failures == ["store: database or disk is full (SQLITE_FULL); retrying"])
         #expect(storeBlocked(registry, writer: "consumer") == 1)
         #expect(storeBlocked(registry, writer: "relay") == 0)
-        #expect(try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") } == 0)
+        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") } == 0)
 
         // Space is back: the next retry commits the whole batch, by itself.
-        try await store.database.writeWithoutTransaction { db in
+        try await store.database.sqlitePool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA max_page_count = \(pages * 1000)")
         }
         #expect(await processing.value)
         #expect(readiness.failures.isEmpty)
         #expect(storeBlocked(registry, writer: "consumer") == 0)
-        #expect(try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") } == 300)
+        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") } == 300)
         #expect(try await store.pendingCount() == 300)
     }
 
     @Test("a read-only database (SQLITE_READONLY) blocks the loop with its reason too; a busy one stays quiet")
     func readOnlyAndBusy() async throws {
-        let store = try EventStore(directory: fixture.directory.path, name: "readonly", topics: .defaults)
+        let store = try await EventStore(directory: fixture.directory.path, name: "readonly", topics: .defaults)
         let readiness = Readiness(checks: [])
         let loop = try loop(store: store, readiness: readiness)
-        try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
         let event = orderCreated("ro-1")
         let message = KafkaMessage(
             topic: "orders.created",
@@ -110,7 +112,7 @@ struct EventConsumerReadinessTests {
         try await waitUntil(timeout: .seconds(30)) { !readiness.failures.isEmpty }
         let reason = try #require(readiness.failures.first)
         #expect(reason.hasPrefix("store: ") && reason.contains("(SQLITE_READONLY); retrying"), "\(reason)")
-        try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
         #expect(await processing.value)
         #expect(readiness.failures.isEmpty)
 
@@ -123,13 +125,13 @@ struct EventConsumerReadinessTests {
         "the outbox relay's store errors block readiness too (a read-only database: rows published, not marked), and clear when it writes again"
     )
     func relayStoreBlocked() async throws {
-        let store = try EventStore(directory: fixture.directory.path, name: "relay-ro", topics: .defaults)
-        try await store.database.write { db in try store.enqueue([orderCreated("relay-ro-1")], trace: nil, in: db) }
+        let store = try await EventStore(directory: fixture.directory.path, name: "relay-ro", topics: .defaults)
+        try await store.database.write { transaction in try store.enqueue([orderCreated("relay-ro-1")], trace: nil, in: transaction) }
         let registry = PrometheusCollectorRegistry()
         let readiness = Readiness(checks: [], metrics: PrometheusMetricsFactory(registry: registry))
         let producer = try KafkaProducer(configuration: fixture.configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, readiness: readiness)
-        try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
         try await withRunningClients(producer) {
             let running = Task { try await relay.run() }
             defer { running.cancel() }
@@ -138,7 +140,7 @@ struct EventConsumerReadinessTests {
             #expect(reason.hasPrefix("store (outbox relay): ") && reason.contains("SQLITE_READONLY"), "\(reason)")
             #expect(storeBlocked(registry, writer: "relay") == 1)
             #expect(storeBlocked(registry, writer: "consumer") == 0)
-            try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+            try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
             try await waitUntil(timeout: .seconds(30)) { readiness.failures.isEmpty }
             #expect(storeBlocked(registry, writer: "relay") == 0)
             try await waitUntil(timeout: .seconds(30)) { try await store.pendingCount() == 0 }
@@ -191,7 +193,7 @@ struct EventConsumerReadinessTests {
         "the consumer check fails when the member loses its group (coordinator gone)"
     )
     func membershipLost() async throws {
-        let store = try EventStore(directory: fixture.directory.path, name: "member", topics: .defaults)
+        let store = try await EventStore(directory: fixture.directory.path, name: "member", topics: .defaults)
         let readiness = Readiness(checks: [.topics, .consumer])
         let loop = try loop(store: store, readiness: readiness)
         let group = ServiceGroup(services: [loop], logger: quietLogger)

@@ -4,6 +4,8 @@ import Kafka
 import OrderEvents
 @testable import ServiceKit
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("The consume loop: poison messages and rebalancing")
@@ -30,7 +32,7 @@ struct EventConsumerServiceTests {
         )
         let directory = try TemporaryDirectory()
         let configuration = try configuration(cluster, directory: directory.path)
-        let store = try EventStore(directory: directory.path, name: "loop", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "loop", topics: .defaults)
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
         let handler = CountingHandler()
@@ -90,7 +92,7 @@ struct EventConsumerServiceTests {
         )
         let directory = try TemporaryDirectory()
         let configuration = try configuration(cluster, directory: directory.path)
-        let store = try EventStore(directory: directory.path, name: "shared", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "shared", topics: .defaults)
         let handler = CountingHandler()
         let producer = try KafkaProducer(configuration: configuration.kafka, logger: quietLogger)
         let total = 300

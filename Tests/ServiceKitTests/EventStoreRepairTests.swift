@@ -5,6 +5,8 @@ import Kafka
 import OrderEvents
 @testable import ServiceKit
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("Putting a store right: set-aside outbox rows and dead letters, on a real SQLite file")
@@ -14,9 +16,9 @@ struct EventStoreRepairTests {
     )
     func setAsideRowsHoldTheirKey() async throws {
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
-        try await store.database.write { db in
-            for key in ["k", "k", "other", "k"] { try store.enqueue([orderCreated(key)], trace: nil, in: db) }
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { transaction in
+            for key in ["k", "k", "other", "k"] { try store.enqueue([orderCreated(key)], trace: nil, in: transaction) }
         }
         try await store.markFailed(1, error: "message not delivered (10): too large")
         #expect(try await store.unsent(limit: 10).map(\.id) == [3])
@@ -38,13 +40,13 @@ struct EventStoreRepairTests {
         #expect(try await store.unsent(limit: 10).map(\.id) == [1, 3])
         #expect(try await store.discardSetAside([2]).map(\.id) == [2])
         #expect(try await store.unsent(limit: 10).map(\.id) == [1, 3, 4])
-        #expect(try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") } == 3)
+        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox") } == 3)
     }
 
     @Test("a replay after the fix applies the event once, in one transaction; a second replay is a no-op that says so")
     func replayAppliesOnce() async throws {
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let event = orderCreated("poison-1")
         let handler = FixableHandler()
         let id = try await deadLetter(event, at: 7, in: store)
@@ -119,13 +121,13 @@ struct EventStoreRepairTests {
             )
         }
         try queue.close()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let letters = try await store.deadLetters()
         #expect(letters.map(\.sourceOffset) == [5, 9])
         #expect(letters.map(\.hasMessage) == [true, false])
         #expect(letters.first?.key == Array("old-1".utf8))
-        let headers = try await store.database.read { db in
-            try String.fetchOne(db, sql: "SELECT headers FROM dead_letters WHERE source_offset = 5")
+        let headers = try await store.database.read { transaction in
+            try transaction.fetchValue(String.self, "SELECT headers FROM dead_letters WHERE source_offset = 5")
         }
         #expect(try StoredHeader.decode(try #require(headers)) == original)
 
@@ -160,7 +162,7 @@ struct EventStoreRepairTests {
     }
 
     private func count(_ table: String, in store: EventStore) async throws -> Int {
-        try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+        try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 
     /// The platform's schema after its first three migrations, as GRDB recorded them.
@@ -188,9 +190,9 @@ final class FixableHandler: EventHandler {
     let fixed = Mutex(false)
     let counting = CountingHandler()
 
-    func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         guard fixed.withLock({ $0 }) else { throw EventRejected("not yet") }
-        return try counting.handle(event, in: db)
+        return try counting.handle(event, in: transaction)
     }
 }
 
@@ -205,10 +207,10 @@ func deadLetter(_ event: EventEnvelope, at offset: Int64, in store: EventStore) 
         value: try EventCodec.encode(event),
         headers: [KafkaHeader(name: EventHeader.eventType, string: event.type.rawValue)]
     )
-    return try await store.database.write { db in
-        #expect(try store.deadLetter(message, error: "rejected", service: "svc", in: db))
+    return try await store.database.write { transaction in
+        #expect(try store.deadLetter(message, error: "rejected", service: "svc", in: transaction))
         return try #require(
-            try Int64.fetchOne(db, sql: "SELECT id FROM dead_letters WHERE source_offset = ?", arguments: [offset])
+            try transaction.fetchValue(Int64.self, "SELECT id FROM dead_letters WHERE source_offset = ?", [offset])
         )
     }
 }

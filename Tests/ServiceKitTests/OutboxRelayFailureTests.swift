@@ -5,6 +5,8 @@ import Logging
 import OrderEvents
 @testable import ServiceKit
 import Synchronization
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("Outbox relay: which failures set a row aside, against the embedded broker")
@@ -13,10 +15,10 @@ struct OutboxRelayFailureTests {
         "TOPIC_AUTHORIZATION_FAILED (a missing ACL) is retried, never set aside; the rows go out once the cluster accepts them"
     )
     func authorizationFailureIsRetried() async throws {
-        let (cluster, directory, store) = try fixture(partitions: 1)
+        let (cluster, directory, store) = try await fixture(partitions: 1)
         defer { withExtendedLifetime(directory) {} }
         let events = ["acl-1", "acl-2", "acl-1"].map { orderCreated($0) }
-        try await store.database.write { db in for event in events { try store.enqueue([event], trace: nil, in: db) } }
+        try await store.database.write { transaction in for event in events { try store.enqueue([event], trace: nil, in: transaction) } }
         // The next four produce requests are refused, as by a broker before the ACL is granted.
         cluster.pushRequestErrors(apiKey: EmbeddedKafkaCluster.produceAPIKey, codes: Array(repeating: 29, count: 4))
         let logs = CapturedLogs()
@@ -36,22 +38,20 @@ struct OutboxRelayFailureTests {
         "a row too large for Kafka is set aside and holds back the later rows of its key while other keys flow; requeued after the fix, all go out in order"
     )
     func oversizedRowHoldsItsKey() async throws {
-        let (cluster, directory, store) = try fixture(partitions: 2)
+        let (cluster, directory, store) = try await fixture(partitions: 2)
         defer { withExtendedLifetime(directory) {} }
         let large = orderCreated("big", amount: "7")
         let written = [orderCreated("big", amount: "1"), large, orderCreated("big", amount: "3")]
         let others = [orderCreated("other", amount: "1"), orderCreated("other", amount: "2")]
-        try await store.database.write { db in
-            try store.enqueue([written[0]], trace: nil, in: db)
-            try store.enqueue([large], trace: nil, in: db)
+        try await store.database.write { transaction in
+            try store.enqueue([written[0]], trace: nil, in: transaction)
+            try store.enqueue([large], trace: nil, in: transaction)
             // Padding that makes this row alone larger than the first producer's message.max.bytes.
-            try db.execute(
-                sql: "UPDATE outbox SET headers = ? WHERE id = 2",
-                arguments: [
-                    try StoredHeader.encode([KafkaHeader(name: "pad", value: Array(repeating: 0x61, count: 8_000))])
-                ]
+            try transaction.execute(
+                "UPDATE outbox SET headers = ? WHERE id = 2",
+                [try StoredHeader.encode([KafkaHeader(name: "pad", value: Array(repeating: 0x61, count: 8_000))])]
             )
-            try store.enqueue([others[0], written[2], others[1]], trace: nil, in: db)
+            try store.enqueue([others[0], written[2], others[1]], trace: nil, in: transaction)
         }
         let small = KafkaProperty(name: "message.max.bytes", value: "4096", source: "test")
         try await runRelay(store, kafka(cluster, "relay-big", [small])) {
@@ -83,12 +83,12 @@ struct OutboxRelayFailureTests {
     }
 
     /// A cluster with orders.created, and a store in a temporary directory (alive as long as it is).
-    private func fixture(partitions: Int) throws -> (EmbeddedKafkaCluster, TemporaryDirectory, EventStore) {
+    private func fixture(partitions: Int) async throws -> (EmbeddedKafkaCluster, TemporaryDirectory, EventStore) {
         let cluster = try EmbeddedKafkaCluster(topics: [
             TopicSpecification(name: "orders.created", partitions: partitions)
         ])
         let directory = try TemporaryDirectory()
-        return (cluster, directory, try EventStore(directory: directory.path, name: "svc", topics: .defaults))
+        return (cluster, directory, try await EventStore(directory: directory.path, name: "svc", topics: .defaults))
     }
 
     private func kafka(

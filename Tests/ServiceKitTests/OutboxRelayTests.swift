@@ -3,6 +3,8 @@ import GRDB
 @_spi(Testing) @testable import Kafka
 import OrderEvents
 @testable import ServiceKit
+import Storage
+import StorageTesting
 import Testing
 
 @Suite("Outbox relay against the embedded broker")
@@ -16,13 +18,13 @@ struct OutboxRelayTests {
             statisticsInterval: nil
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "upstream", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "upstream", topics: .defaults)
 
         // Three events committed to the outbox; nothing published yet (the "crash" before publish).
         for id in ["r-1", "r-2", "r-3"] {
             let event = orderCreated(id)
-            _ = try await store.handle(event, topic: "orders.created", trace: nil) { db in
-                try CountingHandler().handle(event, in: db).events
+            _ = try await store.handle(event, topic: "orders.created", trace: nil) { transaction in
+                try CountingHandler().handle(event, in: transaction).events
             }
         }
         #expect(try await store.pendingCount() == 3)
@@ -45,7 +47,7 @@ struct OutboxRelayTests {
         // Downstream sees every event twice and applies each once.
         let messages = try await readTopic("payments.completed", from: cluster) { $0.count >= 6 }
         #expect(messages.count == 6)
-        let downstream = try EventStore(directory: directory.path, name: "downstream", topics: .defaults)
+        let downstream = try await EventStore(directory: directory.path, name: "downstream", topics: .defaults)
         var outcomes: [EventStore.Outcome] = []
         for message in messages {
             let event = try EventCodec.decode(message.value)
@@ -64,11 +66,11 @@ struct OutboxRelayTests {
             statisticsInterval: nil
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let events = (0..<60).map { orderCreated("key-\($0 % 4)", amount: "\($0 + 1)") }
         let written = events.map(\.eventId)
-        try await store.database.write { db in
-            for event in events { try store.enqueue([event], trace: nil, in: db) }
+        try await store.database.write { transaction in
+            for event in events { try store.enqueue([event], trace: nil, in: transaction) }
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         try await withRunningClients(producer) {
@@ -94,15 +96,14 @@ struct OutboxRelayTests {
             properties: [KafkaProperty(name: "message.max.bytes", value: "4096", source: "test")]
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
-        try await store.database.write { db in
-            try store.enqueue([orderCreated("before")], trace: nil, in: db)
-            try db.execute(
-                sql:
-                    "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES ('orders.created', NULL, ?, '[]', '')",
-                arguments: [Data(repeating: 0x61, count: 10_000)]
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { transaction in
+            try store.enqueue([orderCreated("before")], trace: nil, in: transaction)
+            try transaction.execute(
+                "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES ('orders.created', NULL, ?, '[]', '')",
+                [Data(repeating: 0x61, count: 10_000)]
             )
-            try store.enqueue([orderCreated("after")], trace: nil, in: db)
+            try store.enqueue([orderCreated("after")], trace: nil, in: transaction)
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger)
@@ -126,8 +127,8 @@ struct OutboxRelayTests {
             statisticsInterval: nil
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
-        try await store.database.write { db in try store.enqueue([orderCreated("stuck")], trace: nil, in: db) }
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { transaction in try store.enqueue([orderCreated("stuck")], trace: nil, in: transaction) }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         try await withRunningClients(producer) {
             producer.raiseFatalErrorForTesting("injected by the test")
@@ -150,9 +151,9 @@ struct OutboxRelayTests {
             properties: [KafkaProperty(name: "message.timeout.ms", value: "1500", source: "test")]
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
-        try await store.database.write { db in
-            try store.enqueue([orderCreated("down-1"), orderCreated("down-2")], trace: nil, in: db)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        try await store.database.write { transaction in
+            try store.enqueue([orderCreated("down-1"), orderCreated("down-2")], trace: nil, in: transaction)
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         try await withRunningClients(producer) {
@@ -191,9 +192,9 @@ struct OutboxRelayTests {
         // Partition 0 loses its leader: its messages fail with a transient timeout, partition 1 works.
         try cluster.setPartitionLeader(topic: "orders.created", partition: 0, broker: nil)
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let first = (0..<6).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
-        try await store.database.write { db in for event in first { try store.enqueue([event], trace: nil, in: db) } }
+        try await store.database.write { transaction in for event in first { try store.enqueue([event], trace: nil, in: transaction) } }
         let second = (6..<10).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(
@@ -216,8 +217,8 @@ struct OutboxRelayTests {
             #expect(probe.first.map { if case .failure(let error) = $0 { error.isTransient } else { false } } == true)
 
             // Rows written while the key is held: the other key's pass, the stuck key's wait behind it.
-            try await store.database.write { db in
-                for event in second { try store.enqueue([event], trace: nil, in: db) }
+            try await store.database.write { transaction in
+                for event in second { try store.enqueue([event], trace: nil, in: transaction) }
             }
             relay.wake()
             try await waitUntil { try await unsentCount(store, key: flowing) == 0 }
@@ -248,18 +249,18 @@ struct OutboxRelayTests {
             statisticsInterval: nil
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let events = (0..<250).map { orderCreated("key-\($0 % 5)", amount: "\($0 + 1)") }
-        try await store.database.write { db in
-            for event in events.prefix(200) { try store.enqueue([event], trace: nil, in: db) }
+        try await store.database.write { transaction in
+            for event in events.prefix(200) { try store.enqueue([event], trace: nil, in: transaction) }
         }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, batchSize: 10, pipelineDepth: 4)
         try await withRunningClients(producer) {
             let running = Task { try await relay.run() }
             // Rows committed while the relay is busy are picked up behind the others.
-            try await store.database.write { db in
-                for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: db) }
+            try await store.database.write { transaction in
+                for event in events.suffix(50) { try store.enqueue([event], trace: nil, in: transaction) }
             }
             relay.wake()
             // 25 batches through one relay: under the whole parallel suite (the fuzz suites keep
@@ -282,7 +283,7 @@ struct OutboxRelayTests {
             statisticsInterval: nil
         )
         let directory = try TemporaryDirectory()
-        let store = try EventStore(directory: directory.path, name: "svc", topics: .defaults)
+        let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let now = Date()
         try await seedForPruning(store, now: now)
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
@@ -330,11 +331,11 @@ func keysOnPartitions(
 }
 
 func unsentCount(_ store: EventStore, key: String) async throws -> Int {
-    try await store.database.read { db in
-        try Int.fetchOne(
-            db,
-            sql: "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND message_key = ?",
-            arguments: [Data(key.utf8)]
+    try await store.database.read { transaction in
+        try transaction.fetchValue(
+            Int.self,
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND message_key = ?",
+            [Data(key.utf8)]
         ) ?? 0
     }
 }

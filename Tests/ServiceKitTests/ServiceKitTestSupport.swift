@@ -1,9 +1,10 @@
 import Foundation
-import GRDB
 import Kafka
 import Logging
 import OrderEvents
 @testable import ServiceKit
+import Storage
+import StorageTesting
 import Synchronization
 import Testing
 
@@ -32,7 +33,7 @@ let quietLogger: Logger = {
 final class CountingHandler: EventHandler {
     let applied = Mutex<[String: Int]>([:])
 
-    func handle(_ event: EventEnvelope, in db: Database) throws -> Reaction {
+    func handle(_ event: EventEnvelope, in transaction: any SQLTransaction) throws -> Reaction {
         applied.withLock { $0[event.orderId, default: 0] += 1 }
         guard case .orderCreated(let order) = event.payload else { throw EventRejected("unexpected \(event.type)") }
         let completed = PaymentCompleted(
@@ -147,4 +148,27 @@ func consumeLoopConfiguration(
             uniquingKeysWith: { _, fixed in fixed }
         )
     )
+}
+
+/// A new store of `backend` for one test: `<directory>/<name>.sqlite`, or a schema of its own
+/// on the test process's PostgreSQL server (a unique name when `name` is nil).
+func openStore(
+    _ backend: TestBackend,
+    in directory: TemporaryDirectory,
+    name: String? = nil,
+    migrations: [Migration] = []
+) async throws -> EventStore {
+    let name = name ?? TestPostgresServer.uniqueName()
+    switch backend {
+    case .sqlite:
+        return try await EventStore(directory: directory.path, name: name, topics: .defaults, migrations: migrations)
+    case .postgres:
+        return try await EventStore(
+            url: try DatabaseURL(try await TestPostgresServer.shared().url),
+            name: name,
+            topics: .defaults,
+            migrations: migrations,
+            logger: quietLogger
+        )
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import GRDB
+import StorageTesting
 import Testing
 
 @testable import Storage
@@ -8,23 +9,11 @@ import Testing
 /// The same behaviour from both backends: a real SQLite file and a real PostgreSQL server.
 @Suite(.postgresServer)
 struct SQLDatabaseTests {
-    enum Backend: String, CaseIterable, CustomTestStringConvertible {
-        case sqlite, postgres
-        var testDescription: String { rawValue }
-    }
+    typealias Backend = TestBackend
 
-    /// A fresh database of `backend`: a new file, or a new schema on the suite's server.
-    static func open(_ backend: Backend) throws -> any SQLDatabase {
-        let name = "t_\(UUID().uuidString.prefix(8).lowercased())"
-        switch backend {
-        case .sqlite:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("storage-\(name)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            return try SQLiteDatabase(path: directory.appendingPathComponent("\(name).sqlite").path)
-        case .postgres:
-            let server = try #require(TestPostgresServer.current)
-            return try PostgreSQLDatabase(url: try DatabaseURL(server.url), schema: name, logger: Logger(label: "test"))
-        }
+    /// A fresh database of `backend`: a new file, or a new schema on the shared server.
+    static func open(_ backend: Backend) async throws -> any SQLDatabase {
+        try await TestPostgresServer.openDatabase(backend)
     }
 
     static let schema = [
@@ -56,7 +45,7 @@ struct SQLDatabaseTests {
     /// Runs `body` with a fresh migrated database of `backend` and closes it after, also when
     /// `body` throws.
     static func withMigrated(_ backend: Backend, _ body: (any SQLDatabase) async throws -> Void) async throws {
-        let database = try open(backend)
+        let database = try await open(backend)
         do {
             try await database.migrate(schema)
             try await body(database)

@@ -15,15 +15,15 @@ import Synchronization
 /// - ``SQLTransaction`` is synchronous so that handlers are one code for both backends: a
 ///   transaction runs on a thread of a pool of its own (one per connection) and waits there for
 ///   each statement's answer, never on an event loop or a Swift concurrency thread.
-/// - A connection that cannot be had within ``leaseTimeout`` (server down) fails the call with
-///   ``Unavailable``.
+/// - A connection that cannot be had within its lease timeout (10 s by default: the server is
+///   down or refuses us) fails the call with ``Unavailable``.
 public final class PostgreSQLDatabase: SQLDatabase {
     public var dialect: SQLDialect { .postgres }
     public let location: String
     /// The schema the tables are in.
     public let schema: String
     /// How long a call waits for a connection before failing.
-    public static let leaseTimeout: Duration = .seconds(10)
+    public let leaseTimeout: Duration
 
     private let client: PostgresClient
     private let threads: NIOThreadPool
@@ -33,15 +33,23 @@ public final class PostgreSQLDatabase: SQLDatabase {
 
     /// No connection could be had in time: the server is down, unreachable, or refuses us.
     public struct Unavailable: Error, Sendable, CustomStringConvertible {
+        /// The database, without its password.
         public var location: String
+        /// How long the call waited.
+        public var waited: Duration
         public var description: String {
-            "no connection to \(location) within \(PostgreSQLDatabase.leaseTimeout): is the server up, and does it"
-                + " accept this user?"
+            "no connection to \(location) within \(waited): is the server up, and does it accept this user?"
         }
     }
 
     /// Connects lazily to `url`; tables go into `schema` (lower-case letters, digits and `_`).
-    public init(url: DatabaseURL, schema: String, maximumConnections: Int = 4, logger: Logger) throws {
+    public init(
+        url: DatabaseURL,
+        schema: String,
+        maximumConnections: Int = 4,
+        leaseTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) throws {
         precondition(
             !schema.isEmpty && schema.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") },
             "a schema name is lower-case letters, digits and _"
@@ -56,17 +64,24 @@ public final class PostgreSQLDatabase: SQLDatabase {
         )
         configuration.options.maximumConnections = maximumConnections
         configuration.options.additionalStartupParameters = [("search_path", schema)]
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // PostgresNIO logs each failed connection attempt at info; the store's own errors (a
+        // call without a connection in time) say what an operator needs once.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        client = PostgresClient(configuration: configuration, backgroundLogger: background)
         threads = NIOThreadPool(numberOfThreads: maximumConnections)
         threads.start()
         location = url.description
+        self.leaseTimeout = leaseTimeout
         self.schema = schema
         self.logger = logger
         running = Task { [client] in await client.run() }
     }
 
     deinit {
+        // A database released without close(): its connections and threads still end.
         running.cancel()
+        threads.shutdownGracefully { _ in }
     }
 
     public func write<T: Sendable>(
@@ -121,21 +136,26 @@ public final class PostgreSQLDatabase: SQLDatabase {
     ) async throws -> T {
         let threads = self.threads
         let logger = self.logger
-        return try await withLease { connection in
-            try await threads.runIfActive {
-                let transaction = PostgreSQLTransaction(connection: connection, logger: logger)
-                for statement in begin { try transaction.execute(statement) }
-                do {
-                    let result = try body(transaction)
-                    try transaction.execute("COMMIT")
-                    return result
-                } catch {
-                    // The original error says what happened; a failed rollback only means the
-                    // connection is gone, which the pool replaces.
-                    _ = try? transaction.execute("ROLLBACK")
-                    throw error
+        do {
+            return try await withLease { connection in
+                try await threads.runIfActive {
+                    let transaction = PostgreSQLTransaction(connection: connection, logger: logger)
+                    for statement in begin { try transaction.execute(statement) }
+                    do {
+                        let result = try body(transaction)
+                        try transaction.execute("COMMIT")
+                        return result
+                    } catch {
+                        // The original error says what happened; a failed rollback only means the
+                        // connection is gone, which the pool replaces.
+                        _ = try? transaction.execute("ROLLBACK")
+                        throw error
+                    }
                 }
             }
+        } catch {
+            // Leasing fails with PostgresNIO's errors (connect, authenticate) before any statement.
+            throw PostgreSQLError(error) ?? error
         }
     }
 
@@ -146,6 +166,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
     {
         let client = self.client
         let location = self.location
+        let timeout = leaseTimeout
         // The deadline is for getting a connection, not for the work done with it.
         let leased = LeaseFlag()
         return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
@@ -158,14 +179,14 @@ public final class PostgreSQLDatabase: SQLDatabase {
                 )
             }
             group.addTask {
-                try await Task.sleep(for: Self.leaseTimeout)
+                try await Task.sleep(for: timeout)
                 return leased.value.withLock { $0 } ? .leasedInTime : .timedOut
             }
             defer { group.cancelAll() }
             while let outcome = try await group.next() {
                 switch outcome {
                 case .finished(let result): return result
-                case .timedOut: throw Unavailable(location: location)
+                case .timedOut: throw Unavailable(location: location, waited: timeout)
                 case .leasedInTime: continue
                 }
             }

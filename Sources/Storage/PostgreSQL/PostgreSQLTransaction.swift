@@ -8,6 +8,11 @@ final class PostgreSQLTransaction: SQLTransaction {
     private let connection: PostgresConnection
     private let logger: Logger
     private var savepoints = 0
+    /// Set when a statement failed outside every savepoint, or a rollback to one failed:
+    /// PostgreSQL refuses the rest of the transaction.
+    private var aborted = false
+    /// Savepoints open now.
+    private var depth = 0
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -36,6 +41,8 @@ final class PostgreSQLTransaction: SQLTransaction {
         savepoints += 1
         let name = "s\(savepoints)"
         try execute("SAVEPOINT \(name)")
+        depth += 1
+        defer { depth -= 1 }
         do {
             let result = try body()
             try execute("RELEASE SAVEPOINT \(name)")
@@ -43,9 +50,18 @@ final class PostgreSQLTransaction: SQLTransaction {
         } catch {
             // PostgreSQL refuses every statement of a transaction after an error until it is
             // rolled back to a savepoint: roll back this one's changes, keep the transaction.
-            try execute("ROLLBACK TO SAVEPOINT \(name)")
+            // When that fails too (the connection is gone), the body's error says what happened.
+            do {
+                try execute("ROLLBACK TO SAVEPOINT \(name)")
+            } catch {
+                aborted = true
+            }
             throw error
         }
+    }
+
+    func isIntact(after error: any Error) -> Bool {
+        !aborted
     }
 
     private func run(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
@@ -60,7 +76,12 @@ final class PostgreSQLTransaction: SQLTransaction {
             }
         }
         let query = PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: bindings)
-        return try connection.query(query, logger: logger).wait()
+        do {
+            return try connection.query(query, logger: logger).wait()
+        } catch {
+            if depth == 0 { aborted = true }
+            throw PostgreSQLError(error) ?? error
+        }
     }
 
     /// `sql` with its `?` placeholders numbered `$1, $2, …` as PostgreSQL wants them; a `?`

@@ -126,6 +126,19 @@ final class SQLiteTransaction: SQLTransaction {
         return result!
     }
 
+    func isIntact(after error: any Error) -> Bool {
+        guard db.isInsideTransaction else { return false }
+        guard let error = error as? DatabaseError else { return true }
+        return !Self.transactionEndingCodes.contains(error.resultCode)
+    }
+
+    /// Result codes after which SQLite may roll back the whole transaction, not just the failed
+    /// statement (https://www.sqlite.org/lang_transaction.html, "Response To Errors Within A
+    /// Transaction"), or after which it already did (`SQLITE_ABORT`) or cannot be trusted.
+    static let transactionEndingCodes: [ResultCode] = [
+        .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOMEM, .SQLITE_BUSY, .SQLITE_ABORT, .SQLITE_CORRUPT,
+    ]
+
     private static func statementArguments(_ arguments: SQLArguments) -> StatementArguments {
         StatementArguments(arguments.values.map(databaseValue))
     }

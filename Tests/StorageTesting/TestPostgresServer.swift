@@ -1,20 +1,85 @@
 import Foundation
+import GRDB
+import Logging
+import Storage
+import Synchronization
 import Testing
 
 /// A real PostgreSQL server for the tests, from Debian's `postgresql` package: a fresh cluster in
 /// a temporary directory on a free loopback port, run as the `postgres` user when the tests run
-/// as root (PostgreSQL refuses to run as root), stopped when the suite ends.
+/// as root (PostgreSQL refuses to run as root). One server serves every suite of the test
+/// process (``shared()``): started by the first suite that needs it, stopped when the process
+/// exits. Each test works in a schema of its own, so tests running at once share nothing.
 ///
 /// `TEST_DATABASE_URL` names a server to use instead (nothing is started or stopped then).
-struct TestPostgresServer: Sendable {
+public struct TestPostgresServer: Sendable {
     /// `postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable`.
-    let url: String
+    public let url: String
     private let directory: URL?
     private let bin: String?
 
     /// Why a server could not be started, with what it printed.
     struct StartFailure: Error, CustomStringConvertible {
         var description: String
+    }
+
+    /// The process's server, started on first use.
+    public static func shared() async throws -> TestPostgresServer {
+        let task = sharedServer.withLock { server in
+            if let server { return server }
+            let started = Task { try await offThePool { try TestPostgresServer.start() } }
+            server = started
+            return started
+        }
+        let server = try await task.value
+        stopAtExit.withLock { registered in
+            guard !registered else { return }
+            registered = true
+            atexit {
+                if case .success(let server) = TestPostgresServer.sharedResult.withLock({ $0 }) { server.stop() }
+            }
+        }
+        sharedResult.withLock { $0 = .success(server) }
+        return server
+    }
+
+    private static let sharedServer = Mutex<Task<TestPostgresServer, any Error>?>(nil)
+    private static let sharedResult = Mutex<Result<TestPostgresServer, any Error>?>(nil)
+    private static let stopAtExit = Mutex(false)
+
+    /// Runs `work` (which waits for initdb and pg_ctl, seconds) on a thread of its own: blocking
+    /// one of the two cooperative threads of this machine starves the tests running beside it.
+    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: Result { try work() }) }.start()
+        }
+        return try result.get()
+    }
+
+    /// A new database of `backend` for one test: a new SQLite file in a temporary directory, or a
+    /// new schema on the shared server.
+    public static func openDatabase(_ backend: TestBackend, leaseTimeout: Duration = .seconds(10)) async throws
+        -> any SQLDatabase
+    {
+        let name = uniqueName()
+        switch backend {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("storage-\(name)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try SQLiteDatabase(path: directory.appendingPathComponent("\(name).sqlite").path)
+        case .postgres:
+            return try PostgreSQLDatabase(
+                url: try DatabaseURL(try await shared().url),
+                schema: name,
+                leaseTimeout: leaseTimeout,
+                logger: Logger(label: "test")
+            )
+        }
+    }
+
+    /// `t_` and 12 random hex digits: a schema, file or service name no other test uses.
+    public static func uniqueName() -> String {
+        "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
     }
 
     static func start() throws -> TestPostgresServer {
@@ -45,7 +110,10 @@ struct TestPostgresServer: Sendable {
                     "\(bin)/pg_ctl",
                     [
                         "-D", data, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60",
-                        "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off", "start",
+                        "-o",
+                        "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off"
+                            + " -c max_connections=400",
+                        "start",
                     ]
                 )
                 return TestPostgresServer(
@@ -61,7 +129,8 @@ struct TestPostgresServer: Sendable {
         throw StartFailure(description: "PostgreSQL did not start on a free port:\n\(log)")
     }
 
-    func stop() {
+    /// Stops the server and removes its directory (nothing for a `TEST_DATABASE_URL` server).
+    public func stop() {
         guard let directory, let bin else { return }
         try? Self.runAsServerUser(
             "\(bin)/pg_ctl",
@@ -124,39 +193,49 @@ struct TestPostgresServer: Sendable {
     }
 }
 
-/// Starts one PostgreSQL server for the suite it is attached to and stops it after; tests read
-/// it from ``TestPostgresServer/current``.
-struct WithPostgresServer: SuiteTrait, TestScoping {
-    func provideScope(
+/// The backends a store suite runs against.
+public enum TestBackend: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    case sqlite, postgres
+    public var testDescription: String { rawValue }
+}
+
+/// Makes the process's PostgreSQL server (``TestPostgresServer/shared()``) ready before the suite
+/// it is attached to runs, and current (``TestPostgresServer/current``) in it.
+public struct WithPostgresServer: SuiteTrait, TestScoping {
+    public func provideScope(
         for test: Test,
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
     ) async throws {
-        let server = try await offThePool { try TestPostgresServer.start() }
-        do {
-            try await TestPostgresServer.$current.withValue(server) { try await function() }
-        } catch {
-            _ = try? await offThePool { server.stop() }
-            throw error
-        }
-        _ = try? await offThePool { server.stop() }
-    }
-
-    /// Runs `work` (which waits for initdb and pg_ctl, seconds) on a thread of its own: blocking
-    /// one of the two cooperative threads of this machine starves the tests running beside it.
-    private func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: Result { try work() }) }.start()
-        }
-        return try result.get()
+        let server = try await TestPostgresServer.shared()
+        try await TestPostgresServer.$current.withValue(server) { try await function() }
     }
 }
 
 extension TestPostgresServer {
-    @TaskLocal static var current: TestPostgresServer?
+    @TaskLocal public static var current: TestPostgresServer?
 }
 
 extension Trait where Self == WithPostgresServer {
-    /// A PostgreSQL server for this suite.
-    static var postgresServer: Self { WithPostgresServer() }
+    /// The PostgreSQL server, for this suite.
+    public static var postgresServer: Self { WithPostgresServer() }
+}
+
+extension SQLDatabase {
+    /// The GRDB pool of a SQLite database, for tests of what only SQLite has (its pragmas, a
+    /// full disk, a read-only file); fails the test on another backend.
+    public var sqlitePool: DatabasePool {
+        get throws {
+            guard let sqlite = self as? SQLiteDatabase else {
+                throw SQLiteOnly(location: location)
+            }
+            return sqlite.pool
+        }
+    }
+}
+
+/// A test of SQLite's own behaviour ran on another backend.
+public struct SQLiteOnly: Error, CustomStringConvertible {
+    public var location: String
+    public var description: String { "\(location) is not a SQLite database" }
 }
