@@ -132,7 +132,11 @@ public struct InventoryService: PlatformService {
         while true {
             var available: [String: Int] = [:]
             for sku in Set(items.map(\.sku)) {
-                available[sku] = try transaction.fetchValue(Int.self, "SELECT available FROM stock WHERE sku = ?", [sku])
+                available[sku] = try transaction.fetchValue(
+                    Int.self,
+                    "SELECT available FROM stock WHERE sku = ?",
+                    [sku]
+                )
             }
             let plan = StockLedger.plan(items, available: available)
             guard case .reserve(let quantities) = plan else { return plan }

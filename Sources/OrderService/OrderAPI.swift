@@ -65,7 +65,9 @@ public enum OrderAPI {
         router.post("orders", use: create)
         router.get("orders/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            guard let order = try await store.database.read({ transaction in try OrderTables.fetch(id, in: transaction) }) else {
+            guard
+                let order = try await store.database.read({ transaction in try OrderTables.fetch(id, in: transaction) })
+            else {
                 throw APIError(.notFound, code: "order_not_found", message: "no order with id \(id)")
             }
             return try JSONResponse.make(.ok, OrderView(order))

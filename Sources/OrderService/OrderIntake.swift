@@ -165,7 +165,7 @@ public final class OrderIntake: Service, Sendable {
                 try batch.map { submission in
                     do {
                         return .success(try Self.write(submission, store: store, in: transaction))
-                    } catch where !transaction.isIntact(after: error) {
+                    } catch  where !transaction.isIntact(after: error) {
                         // Orders before this one may be gone with the transaction: fail them all.
                         throw error
                     } catch {
@@ -205,7 +205,7 @@ public final class OrderIntake: Service, Sendable {
     ) throws -> Acceptance {
         do {
             return try insertOrAnswer(submission, store: store, in: transaction)
-        } catch where StoreFailure(error)?.isTransient == true && transaction.isIntact(after: error) {
+        } catch  where StoreFailure(error)?.isTransient == true && transaction.isIntact(after: error) {
             return try insertOrAnswer(submission, store: store, in: transaction)
         }
     }

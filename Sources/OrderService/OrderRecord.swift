@@ -190,7 +190,9 @@ enum OrderTables {
         let history = try transaction.fetchAll(
             "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position",
             [orderId]
-        ).map { OrderRecord.HistoryEntry(status: OrderStatus(rawValue: try $0["status"]) ?? .pending, at: try $0["at"]) }
+        ).map {
+            OrderRecord.HistoryEntry(status: OrderStatus(rawValue: try $0["status"]) ?? .pending, at: try $0["at"])
+        }
         let items: String = try row["items"]
         let reason: String? = try row["reason"]
         return OrderRecord(

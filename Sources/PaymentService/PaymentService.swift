@@ -153,7 +153,8 @@ public struct PaymentService: PlatformService {
             ) == 1
         else {
             return Reaction(
-                summary: "payment for order \(event.orderId) is \(status == "charged" ? "refunded" : status); nothing to refund",
+                summary:
+                    "payment for order \(event.orderId) is \(status == "charged" ? "refunded" : status); nothing to refund",
                 level: .notice
             )
         }

@@ -206,7 +206,12 @@ public final class EventConsumerService: Service, Sendable {
                 let envelope: EventEnvelope
                 switch item.decoded {
                 case .failure(let failure):
-                    let first = try store.deadLetter(item.message, error: failure.description, service: service, in: transaction)
+                    let first = try store.deadLetter(
+                        item.message,
+                        error: failure.description,
+                        service: service,
+                        in: transaction
+                    )
                     outcomes.append((item, .deadLettered(error: failure.description, first: first)))
                     continue
                 case .success(let decoded):

@@ -43,54 +43,81 @@ extension EventStore {
     /// Unsent outbox rows in insertion order; rows set aside as failed, and the later rows of
     /// their keys, excluded.
     public func unsent(limit: Int) async throws -> [OutboxRecord] {
-        try await unsent(after: 0, limit: limit)
+        try await unsent(after: .start, limit: limit)
     }
 
-    /// Unsent outbox rows with an id above `cursor`, in insertion order; rows set aside, and the
-    /// later rows of their keys, excluded. Reads through the partial index of unsent rows: the
-    /// cost grows with the rows returned, not with the table.
-    public func unsent(after cursor: Int64, limit: Int) async throws -> [OutboxRecord] {
+    /// Unsent outbox rows after `cursor`, in ``OutboxPosition`` order; rows set aside, and the
+    /// later rows of their keys, excluded. On PostgreSQL only rows whose transaction ended before
+    /// the oldest one still running (see ``OutboxPosition``): a row is never returned after one
+    /// that comes later in that order. Reads through the partial index of unsent rows: the cost
+    /// grows with the rows returned, not with the table.
+    public func unsent(after cursor: OutboxPosition, limit: Int) async throws -> [OutboxRecord] {
         try await database.read { transaction in
-            try transaction.fetchAll(
-                """
-                SELECT id, topic, message_key, value, headers FROM outbox
-                WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside(transaction.dialect))
-                ORDER BY id LIMIT ?
-                """,
-                [cursor, limit]
-            ).map(Self.record)
+            switch transaction.dialect {
+            case .sqlite:
+                return try transaction.fetchAll(
+                    """
+                    SELECT id, 0 AS txid, topic, message_key, value, headers FROM outbox
+                    WHERE id > ? AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside(.sqlite))
+                    ORDER BY id LIMIT ?
+                    """,
+                    [cursor.id, limit]
+                ).map(Self.record)
+            case .postgres:
+                return try transaction.fetchAll(
+                    """
+                    SELECT id, txid, topic, message_key, value, headers FROM outbox
+                    WHERE (txid, id) > (?, ?) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                      AND sent_at IS NULL AND failed_at IS NULL AND \(Self.notHeldBySetAside(.postgres))
+                    ORDER BY txid, id LIMIT ?
+                    """,
+                    [cursor.transaction, cursor.id, limit]
+                ).map(Self.record)
+            }
         }
     }
 
-    /// Unsent rows of one topic and key with an id in `ids`, in insertion order: the rows the
-    /// relay re-sends after a transient failure of that key (none after a set-aside row). Walks
-    /// the unsent rows in that id range (the backlog), never the sent ones.
+    /// Unsent rows of one topic and key within `positions`, in ``OutboxPosition`` order: the rows
+    /// the relay re-sends after a transient failure of that key (none after a set-aside row).
+    /// Walks the unsent rows in that range (the backlog), never the sent ones.
     public func unsent(
         topic: String,
         key: [UInt8]?,
-        ids: ClosedRange<Int64>,
+        positions: ClosedRange<OutboxPosition>,
         limit: Int
     ) async throws -> [OutboxRecord] {
         try await database.read { transaction in
+            let (from, to) = (positions.lowerBound, positions.upperBound)
+            let (range, order, txid): (String, String, String)
+            var arguments: [SQLValue]
+            switch transaction.dialect {
+            case .sqlite:
+                (range, order, txid) = ("id BETWEEN ? AND ?", "id", "0 AS txid")
+                arguments = [.integer(from.id), .integer(to.id)]
+            case .postgres:
+                (range, order, txid) = ("(txid, id) >= (?, ?) AND (txid, id) <= (?, ?)", "txid, id", "txid")
+                arguments = [.integer(from.transaction), .integer(from.id), .integer(to.transaction), .integer(to.id)]
+            }
             // A null key is bound as no parameter: PostgreSQL cannot type a null placeholder alone.
             let sameKey = key == nil ? "message_key IS NULL" : "message_key = ?"
-            let arguments: SQLArguments =
-                key == nil ? [ids.lowerBound, ids.upperBound, topic, limit] : [ids.lowerBound, ids.upperBound, topic, key, limit]
+            arguments.append(.text(topic))
+            if let key { arguments.append(.blob(key)) }
+            arguments.append(.integer(Int64(limit)))
             return try transaction.fetchAll(
                 """
-                SELECT id, topic, message_key, value, headers FROM outbox
-                WHERE id BETWEEN ? AND ? AND sent_at IS NULL AND failed_at IS NULL
+                SELECT id, \(txid), topic, message_key, value, headers FROM outbox
+                WHERE \(range) AND sent_at IS NULL AND failed_at IS NULL
                   AND topic = ? AND \(sameKey) AND \(Self.notHeldBySetAside(transaction.dialect))
-                ORDER BY id LIMIT ?
+                ORDER BY \(order) LIMIT ?
                 """,
-                arguments
+                SQLArguments(arguments)
             ).map(Self.record)
         }
     }
 
     private static func record(_ row: SQLRow) throws -> OutboxRecord {
         OutboxRecord(
-            id: try row["id"],
+            position: OutboxPosition(transaction: try row["txid"], id: try row["id"]),
             message: OutgoingMessage(
                 topic: try row["topic"],
                 key: try row["message_key"],
@@ -127,7 +154,10 @@ extension EventStore {
     /// the backlog, not the table.
     public func pendingCount() async throws -> Int {
         try await database.read { transaction in
-            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+            try transaction.fetchValue(
+                Int.self,
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+            )
                 ?? 0
         }
     }

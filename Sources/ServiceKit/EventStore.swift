@@ -193,9 +193,10 @@ public final class EventStore: Sendable {
                     created_at TEXT NOT NULL,
                     sent_at TEXT,
                     failed_at TEXT,
-                    error TEXT
+                    error TEXT,
+                    txid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)
                 );
-                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+                CREATE INDEX outbox_unsent ON outbox(txid, id) WHERE sent_at IS NULL AND failed_at IS NULL;
                 CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
                 CREATE INDEX outbox_set_aside ON outbox(topic, message_key, id) WHERE failed_at IS NOT NULL;
                 CREATE TABLE dead_letters (
@@ -280,7 +281,8 @@ public final class EventStore: Sendable {
     /// Records `event` as processed inside the caller's transaction.
     /// - Returns: false when its id was already in the inbox: the event is a repeat and must
     ///   change nothing.
-    public func recordInInbox(_ event: EventEnvelope, topic: String, in transaction: any SQLTransaction) throws -> Bool {
+    public func recordInInbox(_ event: EventEnvelope, topic: String, in transaction: any SQLTransaction) throws -> Bool
+    {
         try transaction.execute(
             "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [event.eventId.uuidString, topic, Timestamp.format(Date())]
@@ -395,8 +397,56 @@ struct StoredHeader: Codable {
 
 /// One outbox row, ready to publish.
 public struct OutboxRecord: Sendable, Hashable {
-    /// The row id; rows are published in increasing id order.
+    /// The row id.
     public var id: Int64
+    /// Where the row stands in the order rows are published in.
+    public var position: OutboxPosition
     /// What to publish.
     public var message: OutgoingMessage
+
+    /// A row at `position`.
+    public init(position: OutboxPosition, message: OutgoingMessage) {
+        self.id = position.id
+        self.position = position
+        self.message = message
+    }
+}
+
+/// Where an outbox row stands in the order the relay reads rows in: by ``transaction``, then by
+/// ``id``.
+///
+/// Why not by id alone: on SQLite one writer commits at a time, so ids are committed in order
+/// and a reader that has seen id n will never see a new row below it (``transaction`` is 0).
+/// On PostgreSQL several transactions write at once and an id is taken at insert, not at
+/// commit: a row with a lower id can commit after a higher one was read, and a reader moving
+/// by id would skip it. There ``transaction`` is the id of the writing transaction, and the
+/// store returns only rows whose transaction ended before the oldest one still running
+/// (`pg_snapshot_xmin`): every row that becomes visible later has a transaction id at or above
+/// that, so reading in (transaction, id) order never skips one. Rows of one topic and key are
+/// written in causal order (each event is a reaction to the one before it), so that order
+/// keeps one order's events in the order they were written.
+public struct OutboxPosition: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The writing transaction's id on PostgreSQL; 0 on SQLite.
+    public var transaction: Int64
+    /// The row id.
+    public var id: Int64
+
+    public init(transaction: Int64, id: Int64) {
+        self.transaction = transaction
+        self.id = id
+    }
+
+    /// Before every row.
+    public static let start = OutboxPosition(transaction: 0, id: 0)
+
+    /// The position just before this one: reading after it reads this row again.
+    public var predecessor: OutboxPosition { OutboxPosition(transaction: transaction, id: id - 1) }
+    /// The position just after this one.
+    public var successor: OutboxPosition { OutboxPosition(transaction: transaction, id: id + 1) }
+
+    public static func < (lhs: OutboxPosition, rhs: OutboxPosition) -> Bool {
+        (lhs.transaction, lhs.id) < (rhs.transaction, rhs.id)
+    }
+
+    public var description: String { transaction == 0 ? "\(id)" : "\(transaction):\(id)" }
 }

@@ -3,8 +3,19 @@ import Kafka
 import Logging
 import Metrics
 import ServiceLifecycle
+import Storage
+import Synchronization
 
 /// Publishes outbox rows to Kafka in insertion order, marks them sent, and prunes the store.
+///
+/// - One relay per store: instances of a service sharing one PostgreSQL schema each run a
+///   relay, and the one that holds the store's relay lock publishes while the others stand by
+///   (``SQLDatabase/whileHolding(lock:retry:_:)``); when it dies, its lock goes with its
+///   session and a standby takes over within about a second, starting from the oldest unsent
+///   row. So every row is published once in the normal case and one order's events are never
+///   reordered, whichever instance wrote them.
+/// - Order: rows are read in ``OutboxPosition`` order, which on PostgreSQL never skips a row
+///   committed after a later one was read.
 ///
 /// - Pipelining: rows are enqueued as they are read, in id order, while the delivery reports of
 ///   up to `pipelineDepth × batchSize` earlier rows are still outstanding; delivered rows are
@@ -43,7 +54,7 @@ import ServiceLifecycle
 ///   sent more than `outboxRetention` ago and inbox entries older than `inboxRetention` (see
 ///   ``EventStore/defaultInboxRetention`` for why that must exceed the longest redelivery window).
 /// - Metrics: `outbox_pending` (sampled at most once a second), `outbox_published_total`,
-///   `outbox_failed_total`.
+///   `outbox_failed_total`, `outbox_relay_active` (1 while this instance publishes).
 public final class OutboxRelay: Service, Sendable {
     private let store: EventStore
     private let producer: KafkaProducer
@@ -61,6 +72,7 @@ public final class OutboxRelay: Service, Sendable {
     private let pendingGauge = Gauge(label: "outbox_pending")
     private let publishedCounter = Counter(label: "outbox_published_total")
     private let failedCounter = Counter(label: "outbox_failed_total")
+    private let activeGauge = Gauge(label: "outbox_relay_active")
 
     /// Why the relay stopped on its own.
     public enum RelayError: Error, CustomStringConvertible {
@@ -115,6 +127,7 @@ public final class OutboxRelay: Service, Sendable {
         self.inboxRetention = inboxRetention
         self.pruneInterval = pruneInterval
         self.readiness = readiness
+        activeGauge.record(0)
     }
 
     /// Asks the relay to look at the outbox now (after a commit that added rows). Thread-safe,
@@ -131,7 +144,7 @@ public final class OutboxRelay: Service, Sendable {
         // The handler only flips the signal; the loop owns every deadline itself, so nothing is
         // shared between the handler and the loop but the (locked) signal.
         let fatal = await withGracefulShutdownHandler {
-            await relay()
+            await relayWhileLeading()
         } onGracefulShutdown: {
             self.signal.finish()
         }
@@ -139,6 +152,51 @@ public final class OutboxRelay: Service, Sendable {
             logger.critical("\(RelayError.producerFailed(fatal)); nothing is lost, the outbox keeps every unsent row")
             throw RelayError.producerFailed(fatal)
         }
+    }
+
+    // MARK: - One relay per store
+
+    /// Runs the pipeline while this instance holds the store's relay lock, so that of several
+    /// instances sharing one PostgreSQL schema exactly one publishes (each row once, in order)
+    /// and the others stand by; one that dies releases the lock with its session, and a standby
+    /// takes over within about a second. On SQLite the lock is a file lock nobody else holds.
+    /// Returns the producer's fatal error, or nil at shutdown.
+    private func relayWhileLeading() async -> KafkaError? {
+        let standby = StandbyNote()
+        var backoff = Backoff()
+        while !signal.isFinished, !Task.isCancelled {
+            do {
+                let outcome = try await store.database.whileHolding(
+                    lock: "outbox-relay",
+                    retry: { [signal, logger] in
+                        if standby.first() {
+                            logger.notice(
+                                "outbox relay standing by: another instance of this service publishes the outbox"
+                            )
+                        }
+                        await signal.wait(timeout: .seconds(1))
+                        return !signal.isFinished
+                    }
+                ) { [self] in
+                    if standby.wasStandingBy {
+                        logger.notice("outbox relay took over: this instance publishes the outbox now")
+                    }
+                    activeGauge.record(1)
+                    defer { activeGauge.record(0) }
+                    return await relay()
+                }
+                return outcome ?? nil
+            } catch let lost as LockLost {
+                logger.error("outbox relay stopped publishing: \(lost); standing by to take over again")
+                standby.reset()
+            } catch {
+                storeFailed(error)
+                let delay = backoff.next()
+                logger.warning("outbox relay cannot take its store lock, retrying in \(delay): \(error)")
+                await signal.wait(timeout: delay)
+            }
+        }
+        return nil
     }
 
     // MARK: - The pipeline
@@ -157,8 +215,8 @@ public final class OutboxRelay: Service, Sendable {
     /// A key whose row failed transiently. Its rows with an id at or above `from` are not marked
     /// sent until they are re-sent, in id order, by a retry of this key alone.
     struct Hold {
-        /// The lowest id of this key not known to be delivered after every earlier row of it.
-        var from: Int64
+        /// The first position of this key not known to be delivered after every earlier row of it.
+        var from: OutboxPosition
         var retryAt: ContinuousClock.Instant
         var backoff: Backoff
         /// The ids of the retry in flight, in order, not yet settled.
@@ -185,8 +243,8 @@ public final class OutboxRelay: Service, Sendable {
     /// Everything the loop knows. Owned and mutated by the loop's task alone (the task group's
     /// children only await delivery results or a wake-up and hand them back), so it needs no lock.
     struct Pipeline {
-        /// The highest id read from the outbox so far; the next read starts above it.
-        var cursor: Int64 = 0
+        /// The last position read from the outbox so far; the next read starts after it.
+        var cursor = OutboxPosition.start
         var moreToRead = true
         var readPausedUntil = ContinuousClock.Instant.now
         var readBackoff = Backoff()
@@ -196,9 +254,10 @@ public final class OutboxRelay: Service, Sendable {
         var awaiting = 0
         var keysInFlight: [OrderingKey: Int] = [:]
         var holds: [OrderingKey: Hold] = [:]
-        /// Keys with a row set aside in this run, with the lowest such id: no later row of the key
-        /// is sent (rows set aside before this run are left out by the store's reads already).
-        var setAside: [OrderingKey: Int64] = [:]
+        /// Keys with a row set aside in this run, with the first such position: no later row of
+        /// the key is sent (rows set aside before this run are left out by the store's reads
+        /// already).
+        var setAside: [OrderingKey: OutboxPosition] = [:]
         var toMark: [Int64] = []
         var toSetAside: [(record: OutboxRecord, error: KafkaError)] = []
         var storeBackoff = Backoff()
@@ -215,9 +274,9 @@ public final class OutboxRelay: Service, Sendable {
 
         var caughtUp: Bool { !moreToRead && batches.isEmpty && holds.isEmpty && toMark.isEmpty }
 
-        /// Whether row `id` of `key` comes after a row of its key set aside in this run.
-        func isSetAside(_ key: OrderingKey, behind id: Int64) -> Bool {
-            setAside[key].map { id > $0 } ?? false
+        /// Whether the row of `key` at `position` comes after a row of its key set aside in this run.
+        func isSetAside(_ key: OrderingKey, behind position: OutboxPosition) -> Bool {
+            setAside[key].map { position > $0 } ?? false
         }
     }
 
@@ -324,7 +383,7 @@ public final class OutboxRelay: Service, Sendable {
         }
         state.moreToRead = records.count == batchSize
         guard let last = records.last else { return }
-        state.cursor = last.id
+        state.cursor = last.position
         // One row per key in flight: librdkafka can still deliver a later message of a partition
         // after an earlier one timed out (INTRODUCTION.md, "Message timeout considerations"), so a
         // later row of a key waits for the earlier one's report instead of racing it. Events of one
@@ -335,9 +394,9 @@ public final class OutboxRelay: Service, Sendable {
         var keys = Set<OrderingKey>()
         for record in records {
             let key = OrderingKey(record.message)
-            guard !state.isSetAside(key, behind: record.id), state.holds[key] == nil else { continue }
+            guard !state.isSetAside(key, behind: record.position), state.holds[key] == nil else { continue }
             guard state.keysInFlight[key] == nil, keys.insert(key).inserted else {
-                state.holds[key] = Hold(from: record.id, retryAt: .now, backoff: retryBackoff)
+                state.holds[key] = Hold(from: record.position, retryAt: .now, backoff: retryBackoff)
                 continue
             }
             sendable.append(record)
@@ -355,21 +414,21 @@ public final class OutboxRelay: Service, Sendable {
             state.fatal = fatal
             return
         }
-        // Nothing from the rejected row on was enqueued, and every row enqueued so far has a
-        // lower id: moving the cursor back re-reads exactly the rejected suffix, in order.
+        // Nothing from the rejected row on was enqueued, and every row enqueued so far comes
+        // before it: moving the cursor back re-reads exactly the rejected suffix, in order.
         state.moreToRead = true
         switch rejection.publishFailure {
         case .stop:
-            state.cursor = rejected.id - 1
+            state.cursor = rejected.position.predecessor
             stop(on: rejection, in: &state)
         case .retry:
             // A full local queue, or a topic the client knows to be in error: back off reading;
             // outstanding reports drain the queue.
-            state.cursor = rejected.id - 1
+            state.cursor = rejected.position.predecessor
             state.readPausedUntil = .now + state.readBackoff.next()
             noteTransient(rejection, in: &state)
         case .setAside:
-            state.cursor = rejected.id
+            state.cursor = rejected.position
             setAside(rejected, rejection, in: &state)
         }
     }
@@ -443,7 +502,7 @@ public final class OutboxRelay: Service, Sendable {
         }
         if let failure, failure.publishFailure == .setAside {
             // A row after the failed one of a held key (and not its retry's) is re-sent after it.
-            if let hold = state.holds[key], record.id >= hold.from, hold.retrying.first != record.id { return }
+            if let hold = state.holds[key], record.position >= hold.from, hold.retrying.first != record.id { return }
             // Set aside, it holds back every later row of its key, held or not.
             setAside(record, failure, in: &state)
             return
@@ -451,7 +510,7 @@ public final class OutboxRelay: Service, Sendable {
         guard var hold = state.holds[key] else {
             if let failure {
                 var backoff = retryBackoff
-                state.holds[key] = Hold(from: record.id, retryAt: now + backoff.next(), backoff: backoff)
+                state.holds[key] = Hold(from: record.position, retryAt: now + backoff.next(), backoff: backoff)
                 noteTransient(failure, in: &state)
             } else {
                 state.toMark.append(record.id)
@@ -464,20 +523,20 @@ public final class OutboxRelay: Service, Sendable {
             hold.retrying.removeFirst()
             if let failure {
                 // The rest of this retry is not marked (they no longer match `retrying`).
-                hold.from = record.id
+                hold.from = record.position
                 hold.retrying = []
                 hold.retryAt = now + hold.backoff.next()
                 noteTransient(failure, in: &state)
             } else {
                 state.toMark.append(record.id)
-                hold.from = record.id + 1
+                hold.from = record.position.successor
                 // A completed retry looks again at once: more rows of the key may have been read.
                 if hold.retrying.isEmpty { hold.retryAt = now }
             }
-        } else if record.id < hold.from {
+        } else if record.position < hold.from {
             // Enqueued before the row that failed: its own result stands.
             if let failure {
-                hold.from = record.id
+                hold.from = record.position
                 noteTransient(failure, in: &state)
             } else {
                 state.toMark.append(record.id)
@@ -492,7 +551,7 @@ public final class OutboxRelay: Service, Sendable {
     private func setAside(_ record: OutboxRecord, _ error: KafkaError, in state: inout Pipeline) {
         let key = OrderingKey(record.message)
         state.toSetAside.append((record, error))
-        state.setAside[key] = min(state.setAside[key] ?? record.id, record.id)
+        state.setAside[key] = min(state.setAside[key] ?? record.position, record.position)
         state.holds[key] = nil
     }
 
@@ -529,7 +588,7 @@ public final class OutboxRelay: Service, Sendable {
                 records = try await store.unsent(
                     topic: key.topic,
                     key: key.key,
-                    ids: hold.from...state.cursor,
+                    positions: hold.from...state.cursor,
                     limit: 1
                 )
             } catch {
@@ -544,7 +603,7 @@ public final class OutboxRelay: Service, Sendable {
                 state.holds[key] = nil
                 continue
             }
-            hold.from = first.id
+            hold.from = first.position
             let pending = producer.submit(records.map(\.message))
             let accepted = Array(records.prefix(pending.accepted))
             hold.retrying = ArraySlice(accepted.map(\.id))
@@ -727,6 +786,25 @@ public final class OutboxRelay: Service, Sendable {
             """,
             metadata: ["key": .string(record.message.key.map { String(decoding: $0, as: UTF8.self) } ?? "")]
         )
+    }
+}
+
+/// Whether the relay has said it stands by, so that it says so once per wait.
+private final class StandbyNote: Sendable {
+    private let said = Mutex(false)
+
+    /// True the first time it is asked after a reset.
+    func first() -> Bool {
+        said.withLock { said in
+            defer { said = true }
+            return !said
+        }
+    }
+
+    var wasStandingBy: Bool { said.withLock { $0 } }
+
+    func reset() {
+        said.withLock { $0 = false }
     }
 }
 

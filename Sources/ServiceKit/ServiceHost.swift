@@ -108,7 +108,11 @@ public enum ServiceHost {
             metadata: [
                 "brokers": .string(configuration.kafka.bootstrapServers), "group": .string(configuration.groupId),
                 "metricsPort": .stringConvertible(configuration.metricsPort),
-                "store": .string(configuration.databaseURL.map { "\($0) (schema \(EventStore.schemaName(for: configuration.serviceName)))" } ?? configuration.dataDirectory),
+                "store": .string(
+                    configuration.databaseURL.map {
+                        "\($0) (schema \(EventStore.schemaName(for: configuration.serviceName)))"
+                    } ?? configuration.dataDirectory
+                ),
                 "kafkaProperties": .string(configuration.kafka.properties.map(\.redacted).joined(separator: ", ")),
             ]
         )
@@ -124,6 +128,9 @@ public enum ServiceHost {
             store: store,
             producer: producer,
             logger: logger,
+            // Rows another instance commits to a shared PostgreSQL schema wake no relay here:
+            // the publishing instance looks every 100 ms (one indexed query of unsent rows).
+            idleInterval: store.database.dialect == .postgres ? .milliseconds(100) : .seconds(1),
             drainTimeout: ShutdownBudget.relayDrain,
             outboxRetention: configuration.outboxRetention,
             inboxRetention: configuration.inboxRetention,

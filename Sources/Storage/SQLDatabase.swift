@@ -30,6 +30,33 @@ public protocol SQLDatabase: Sendable {
 
     /// Closes the connections; later calls fail. Idempotent.
     func close() async
+
+    /// Runs `body` while this process holds the database's lock `name`, which at most one
+    /// process using the database holds at a time (one instance of a service among several).
+    ///
+    /// - Waits for the lock: after each attempt that finds it held, calls `retry`, which waits
+    ///   as long as it likes and returns false to give up (then nil is returned, `body` not run).
+    /// - The lock is released when `body` returns or throws, and when the process dies (its
+    ///   file lock, or its PostgreSQL session, ends with it), so a waiting process takes over.
+    /// - When the lock may be lost while `body` runs (the PostgreSQL connection holding it
+    ///   broke), `body` is cancelled and ``LockLost`` thrown: another process may hold it now.
+    func whileHolding<T: Sendable>(
+        lock name: String,
+        retry: @escaping @Sendable () async -> Bool,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T?
+}
+
+/// The connection that held a ``SQLDatabase/whileHolding(lock:retry:_:)`` lock failed while its
+/// holder ran; another process may hold the lock now.
+public struct LockLost: Error, Sendable, CustomStringConvertible {
+    /// The lock's name.
+    public var lock: String
+    /// What happened to the connection.
+    public var cause: String
+    public var description: String {
+        "lost the database lock \(lock) (\(cause)); another instance may hold it now"
+    }
 }
 
 extension SQLDatabase {

@@ -62,7 +62,9 @@ struct OrderIntakeTests {
             let stored = try await harness.storedCounts()
             #expect(stored.orders == 22)
             #expect(stored.outbox == 22)
-            let dup = try await harness.store.database.read { transaction in try OrderTables.fetch("dup", in: transaction) }
+            let dup = try await harness.store.database.read { transaction in
+                try OrderTables.fetch("dup", in: transaction)
+            }
             #expect(dup?.amount == Amount(exactly: "10"))
         }
     }

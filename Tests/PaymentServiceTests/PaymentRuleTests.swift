@@ -276,7 +276,9 @@ struct PaymentServiceHandlerTests {
         )
         await #expect(throws: EventRejected.self) { try await deliver(wrong) }
         #expect(try await store.unsent(limit: 10).isEmpty)
-        let inbox = try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") }
+        let inbox = try await store.database.read { transaction in
+            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox")
+        }
         #expect(inbox == 0)
     }
 }

@@ -74,7 +74,9 @@ struct EventBatchTests {
     }
 
     func count(_ table: String, in store: EventStore) async throws -> Int {
-        try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0 }
+        try await store.database.read { transaction in
+            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0
+        }
     }
 
     /// The keys of the committed `payments.completed` outbox rows, in order: one per applied event.

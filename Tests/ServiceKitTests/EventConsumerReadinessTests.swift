@@ -81,7 +81,11 @@ struct EventConsumerReadinessTests {
         #expect(readiness.failures == ["store: database or disk is full (SQLITE_FULL); retrying"])
         #expect(storeBlocked(registry, writer: "consumer") == 1)
         #expect(storeBlocked(registry, writer: "relay") == 0)
-        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") } == 0)
+        #expect(
+            try await store.database.read { transaction in
+                try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox")
+            } == 0
+        )
 
         // Space is back: the next retry commits the whole batch, by itself.
         try await store.database.sqlitePool.writeWithoutTransaction { db in
@@ -90,7 +94,11 @@ struct EventConsumerReadinessTests {
         #expect(await processing.value)
         #expect(readiness.failures.isEmpty)
         #expect(storeBlocked(registry, writer: "consumer") == 0)
-        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox") } == 300)
+        #expect(
+            try await store.database.read { transaction in
+                try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM inbox")
+            } == 300
+        )
         #expect(try await store.pendingCount() == 300)
     }
 
@@ -99,7 +107,8 @@ struct EventConsumerReadinessTests {
         let store = try await EventStore(directory: fixture.directory.path, name: "readonly", topics: .defaults)
         let readiness = Readiness(checks: [])
         let loop = try loop(store: store, readiness: readiness)
-        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1")
+        }
         let event = orderCreated("ro-1")
         let message = KafkaMessage(
             topic: "orders.created",
@@ -112,7 +121,8 @@ struct EventConsumerReadinessTests {
         try await waitUntil(timeout: .seconds(30)) { !readiness.failures.isEmpty }
         let reason = try #require(readiness.failures.first)
         #expect(reason.hasPrefix("store: ") && reason.contains("(SQLITE_READONLY); retrying"), "\(reason)")
-        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0")
+        }
         #expect(await processing.value)
         #expect(readiness.failures.isEmpty)
 
@@ -126,12 +136,15 @@ struct EventConsumerReadinessTests {
     )
     func relayStoreBlocked() async throws {
         let store = try await EventStore(directory: fixture.directory.path, name: "relay-ro", topics: .defaults)
-        try await store.database.write { transaction in try store.enqueue([orderCreated("relay-ro-1")], trace: nil, in: transaction) }
+        try await store.database.write { transaction in
+            try store.enqueue([orderCreated("relay-ro-1")], trace: nil, in: transaction)
+        }
         let registry = PrometheusCollectorRegistry()
         let readiness = Readiness(checks: [], metrics: PrometheusMetricsFactory(registry: registry))
         let producer = try KafkaProducer(configuration: fixture.configuration.kafka, logger: quietLogger)
         let relay = OutboxRelay(store: store, producer: producer, logger: quietLogger, readiness: readiness)
-        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 1")
+        }
         try await withRunningClients(producer) {
             let running = Task { try await relay.run() }
             defer { running.cancel() }
@@ -140,7 +153,9 @@ struct EventConsumerReadinessTests {
             #expect(reason.hasPrefix("store (outbox relay): ") && reason.contains("SQLITE_READONLY"), "\(reason)")
             #expect(storeBlocked(registry, writer: "relay") == 1)
             #expect(storeBlocked(registry, writer: "consumer") == 0)
-            try await store.database.sqlitePool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA query_only = 0") }
+            try await store.database.sqlitePool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA query_only = 0")
+            }
             try await waitUntil(timeout: .seconds(30)) { readiness.failures.isEmpty }
             #expect(storeBlocked(registry, writer: "relay") == 0)
             try await waitUntil(timeout: .seconds(30)) { try await store.pendingCount() == 0 }

@@ -40,7 +40,11 @@ struct EventStoreRepairTests {
         #expect(try await store.unsent(limit: 10).map(\.id) == [1, 3])
         #expect(try await store.discardSetAside([2]).map(\.id) == [2])
         #expect(try await store.unsent(limit: 10).map(\.id) == [1, 3, 4])
-        #expect(try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox") } == 3)
+        #expect(
+            try await store.database.read { transaction in
+                try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox")
+            } == 3
+        )
     }
 
     @Test("a replay after the fix applies the event once, in one transaction; a second replay is a no-op that says so")
@@ -162,7 +166,9 @@ struct EventStoreRepairTests {
     }
 
     private func count(_ table: String, in store: EventStore) async throws -> Int {
-        try await store.database.read { transaction in try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0 }
+        try await store.database.read { transaction in
+            try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0
+        }
     }
 
     /// The platform's schema after its first three migrations, as GRDB recorded them.

@@ -25,7 +25,7 @@ struct EventStoreTests {
         #expect(second == .duplicate)
         #expect(republished.isEmpty)
         #expect(handler.totalApplied == 1)
-        let unsent = try await store.unsent(limit: 10)
+        let unsent = try await unsentRows(store, atLeast: 1)
         #expect(unsent.count == 1)
         #expect(unsent[0].message.topic == "payments.completed")
         #expect(unsent[0].message.key == Array("dup-1".utf8))
@@ -60,7 +60,7 @@ struct EventStoreTests {
         #expect(outcomes.filter { $0 == .duplicate }.count == events.count)
         #expect(handler.totalApplied == events.count)
         #expect(try await first.pendingCount() == events.count)
-        #expect(try await second.unsent(limit: 100).count == events.count)
+        #expect(try await unsentRows(second, atLeast: events.count).count == events.count)
     }
 
     @Test("a second open of the same database is refused while the first is open; it may open once that one is gone")
@@ -94,7 +94,10 @@ struct EventStoreTests {
         #expect(outcome == .processed)
     }
 
-    @Test("outbox rows carry the event type and a traceparent continuing the incoming trace", arguments: TestBackend.allCases)
+    @Test(
+        "outbox rows carry the event type and a traceparent continuing the incoming trace",
+        arguments: TestBackend.allCases
+    )
     func outboxHeaders(_ backend: TestBackend) async throws {
         let directory = try TemporaryDirectory()
         let store = try await openStore(backend, in: directory)
@@ -103,7 +106,7 @@ struct EventStoreTests {
         _ = try await store.handle(event, topic: "orders.created", trace: trace) { transaction in
             try CountingHandler().handle(event, in: transaction).events
         }
-        let record = try #require(try await store.unsent(limit: 1).first)
+        let record = try #require(try await unsentRows(store, atLeast: 1).first)
         let headers = Dictionary(uniqueKeysWithValues: record.message.headers.map { ($0.name, $0.stringValue ?? "") })
         #expect(headers[EventHeader.eventType] == "PaymentCompleted")
         let child = try #require(TraceContext(traceparent: headers[EventHeader.traceparent] ?? ""))

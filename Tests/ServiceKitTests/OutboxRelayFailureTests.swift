@@ -18,7 +18,9 @@ struct OutboxRelayFailureTests {
         let (cluster, directory, store) = try await fixture(partitions: 1)
         defer { withExtendedLifetime(directory) {} }
         let events = ["acl-1", "acl-2", "acl-1"].map { orderCreated($0) }
-        try await store.database.write { transaction in for event in events { try store.enqueue([event], trace: nil, in: transaction) } }
+        try await store.database.write { transaction in
+            for event in events { try store.enqueue([event], trace: nil, in: transaction) }
+        }
         // The next four produce requests are refused, as by a broker before the ACL is granted.
         cluster.pushRequestErrors(apiKey: EmbeddedKafkaCluster.produceAPIKey, codes: Array(repeating: 29, count: 4))
         let logs = CapturedLogs()

@@ -128,7 +128,9 @@ struct OutboxRelayTests {
         )
         let directory = try TemporaryDirectory()
         let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
-        try await store.database.write { transaction in try store.enqueue([orderCreated("stuck")], trace: nil, in: transaction) }
+        try await store.database.write { transaction in
+            try store.enqueue([orderCreated("stuck")], trace: nil, in: transaction)
+        }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         try await withRunningClients(producer) {
             producer.raiseFatalErrorForTesting("injected by the test")
@@ -194,7 +196,9 @@ struct OutboxRelayTests {
         let directory = try TemporaryDirectory()
         let store = try await EventStore(directory: directory.path, name: "svc", topics: .defaults)
         let first = (0..<6).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
-        try await store.database.write { transaction in for event in first { try store.enqueue([event], trace: nil, in: transaction) } }
+        try await store.database.write { transaction in
+            for event in first { try store.enqueue([event], trace: nil, in: transaction) }
+        }
         let second = (6..<10).map { orderCreated($0 % 2 == 0 ? stuck : flowing, amount: "\($0 + 1)") }
         let producer = try KafkaProducer(configuration: kafka, logger: quietLogger)
         let relay = OutboxRelay(

@@ -172,3 +172,11 @@ func openStore(
         )
     }
 }
+
+/// The unsent rows once at least `count` of them are readable. On PostgreSQL a committed row
+/// becomes readable once every older write transaction on the server has ended (see
+/// ``OutboxPosition``), and the tests beside this one write to the same server.
+func unsentRows(_ store: EventStore, atLeast count: Int, limit: Int = 100) async throws -> [OutboxRecord] {
+    try await waitUntil { try await store.unsent(limit: limit).count >= count }
+    return try await store.unsent(limit: limit)
+}

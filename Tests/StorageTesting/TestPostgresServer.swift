@@ -58,7 +58,10 @@ public struct TestPostgresServer: Sendable {
 
     /// A new database of `backend` for one test: a new SQLite file in a temporary directory, or a
     /// new schema on the shared server.
-    public static func openDatabase(_ backend: TestBackend, leaseTimeout: Duration = .seconds(10)) async throws
+    public static func openDatabase(
+        _ backend: TestBackend,
+        leaseTimeout: Duration = .seconds(10)
+    ) async throws
         -> any SQLDatabase
     {
         let name = uniqueName()

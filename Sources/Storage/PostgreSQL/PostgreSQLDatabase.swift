@@ -98,6 +98,75 @@ public final class PostgreSQLDatabase: SQLDatabase {
         try await transaction(begin: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"], body)
     }
 
+    /// A session-level advisory lock (`pg_try_advisory_lock` of the schema and `name`) on a
+    /// connection of its own, held while `body` runs. PostgreSQL releases it when the session
+    /// ends: at once when the holder's process dies (its socket closes), and after the server's
+    /// TCP keepalive gives up on a host that vanished. The connection is probed every
+    /// ``lockProbeInterval``; when a probe fails, `body` is cancelled and ``LockLost`` thrown.
+    public func whileHolding<T: Sendable>(
+        lock name: String,
+        retry: @escaping @Sendable () async -> Bool,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
+        let key = "\(schema):\(name)"
+        let logger = self.logger
+        while true {
+            let outcome: LockOutcome<T> = try await withLease { connection in
+                let acquired =
+                    try await connection.query(
+                        "SELECT pg_try_advisory_lock(hashtext(\(key)))",
+                        logger: logger
+                    ).collect().first?.decode(Bool.self) ?? false
+                guard acquired else { return .held }
+                do {
+                    let result = try await Self.run(body, probing: connection, lock: name, logger: logger)
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(key)))", logger: logger)
+                    return .ran(result)
+                } catch {
+                    // A lost connection released the lock with its session; an unlock on a live
+                    // one returns it before the connection goes back to the pool.
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(key)))", logger: logger)
+                    throw error
+                }
+            }
+            switch outcome {
+            case .ran(let result): return result
+            case .held: guard await retry() else { return nil }
+            }
+        }
+    }
+
+    /// How often a held lock's connection is probed.
+    public static let lockProbeInterval: Duration = .seconds(2)
+
+    private static func run<T: Sendable>(
+        _ body: @escaping @Sendable () async throws -> T,
+        probing connection: PostgresConnection,
+        lock name: String,
+        logger: Logger
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: lockProbeInterval)
+                    do {
+                        _ = try await connection.query("SELECT 1", logger: logger).collect()
+                    } catch {
+                        throw LockLost(
+                            lock: name,
+                            cause: PostgreSQLError(error).map(String.init(describing:)) ?? "\(error)"
+                        )
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            // The body's result, or the probe's error; the probe never returns otherwise.
+            guard let first = try await group.next(), let result = first else { throw CancellationError() }
+            return result
+        }
+    }
+
     public func close() async {
         running.cancel()
         await running.value
@@ -211,6 +280,11 @@ public final class PostgreSQLDatabase: SQLDatabase {
             return .require(configuration)
         }
     }
+}
+
+private enum LockOutcome<T: Sendable>: Sendable {
+    case ran(T)
+    case held
 }
 
 private enum LeaseOutcome<T: Sendable>: Sendable {

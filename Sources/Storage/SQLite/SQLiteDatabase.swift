@@ -71,6 +71,25 @@ public final class SQLiteDatabase: SQLDatabase {
         try await pool.read { db in try body(SQLiteTransaction(db)) }
     }
 
+    /// An exclusive `flock` of `<path>-<name>.lock`, which the kernel releases when the process
+    /// ends however it ends.
+    public func whileHolding<T: Sendable>(
+        lock name: String,
+        retry: @escaping @Sendable () async -> Bool,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
+        let lockPath = "\(path)-\(name).lock"
+        let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno), userInfo: [NSFilePathErrorKey: lockPath])
+        }
+        defer { Glibc.close(descriptor) }
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard await retry() else { return nil }
+        }
+        return try await body()
+    }
+
     public func close() async {
         try? pool.close()
     }
