@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "Kafka", "OrderEvents", "ServiceKit", "PrometheusExposition", "CSystemd", "CProcessControl",
+                "Kafka", "OrderEvents", "ServiceKit", "Storage", "PrometheusExposition", "CSystemd", "CProcessControl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -230,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "SupervisorTests",
             dependencies: [
-                "Supervisor", "Fuzzing",
+                "Supervisor", "Fuzzing", "Storage",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

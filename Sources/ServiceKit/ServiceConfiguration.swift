@@ -38,17 +38,25 @@ public struct ServiceConfiguration: Sendable {
     /// The broker the platform uses when `KAFKA_BROKERS` is unset (the original default).
     public static let defaultBrokers = "localhost:9092"
 
-    /// `SERVICE_NAME`: the name in logs, metrics, the Kafka client id and the database file.
+    /// `SERVICE_NAME`: the name in logs, metrics, the Kafka client id and the database file or
+    /// schema; shared by the service's instances.
     public var serviceName: String
+    /// `SERVICE_INSTANCE` (1–64): which of several instances of the service this process is
+    /// (orderd sets it when a service has `instances` > 1); nil for the one instance.
+    public var instance: Int?
+    /// `<service>.<instance>` for one of several instances, else the service's name: the name of
+    /// this process in its logs and its Kafka client id.
+    public var instanceName: String { instance.map { "\(serviceName).\($0)" } ?? serviceName }
     /// `KAFKA_BROKERS` (normalized: no blanks) and the `KAFKA_*` properties librdkafka accepted.
     public var kafka: KafkaClientConfiguration
     /// The consumer group (the identity's group variable, default: the service's name).
     public var groupId: String
     /// The consumer's `group.instance.id` (KIP-345 static membership): `KAFKA_GROUP_INSTANCE_ID`,
-    /// default `<service name>.<host name>`, reduced to the characters Kafka accepts in it
-    /// (`[A-Za-z0-9._-]`, at most 249). Stable across restarts, so on Apache Kafka a restarted
-    /// member takes its partitions back without a rebalance; unique per group, or Kafka fences
-    /// the older member (two instances of one service on one host need their own).
+    /// default `<service name>.<host>[.<instance>]` (the host from `HOSTNAME`, else the kernel's
+    /// host name; the instance from `SERVICE_INSTANCE`), reduced to the characters Kafka accepts
+    /// in it (`[A-Za-z0-9._-]`, at most 249). Stable across restarts, so on Apache Kafka a
+    /// restarted member takes its partitions back without a rebalance; unique per group, or
+    /// Kafka fences the older member (two hosts with one name need their own `HOSTNAME`).
     public var groupInstanceId: String
     /// The topic names (`*_TOPIC`), each a valid Kafka topic name.
     public var topics: Topics
@@ -91,6 +99,9 @@ public struct ServiceConfiguration: Sendable {
         kafkaProperties: [KafkaProperty] = []
     ) throws(ServiceConfigurationError) {
         serviceName = reader.trimmedString(forKey: "service.name", default: identity.name)
+        if reader.trimmedString(forKey: "service.instance") != nil {
+            instance = try reader.integer(forKey: "service.instance", default: 1, in: 1...64)
+        }
         let defaults = Topics.defaults
         topics = Topics(
             ordersCreated: try reader.topic(forKey: "order.topic", default: defaults.ordersCreated),
@@ -161,10 +172,15 @@ public struct ServiceConfiguration: Sendable {
         }
         groupInstanceId =
             kafkaProperties.last { $0.name == "group.instance.id" }?.value
-            ?? Self.groupInstanceId(service: serviceName, host: Self.hostName())
+            ?? Self.groupInstanceId(
+                service: serviceName,
+                host: reader.trimmedString(forKey: "hostname") ?? Self.hostName(),
+                instance: instance
+            )
+        let name = serviceName
         kafka = KafkaClientConfiguration(
             bootstrapServers: addresses.joined(separator: ","),
-            clientId: serviceName,
+            clientId: instance.map { "\(name).\($0)" } ?? name,
             properties: kafkaProperties
         )
         do {
@@ -203,9 +219,9 @@ public struct ServiceConfiguration: Sendable {
 
     /// `<service>.<host>` with every character Kafka refuses in a `group.instance.id` replaced
     /// by `-`, cut to Kafka's 249 characters.
-    static func groupInstanceId(service: String, host: String) -> String {
+    static func groupInstanceId(service: String, host: String, instance: Int? = nil) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        let name = "\(service).\(host.isEmpty ? "localhost" : host)"
+        let name = "\(service).\(host.isEmpty ? "localhost" : host)" + (instance.map { ".\($0)" } ?? "")
         return String(String(name.map { allowed.contains($0) ? $0 : "-" }).prefix(249))
     }
 

@@ -76,8 +76,8 @@ public enum ServiceHost {
         var bootLogger = Logger(label: S.identity.name)
         do {
             configuration = try ServiceConfiguration(identity: S.identity, environment: environment)
-            let registry = Observability.bootstrap(label: configuration.serviceName, logLevel: configuration.logLevel)
-            bootLogger = Logger(label: configuration.serviceName)
+            let registry = Observability.bootstrap(label: configuration.instanceName, logLevel: configuration.logLevel)
+            bootLogger = Logger(label: configuration.instanceName)
             service = try S(configuration: configuration, reader: reader, logger: bootLogger)
             watchSupervisor(configuration.supervisorPid, logger: bootLogger)
             try await run(service, configuration: configuration, reader: reader, registry: registry, logger: bootLogger)

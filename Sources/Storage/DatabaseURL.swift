@@ -73,6 +73,20 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible {
         self.tls = tls
     }
 
+    /// The URL with its password, for a process that connects with it (orderd hands it to its
+    /// services as `DATABASE_URL`); never for a log or a message: those take ``description``.
+    public var connectionString: String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = user
+        components.password = password
+        components.host = host
+        components.port = port
+        components.path = "/" + database
+        if tls != .prefer { components.queryItems = [URLQueryItem(name: "sslmode", value: tls.rawValue)] }
+        return components.string ?? description
+    }
+
     /// The URL with its password replaced by `***`.
     public var description: String {
         let credentials = password == nil ? user : "\(user):***"

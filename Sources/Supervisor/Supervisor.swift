@@ -85,10 +85,12 @@ public actor Supervisor {
         ]
         var environment = ProcessInfo.processInfo.environment.filter { !privateToOrderd.contains($0.key) }
         environment["ORDERD_PID"] = String(getpid())
-        environment["SERVICE_NAME"] = spec.name
+        environment["SERVICE_NAME"] = spec.service
+        environment["SERVICE_INSTANCE"] = spec.instance.map(String.init)
         environment["METRICS_PORT"] = String(spec.metricsPort)
-        environment["DATA_DIR"] = (configuration.daemon.dataDirectory as NSString).appendingPathComponent(spec.name)
+        environment["DATA_DIR"] = (configuration.daemon.dataDirectory as NSString).appendingPathComponent(spec.service)
         environment["KAFKA_BROKERS"] = brokers
+        if let url = configuration.database.url { environment["DATABASE_URL"] = url.connectionString }
         // orderd probes and scrapes the operations endpoints over loopback and serves one
         // aggregated /metrics: they need not be reachable from other hosts unless configured so.
         if environment["METRICS_HOST"] == nil { environment["METRICS_HOST"] = "127.0.0.1" }

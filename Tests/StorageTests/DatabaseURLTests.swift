@@ -53,4 +53,16 @@ struct DatabaseURLTests {
         #expect(statements.count == 2)
         #expect(statements[1].hasPrefix("CREATE INDEX"))
     }
+
+    @Test("the connection string gives back the same URL, password and odd characters included")
+    func connectionStringRoundTrips() throws {
+        for text in [
+            "postgres://app:p%40ss%3Aw%2Frd@db.example.org:6432/orders?sslmode=require",
+            "postgres://app@127.0.0.1/orders",
+        ] {
+            let url = try DatabaseURL(text)
+            #expect(try DatabaseURL(url.connectionString) == url)
+        }
+        #expect(try DatabaseURL("postgres://app:s3cret@h/d").connectionString.contains("s3cret"))
+    }
 }

@@ -5,11 +5,13 @@ import TOMLKit
 /// defaults and checks what spans keys.
 struct ConfigurationFile: ConfigurationTable {
     var orderd = Overrides<DaemonSettings>(), kafka = Overrides<KafkaSettings>()
+    var database = Overrides<DatabaseSettings>()
     var defaults = Overrides<SupervisionPolicy>(), services: [(key: String, value: Overrides<ServiceSpec>)] = []
 
     static var keys: [Key<Self>] {
         [
             Key("orderd", \.orderd, Overrides.self), Key("kafka", \.kafka, Overrides.self),
+            Key("database", \.database, Overrides.self),
             Key("defaults", \.defaults, Overrides.self),
             Key("services", \.services, Entries<Overrides<ServiceSpec>>.self),
         ]

@@ -51,6 +51,23 @@ extension KafkaSettings: ConfigurationTable {
     }
 }
 
+/// `[database]`
+extension DatabaseSettings: ConfigurationTable {
+    static var keys: [Key<Self>] {
+        [
+            Key(
+                "url",
+                PostgreSQLURL.self,
+                render: {
+                    $0.url.map { "url = \(SupervisorConfiguration.quote($0.description))  # password not shown" }
+                        ?? "# url is not set (nor DATABASE_URL): each service keeps its state in SQLite under data_directory"
+                },
+                set: { $0.url = $1 }
+            )
+        ]
+    }
+}
+
 /// `[defaults]`, and the same keys in `[services.<name>]`.
 extension SupervisionPolicy: ConfigurationTable {
     static var keys: [Key<Self>] {
@@ -89,6 +106,7 @@ extension ServiceSpec: ConfigurationTable {
             Key("working_directory", \.workingDirectory, Text.self),
             Key("environment", Environment.self) { $0.environment = $1 },
             Key("metrics_port", \.metricsPort, Int.self, check: within(ports)),
+            Key("instances", \.instances, Int.self, check: within(1...64)),
             Key("after", \.after, [Text].self),
             Key("priority", \.priority, Int.self, check: within(-1_000_000...1_000_000)),
         ] + SupervisionPolicy.keys.map { $0.lifted(\.supervisionPolicy) }

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 extension SupervisorConfiguration {
     /// The value shown instead of a secret.
@@ -16,16 +17,23 @@ extension SupervisorConfiguration {
                 "# Every default is filled in; services are listed in start order (stop order is the reverse).",
                 "# Secrets are shown as \(Self.quote(Self.redacted)).", "", "[orderd]",
             ] + DaemonSettings.lines(daemon) + ["", "[kafka]"] + KafkaSettings.lines(kafka)
+            + ["", "[database]"] + DatabaseSettings.lines(database)
         if !kafka.properties.isEmpty {
             out += ["", "[kafka.properties]"]
             for (name, value) in kafka.properties.sorted(by: { $0.key < $1.key }) {
                 out.append("\(Self.entry(name, value))  # \(KafkaSettings.environmentVariable(forProperty: name))")
             }
         }
-        for service in services {
-            let table = "services.\(Self.key(service.name))"
+        // One table per service: its instances are the first one's settings with their own ports.
+        for service in services where (service.instance ?? 1) == 1 {
+            let table = "services.\(Self.key(service.service))"
+            out += ["", "[\(table)]"]
+            if service.instance != nil {
+                let names = instances(of: service.service).map { "\($0.name) (metrics port \($0.metricsPort))" }
+                out.append("# instances: \(names.joined(separator: ", ")); environment shown for the first")
+            }
             out +=
-                ["", "[\(table)]"] + ServiceSpec.lines(service) + ["", "[\(table).probes]"]
+                ServiceSpec.lines(service) + ["", "[\(table).probes]"]
                 + SupervisionPolicy.Probes.lines(service.supervisionPolicy) + ["", "[\(table).environment]"]
             if service.environment["METRICS_PORT"] == nil {
                 out.append("# METRICS_PORT = \"\(service.metricsPort)\" is exported from metrics_port")
@@ -35,9 +43,13 @@ extension SupervisorConfiguration {
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// `name = "value"`, the value redacted when the name denotes a secret.
+    /// `name = "value"`, the value redacted when the name denotes a secret; a `DATABASE_URL`
+    /// without its password.
     private static func entry(_ name: String, _ value: String) -> String {
-        "\(key(name)) = \(quote(KafkaSettings.isSecret(name) ? redacted : value))"
+        if name == "DATABASE_URL" {
+            return "\(key(name)) = \(quote((try? DatabaseURL(value))?.description ?? redacted))"
+        }
+        return "\(key(name)) = \(quote(KafkaSettings.isSecret(name) ? redacted : value))"
     }
 
     /// A TOML key: bare when possible, else a basic string.

@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 
 extension ConfigurationFile {
@@ -16,20 +17,86 @@ extension ConfigurationFile {
         guard !services.isEmpty else {
             throw ConfigurationError("services", "at least one service is required: add a [services.<name>] table")
         }
+        let database = try databaseSettings(environment: environment)
         var specs: [ServiceSpec] = []
         for (name, table) in services { specs.append(try service(name, table, defaults: defaults, daemon: daemon)) }
-        let ordered = try Self.startOrder(specs)
+        var ordered: [ServiceSpec] = []
+        for spec in try Self.startOrder(specs) {
+            ordered += try Self.instances(of: spec, among: specs, database: database)
+        }
         var owners = [daemon.metricsPort: "orderd.metrics_port"]
-        for service in ordered {
-            let key = dotted("services", service.name, "metrics_port")
-            if let owner = owners.updateValue(key, forKey: service.metricsPort) {
-                throw ConfigurationError(key, "port \(service.metricsPort) is already used by \(owner)")
+        for instance in ordered {
+            let key =
+                dotted("services", instance.service, "metrics_port")
+                + (instance.instance.map { " (instance \($0): metrics_port + \($0 - 1))" } ?? "")
+            if let owner = owners.updateValue(key, forKey: instance.metricsPort) {
+                throw ConfigurationError(
+                    dotted("services", instance.service, "metrics_port"),
+                    "port \(instance.metricsPort)\(key.hasSuffix(")") ? " of " + instance.name : "") is already used by \(owner)"
+                )
             }
         }
         let brokers = environment[ConfigurationDefaults.brokersVariable]
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
         let kafka = self.kafka.applied(to: KafkaSettings(brokers: brokers))
-        return SupervisorConfiguration(source: source, daemon: daemon, kafka: kafka, services: ordered)
+        return SupervisorConfiguration(
+            source: source,
+            daemon: daemon,
+            kafka: kafka,
+            database: database,
+            services: ordered
+        )
+    }
+
+    /// `[database]` over `$DATABASE_URL`.
+    private func databaseSettings(environment: [String: String]) throws(ConfigurationError) -> DatabaseSettings {
+        var settings = DatabaseSettings()
+        if let text = environment["DATABASE_URL"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            do {
+                settings.url = try DatabaseURL(text)
+            } catch {
+                throw ConfigurationError("database.url", "DATABASE_URL in orderd's environment: \(error)")
+            }
+        }
+        return database.applied(to: settings)
+    }
+
+    /// The processes of `spec`: itself when it has one instance; otherwise `<name>.<n>` for
+    /// n = 1…instances, each with `SERVICE_INSTANCE`, its own metrics port and `${INSTANCE}` in
+    /// its environment's values replaced by n. `after` entries naming a service with several
+    /// instances wait for all of them.
+    private static func instances(
+        of spec: ServiceSpec,
+        among specs: [ServiceSpec],
+        database: DatabaseSettings
+    ) throws(ConfigurationError) -> [ServiceSpec] {
+        var spec = spec
+        spec.after = spec.after.flatMap { name in
+            let count = specs.first { $0.name == name }?.instances ?? 1
+            return count == 1 ? [name] : (1...count).map { "\(name).\($0)" }
+        }
+        guard spec.instances > 1 else { return [spec] }
+        if spec.environment["METRICS_PORT"] != nil {
+            let message = "must not be set with instances = \(spec.instances): each instance gets metrics_port + n - 1"
+            throw ConfigurationError(dotted("services", spec.name, "environment", "METRICS_PORT"), message)
+        }
+        guard database.url != nil else {
+            throw ConfigurationError(
+                dotted("services", spec.name, "instances"),
+                "\(spec.instances) instances need a database they share: set [database] url (PostgreSQL) or"
+                    + " DATABASE_URL; with SQLite each instance would keep an inbox of its own and apply events again"
+            )
+        }
+        return (1...spec.instances).map { number in
+            var instance = spec
+            instance.name = "\(spec.service).\(number)"
+            instance.instance = number
+            instance.metricsPort = spec.metricsPort + number - 1
+            instance.environment = spec.environment.mapValues {
+                $0.replacingOccurrences(of: "${INSTANCE}", with: String(number))
+            }
+            return instance
+        }
     }
 
     private func daemonSettings(
@@ -77,7 +144,13 @@ extension ConfigurationFile {
             let message = "a service name is 1–64 of letters, digits, '_' and '-'"
             throw ConfigurationError(dotted("services", name), message)
         }
-        let unset = ServiceSpec(name: name, executable: name, metricsPort: 0, supervisionPolicy: defaults)
+        let unset = ServiceSpec(
+            name: name,
+            service: name,
+            executable: name,
+            metricsPort: 0,
+            supervisionPolicy: defaults
+        )
         var spec = table.applied(to: unset)
         let policy = spec.supervisionPolicy
         try policy.checkBackoff(maximumSet: table.sets("backoff_max"), at: dotted("services", name))

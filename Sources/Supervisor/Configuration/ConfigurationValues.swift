@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Logging
 
 /// A value of the configuration file, checked as it is decoded. One of the wrong TOML type is
@@ -108,6 +109,21 @@ struct Brokers: ConfigurationValue {
             )
         }
         value = entries.joined(separator: ",")
+    }
+}
+
+/// A PostgreSQL URL, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`; an error
+/// never repeats the password.
+struct PostgreSQLURL: ConfigurationValue {
+    static let expected = "a string postgres://…"
+    var value: DatabaseURL
+
+    init(from decoder: any Decoder) throws {
+        do {
+            value = try DatabaseURL(try String(from: decoder))
+        } catch let error as DatabaseURL.Invalid {
+            throw decoder.invalid(error.description)
+        }
     }
 }
 

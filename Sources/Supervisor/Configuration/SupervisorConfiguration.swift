@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Storage
 
 /// orderd's validated configuration, built once at start-up (and again on SIGHUP) from a TOML
 /// file. Every default is filled in and every value has been checked, so the runtime never has
@@ -12,13 +13,21 @@ public struct SupervisorConfiguration: Sendable, Hashable {
     public var daemon: DaemonSettings
     /// `[kafka]`
     public var kafka: KafkaSettings
-    /// `[services.<name>]` in start order: topological by `after`, ties broken by `priority`
+    /// `[database]`
+    public var database = DatabaseSettings()
+    /// `[services.<name>]`, one entry per instance, in start order: topological by `after`, ties broken by `priority`
     /// (lower first), then by name. Stop order is the reverse.
     public var services: [ServiceSpec]
 
-    /// The service called `name`, if configured.
+    /// The service (or service instance) called `name`, if configured.
     public func service(named name: String) -> ServiceSpec? {
         services.first { $0.name == name }
+    }
+
+    /// The instances of configured service `service` (one, named as the service, unless it has
+    /// `instances` > 1), in instance order.
+    public func instances(of service: String) -> [ServiceSpec] {
+        services.filter { $0.service == service }.sorted { ($0.instance ?? 0) < ($1.instance ?? 0) }
     }
 }
 
@@ -72,10 +81,32 @@ public struct KafkaSettings: Sendable, Hashable {
     }
 }
 
-/// One supervised service, `[services.<name>]`, with `[defaults]` and built-in defaults applied.
+/// `[database]`: where the services keep their state.
+public struct DatabaseSettings: Sendable, Hashable {
+    /// `url`, else `$DATABASE_URL`: a PostgreSQL server on which each service keeps its state in
+    /// a schema of its own, handed to every service as `DATABASE_URL`; shown without its
+    /// password. Unset: each service keeps a SQLite file under `orderd.data_directory`.
+    public var url: DatabaseURL?
+
+    public init(url: DatabaseURL? = nil) {
+        self.url = url
+    }
+}
+
+/// One supervised process: a service `[services.<name>]`, or one of its `instances`, with
+/// `[defaults]` and built-in defaults applied.
 public struct ServiceSpec: Sendable, Hashable {
-    /// The table name: used in logs, metrics labels (`service=`), `SERVICE_NAME` and the CLI.
+    /// The process's name in logs, metrics labels (`service=`), `orderd status` and the CLI:
+    /// the table name, or `<table name>.<instance>` when the service has several instances.
     public var name: String
+    /// The service it runs (`SERVICE_NAME`): the table name, shared by its instances.
+    public var service: String
+    /// `instances` (1–64, default 1): how many processes of the service orderd runs. Several
+    /// need `[database] url`: instances share the service's state there.
+    public var instances = 1
+    /// This process's instance number (`SERVICE_INSTANCE`, from 1) when the service has several
+    /// instances; nil when it has one.
+    public var instance: Int?
     /// Absolute path of the executable (`executable`, default: the service name, resolved
     /// against `binary_directory` when relative).
     public var executable: String
@@ -86,7 +117,7 @@ public struct ServiceSpec: Sendable, Hashable {
     /// `[services.<name>.environment]`: added last, over everything orderd sets.
     public var environment: [String: String] = [:]
     /// `metrics_port` (required): `/metrics`, `/health`, `/ready`; exported as `METRICS_PORT`
-    /// unless `environment` sets it.
+    /// unless `environment` sets it. Instance `n` of several uses `metrics_port + n - 1`.
     public var metricsPort: Int
     /// `after`: services that must be ready before this one starts. Default none.
     public var after: [String] = []

@@ -32,6 +32,7 @@ struct ConfigurationParsingTests {
             configuration.services == [
                 ServiceSpec(
                     name: "api",
+                    service: "api",
                     executable: "/opt/orderd/bin/api",
                     arguments: [],
                     workingDirectory: ".",
