@@ -180,6 +180,7 @@ let package = Package(
             name: "StorageTesting",
             dependencies: [
                 "Storage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/StorageTesting"
         ),
@@ -239,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Kafka", "OrderEvents", "Supervisor", "ServiceKit", "StorageTesting",
+                "Kafka", "OrderEvents", "Supervisor", "ServiceKit", "Storage", "StorageTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Storage
 import Supervisor
 import Synchronization
 #if canImport(Glibc)
@@ -22,10 +23,18 @@ final class OrderdHarness: Sendable {
     let brokers: String?
     /// `defaults.probes.startup_budget`; nil for the default.
     let startupBudget: String?
+    /// `database.url`; nil for SQLite.
+    let database: DatabaseURL?
 
-    init(environment: [String: String] = [:], brokers: String? = nil, startupBudget: String? = nil) throws {
+    init(
+        environment: [String: String] = [:],
+        brokers: String? = nil,
+        startupBudget: String? = nil,
+        database: DatabaseURL? = nil
+    ) throws {
         self.brokers = brokers
         self.startupBudget = startupBudget
+        self.database = database
         root =
             FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -61,6 +70,7 @@ final class OrderdHarness: Sendable {
             \(startupBudget.map { "startup_budget = \"\($0)\"" } ?? "")
 
             \(brokers.map { "[kafka]\nbrokers = \"\($0)\"\n" } ?? "")
+            \(database.map { "[database]\nurl = \"\($0.connectionString)\"\n" } ?? "")
             """
         for service in Platform.services {
             text += """
