@@ -159,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "order-bench",
             dependencies: [
-                "Kafka", "OrderEvents", "Supervisor",
+                "Kafka", "OrderEvents", "Supervisor", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -180,7 +180,6 @@ let package = Package(
             name: "StorageTesting",
             dependencies: [
                 "Storage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/StorageTesting"
         ),

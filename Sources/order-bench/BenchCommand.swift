@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Storage
 
 /// `order-bench`: drives the order API with a paced or saturating load and checks that every
 /// accepted order reaches exactly one terminal notification.
@@ -53,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
             accepted, completed (notified: completed or cancelled), in flight (sent, not yet notified \
             or failed), failed, and the p99 of the last second only (http and e2e), so a stall shows at once.
               A table on stdout, or with --json one JSON object with these keys: runId, mode \
-            ("open"|"closed"), target ("hosted"|"external"), api, brokers, targetRate (null in closed \
+            ("open"|"closed"), target ("hosted"|"external"), api, brokers, store ("sqlite"|"postgres"), instances, targetRate (null in closed \
             loop), connections, durationSeconds, warmupSeconds, acceptedPerSecond (measured accepts ÷ \
             duration), e2eOrdersPerSecond (accepted ÷ first send → last notification), httpLatencyMs \
             and e2eLatencyMs ({count, p50, p90, p99, p999, max}), counts ({sent, accepted, completed, \
@@ -72,6 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
               order-bench --rate 200 --duration 1m --warmup 5s --json > result.json
               order-bench --api http://127.0.0.1:4000 --brokers 127.0.0.1:9092 --rate 100
               order-bench --api http://127.0.0.1:4000 --brokers "$(orderd status --json | jq -r .broker)" --embedded-broker --rate 100
+              order-bench --connections 64 --duration 20s --database-url postgres://bench@127.0.0.1:5432/postgres --instances 2
               order-bench chaos --short
             """,
         subcommands: [ChaosCommand.self]
@@ -120,6 +122,18 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Flag(help: "Keep the hosted platform's temporary directory (config, log, databases).")
     var keep = false
+
+    @Option(
+        help: """
+            Hosted platform on PostgreSQL: a server URL postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE on which the \
+            bench creates a database for the run (order_bench_<run id>; the user needs CREATEDB) and drops it after \
+            (kept with --keep or a failed run). Default: SQLite files in the run's directory.
+            """
+    )
+    var databaseURL: String?
+
+    @Option(help: "Instances of every service of the hosted platform, 1–9 (above 1 needs --database-url).")
+    var instances = 1
 
     @Flag(help: "Skip the raw Kafka baseline.")
     var noBaseline = false
@@ -180,10 +194,29 @@ struct BenchCommand: AsyncParsableCommand {
             drainTimeout: drainTimeout.duration,
             requestTimeout: requestTimeout.duration,
             target: try target(),
+            scale: try scale(),
             baselineMessages: noBaseline ? nil : baselineMessages,
             json: json,
             runId: BenchSettings.newRunId()
         )
+    }
+
+    private func scale() throws(ValidationError) -> BenchSettings.Scale {
+        guard (1...9).contains(instances) else { throw ValidationError("--instances must be 1–9, not \(instances)") }
+        guard databaseURL != nil || instances == 1 else {
+            throw ValidationError(
+                "--instances \(instances) needs --database-url: instances share one PostgreSQL database (with SQLite each would apply events again)"
+            )
+        }
+        guard api == nil || (databaseURL == nil && instances == 1) else {
+            throw ValidationError("--database-url and --instances apply to the hosted platform only, not with --api")
+        }
+        guard let databaseURL else { return BenchSettings.Scale() }
+        do {
+            return BenchSettings.Scale(database: try DatabaseURL(databaseURL), instances: instances)
+        } catch {
+            throw ValidationError("--database-url: \(error)")
+        }
     }
 
     private func target() throws(ValidationError) -> BenchSettings.Target {

@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Storage
 import NIOCore
 import NIOPosix
 
@@ -40,7 +41,19 @@ struct BenchRun: Sendable {
     }
 
     private func hosted(serviceLogLevel: Logger.Level, keep: Bool) async throws -> BenchReport {
-        let platform = try HostedPlatform.launch(runId: settings.runId, logLevel: serviceLogLevel)
+        // A database of the run's own on the given server: the services' schemas have fixed names.
+        let databaseName = "order_bench_\(settings.runId)"
+        var database: DatabaseURL?
+        if let server = self.settings.scale.database {
+            note("creating database \(databaseName) on \(server)…")
+            database = try await PostgreSQLServer.createDatabase(databaseName, on: server, logger: logger)
+        }
+        let platform = try HostedPlatform.launch(
+            runId: settings.runId,
+            logLevel: serviceLogLevel,
+            database: database,
+            instances: self.settings.scale.instances
+        )
         let settings = self
         let outcome: Result<BenchReport, any Error>
         do {
@@ -49,6 +62,7 @@ struct BenchRun: Sendable {
                     let (startup, broker) = try await platform.waitUntilReady(timeout: .seconds(120))
                     return try await settings.measure(
                         api: platform.api,
+                        apis: platform.apis,
                         brokers: broker,
                         properties: EmbeddedKafkaCluster.lowLatencyProperties,
                         stats: ProcessStats(selection: .children(of: platform.orderd.pid)),
@@ -72,8 +86,16 @@ struct BenchRun: Sendable {
         }
         if keep || !report.passed {
             report.directory = platform.directory
+            if let database { note("kept database \(database)") }
         } else {
             platform.removeDirectory()
+            if let server = self.settings.scale.database {
+                do {
+                    try await PostgreSQLServer.dropDatabase(databaseName, on: server, logger: logger)
+                } catch {
+                    printToStandardError("order-bench: could not drop database \(databaseName) on \(server): \(error)")
+                }
+            }
         }
         if !report.passed {
             printToStandardError("order-bench: kept \(platform.directory); orderd's log: \(platform.logPath)")
@@ -84,6 +106,7 @@ struct BenchRun: Sendable {
     /// Baseline, then the order load against `api`, observing notifications through `brokers`.
     private func measure(
         api: APIEndpoint,
+        apis: [APIEndpoint]? = nil,
         brokers: String,
         properties: [KafkaProperty],
         stats: ProcessStats,
@@ -111,7 +134,7 @@ struct BenchRun: Sendable {
         )
         return try await observer.running {
             try await observer.waitForAssignment(timeout: .seconds(60))
-            let load = OrderLoad(settings: settings, api: api, group: group, ledger: ledger)
+            let load = OrderLoad(settings: settings, apis: apis ?? [api], group: group, ledger: ledger)
             let settings = self.settings
             let group = self.group
             let run = self
@@ -211,6 +234,8 @@ struct BenchRun: Sendable {
             target: settings.isHosted ? "hosted" : "external",
             api: api.description,
             brokers: brokers,
+            store: settings.scale.database == nil ? "sqlite" : "postgres",
+            instances: settings.scale.instances,
             targetRate: targetRate,
             connections: settings.connections,
             durationSeconds: settings.duration.inSeconds,

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Storage
 
 /// Everything one run needs, validated: built by ``BenchCommand`` from the command line, read by
 /// every other part. Immutable and `Sendable`.
@@ -27,6 +28,16 @@ struct BenchSettings: Sendable {
         case external(api: APIEndpoint, brokers: String, embeddedBroker: Bool)
     }
 
+    /// Where the hosted platform keeps its state, and how many instances of each service it runs.
+    struct Scale: Sendable, Hashable {
+        /// A PostgreSQL server on which the bench creates a database for the run (and drops it
+        /// after); nil: SQLite files in the run's directory.
+        var database: DatabaseURL?
+        /// Instances of every service (`instances` in orderd's configuration); above 1 needs
+        /// ``database``.
+        var instances = 1
+    }
+
     var load: Load
     var connections: Int
     var duration: Duration
@@ -34,6 +45,8 @@ struct BenchSettings: Sendable {
     var drainTimeout: Duration
     var requestTimeout: Duration
     var target: Target
+    /// The hosted platform's store and instances (SQLite, one each, by default).
+    var scale = Scale()
     /// Messages of the raw Kafka throughput phase; nil skips the baseline.
     var baselineMessages: Int?
     var json: Bool

@@ -94,7 +94,7 @@ struct ChaosRun: Sendable {
                     let start = ContinuousClock.now
                     let load = OrderLoad(
                         settings: bench,
-                        api: platform.api,
+                        apis: [platform.api],
                         group: group,
                         ledger: ledger,
                         makeBody: { Self.body(number: $0, orderId: $1) }

@@ -4,7 +4,8 @@ import NIOCore
 /// ``LoadSchedule``, every outcome written to the ``OrderLedger``.
 struct OrderLoad: Sendable {
     var settings: BenchSettings
-    var api: APIEndpoint
+    /// The order APIs; connection i goes to `apis[i % apis.count]` (several order-service instances).
+    var apis: [APIEndpoint]
     var group: any EventLoopGroup
     var ledger: OrderLedger
     /// The body of order `number` named `orderId`; every order is ``body(orderId:)`` by default.
@@ -21,8 +22,8 @@ struct OrderLoad: Sendable {
     /// schedule is over and every request has its answer or its timeout.
     func run() async throws(HTTPClientError) {
         var connections: [HTTPConnection] = []
-        for _ in 0..<settings.connections {
-            connections.append(try await HTTPConnection.connect(to: api, on: group))
+        for index in 0..<settings.connections {
+            connections.append(try await HTTPConnection.connect(to: apis[index % apis.count], on: group))
         }
         let start = ContinuousClock.now
         let schedule = LoadSchedule(
@@ -32,13 +33,13 @@ struct OrderLoad: Sendable {
             duration: settings.duration
         )
         await withTaskGroup(of: Void.self) { group in
-            for connection in connections {
-                group.addTask { await worker(connection, schedule) }
+            for (index, connection) in connections.enumerated() {
+                group.addTask { await worker(connection, to: apis[index % apis.count], schedule) }
             }
         }
     }
 
-    private func worker(_ first: HTTPConnection, _ schedule: LoadSchedule) async {
+    private func worker(_ first: HTTPConnection, to api: APIEndpoint, _ schedule: LoadSchedule) async {
         var connection: HTTPConnection? = first
         while !Task.isCancelled, let slot = schedule.take() {
             if let due = slot.due, due > .now {

@@ -1,4 +1,5 @@
 import Logging
+import Storage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,20 +12,70 @@ struct PlatformConfiguration: Sendable {
     var directory: String
     var binaryDirectory: String
     var serviceLogLevel: Logger.Level
-    var apiPort: Int
+    /// The order API of each order-service instance.
+    var apiPorts: [Int]
     var orderdMetricsPort: Int
+    /// The first instance's metrics port of each service; instance n has this + n − 1.
     var servicePorts: [String: Int]
+    /// The run's PostgreSQL database; nil for SQLite.
+    var database: DatabaseURL?
+    var instances: Int
 
-    /// Picks the ports (each one free when picked).
-    init(directory: String, binaryDirectory: String, serviceLogLevel: Logger.Level) throws(BenchError) {
+    var apiPort: Int { apiPorts[0] }
+
+    /// Picks the ports (each one free when picked). With several instances the API ports are
+    /// `<p>1`, `<p>2`, … for one prefix `p` (orderd replaces `${INSTANCE}` in `PORT = "<p>${INSTANCE}"`),
+    /// and each service's metrics ports are consecutive.
+    init(
+        directory: String,
+        binaryDirectory: String,
+        serviceLogLevel: Logger.Level,
+        database: DatabaseURL? = nil,
+        instances: Int = 1
+    ) throws(BenchError) {
         self.directory = directory
         self.binaryDirectory = binaryDirectory
         self.serviceLogLevel = serviceLogLevel
-        apiPort = try Self.freePort()
+        self.database = database
+        self.instances = instances
+        var taken: Set<Int> = []
+        if instances == 1 {
+            apiPorts = [try Self.freePort()]
+        } else {
+            // Five-digit ports <prefix>1…<prefix>n.
+            let prefix = try Self.freeRange(count: instances, from: 2001, excluding: &taken) { prefix in
+                (1...instances).map { prefix * 10 + $0 }
+            }
+            apiPorts = (1...instances).map { prefix * 10 + $0 }
+        }
         orderdMetricsPort = try Self.freePort()
         var ports: [String: Int] = [:]
-        for service in Self.services { ports[service] = try Self.freePort() }
+        for service in Self.services {
+            ports[service] =
+                instances == 1
+                ? try Self.freePort()
+                : try Self.freeRange(count: instances, from: 30_000, excluding: &taken) { base in
+                    (0..<instances).map { base + $0 }
+                }
+        }
         servicePorts = ports
+    }
+
+    /// The first number from `start` whose `ports` are all free now and none of them `taken`;
+    /// they are added to `taken`.
+    private static func freeRange(
+        count: Int,
+        from start: Int,
+        excluding taken: inout Set<Int>,
+        ports: (Int) -> [Int]
+    ) throws(BenchError) -> Int {
+        for candidate in stride(from: start, to: start + 4_000, by: 7) {
+            let wanted = ports(candidate)
+            guard wanted.allSatisfy({ $0 <= 65_535 && !taken.contains($0) }), wanted.allSatisfy(isFree) else { continue }
+            taken.formUnion(wanted)
+            return candidate
+        }
+        throw .platform("found no \(count) free consecutive ports on 127.0.0.1", log: nil)
     }
 
     var path: String { "\(directory)/orderd.toml" }
@@ -41,6 +92,7 @@ struct PlatformConfiguration: Sendable {
             data_directory = "\(directory)/data"
             binary_directory = "\(binaryDirectory)"
 
+            \(database.map { "[database]\nurl = \"\($0.connectionString)\"\n" } ?? "")
             # Probe often enough that READY=1 follows readiness closely (the default is 2s).
             [defaults.probes]
             interval = "500ms"
@@ -51,6 +103,7 @@ struct PlatformConfiguration: Sendable {
 
                 [services.\(service)]
                 metrics_port = \(servicePorts[service]!)\(service == "order-service" ? "\npriority = 1" : "")
+                instances = \(instances)
 
                 """
             text += """
@@ -62,7 +115,8 @@ struct PlatformConfiguration: Sendable {
                 """
             switch service {
             case "order-service":
-                text += "HOST = \"127.0.0.1\"\nPORT = \"\(apiPort)\"\n"
+                let port = instances == 1 ? "\(apiPort)" : "\(apiPorts[0] / 10)${INSTANCE}"
+                text += "HOST = \"127.0.0.1\"\nPORT = \"\(port)\"\n"
             case "inventory-service":
                 // Enough that no bench order is ever out of stock (the seed is applied once per SKU).
                 text += "INVENTORY_STOCK = \"SKU-1=1000000000\"\n"
@@ -71,6 +125,22 @@ struct PlatformConfiguration: Sendable {
             }
         }
         return text
+    }
+
+    /// Whether `port` can be bound on 127.0.0.1 now.
+    private static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port)).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     /// An unused TCP port on 127.0.0.1, chosen by the kernel (bind to port 0).

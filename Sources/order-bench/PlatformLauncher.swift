@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Storage
 import Supervisor
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,9 @@ final class HostedPlatform: Sendable {
 
     var directory: String { configuration.directory }
     var logPath: String { configuration.logPath }
-    var api: APIEndpoint { APIEndpoint(host: "127.0.0.1", port: configuration.apiPort) }
+    var api: APIEndpoint { apis[0] }
+    /// Every order-service instance's API.
+    var apis: [APIEndpoint] { configuration.apiPorts.map { APIEndpoint(host: "127.0.0.1", port: $0) } }
 
     private init(
         configuration: PlatformConfiguration,
@@ -39,7 +42,9 @@ final class HostedPlatform: Sendable {
     static func launch(
         runId: String,
         logLevel: Logger.Level,
-        extraConfiguration: String = ""
+        extraConfiguration: String = "",
+        database: DatabaseURL? = nil,
+        instances: Int = 1
     ) throws(BenchError) -> HostedPlatform {
         let binaries = try executableDirectory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("order-bench-\(runId)").path
@@ -51,7 +56,9 @@ final class HostedPlatform: Sendable {
         let configuration = try PlatformConfiguration(
             directory: directory,
             binaryDirectory: binaries,
-            serviceLogLevel: logLevel
+            serviceLogLevel: logLevel,
+            database: database,
+            instances: instances
         )
         do {
             try (configuration.text + extraConfiguration).write(

@@ -37,6 +37,10 @@ struct BenchReport: Codable, Sendable {
     var target: String
     var api: String
     var brokers: String
+    /// "sqlite" or "postgres": where the hosted platform kept its state.
+    var store: String
+    /// Instances of every service of the hosted platform.
+    var instances: Int
     var targetRate: Double?
     var connections: Int
     var durationSeconds: Double
@@ -63,6 +67,8 @@ struct BenchReport: Codable, Sendable {
         try container.encode(target, forKey: .target)
         try container.encode(api, forKey: .api)
         try container.encode(brokers, forKey: .brokers)
+        try container.encode(store, forKey: .store)
+        try container.encode(instances, forKey: .instances)
         try container.encode(targetRate, forKey: .targetRate)
         try container.encode(connections, forKey: .connections)
         try container.encode(durationSeconds, forKey: .durationSeconds)
@@ -93,6 +99,7 @@ struct BenchReport: Codable, Sendable {
             lines.append(label.column + value)
         }
         row("run", "\(runId) (\(target): \(api), brokers \(brokers))")
+        row("store", "\(store), \(instances) instance\(instances == 1 ? "" : "s") of each service")
         row(
             "mode",
             mode == "open" ? "open loop, \(connections) connections" : "closed loop, \(connections) connections"

@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import Logging
-import PostgresNIO
 import Storage
 import Synchronization
 import Testing
@@ -84,33 +83,11 @@ public struct TestPostgresServer: Sendable {
     /// A new, empty database on the shared server, for a test that runs the services (whose
     /// schemas have fixed names); returns its URL.
     public static func createDatabase() async throws -> DatabaseURL {
-        var url = try DatabaseURL(try await shared().url)
-        let name = uniqueName()
-        let connection = try await PostgresConnection.connect(
-            configuration: PostgresConnection.Configuration(
-                host: url.host,
-                port: url.port,
-                username: url.user,
-                password: url.password,
-                database: url.database,
-                tls: .disable
-            ),
-            id: 1,
+        try await PostgreSQLServer.createDatabase(
+            uniqueName(),
+            on: try DatabaseURL(try await shared().url),
             logger: Logger(label: "test")
         )
-        do {
-            // Not in a transaction: CREATE DATABASE refuses to run in one.
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"),
-                logger: Logger(label: "test")
-            )
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
-        url.database = name
-        return url
     }
 
     /// `t_` and 12 random hex digits: a schema, file or service name no other test uses.

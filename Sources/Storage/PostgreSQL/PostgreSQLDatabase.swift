@@ -264,20 +264,39 @@ public final class PostgreSQLDatabase: SQLDatabase {
     }
 
     private static func tls(_ mode: DatabaseURL.TLSMode) throws -> PostgresClient.Configuration.TLS {
+        switch tlsConfiguration(mode) {
+        case nil: .disable
+        case (let configuration, required: false)?: .prefer(configuration)
+        case (let configuration, required: true)?: .require(configuration)
+        }
+    }
+
+    /// The TLS of a single connection (``PostgreSQLServer``'s), as the pool's.
+    static func connectionTLS(_ mode: DatabaseURL.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        switch tlsConfiguration(mode) {
+        case nil: .disable
+        case (let configuration, required: false)?: .prefer(try NIOSSLContext(configuration: configuration))
+        case (let configuration, required: true)?: .require(try NIOSSLContext(configuration: configuration))
+        }
+    }
+
+    /// libpq's `sslmode`s: `prefer` and `require` encrypt without verifying the server,
+    /// `verify-ca` checks its certificate's chain, `verify-full` also its name; nil for `disable`.
+    private static func tlsConfiguration(_ mode: DatabaseURL.TLSMode) -> (TLSConfiguration, required: Bool)? {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch mode {
-        case .disable: return .disable
+        case .disable: return nil
         case .prefer:
             configuration.certificateVerification = .none
-            return .prefer(configuration)
+            return (configuration, false)
         case .require:
             configuration.certificateVerification = .none
-            return .require(configuration)
+            return (configuration, true)
         case .verifyCA:
             configuration.certificateVerification = .noHostnameVerification
-            return .require(configuration)
+            return (configuration, true)
         case .verifyFull:
-            return .require(configuration)
+            return (configuration, true)
         }
     }
 }
