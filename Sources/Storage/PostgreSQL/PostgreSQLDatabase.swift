@@ -46,7 +46,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
     public init(
         url: DatabaseURL,
         schema: String,
-        maximumConnections: Int = 4,
+        maximumConnections: Int = 6,
         leaseTimeout: Duration = .seconds(10),
         logger: Logger
     ) throws {
