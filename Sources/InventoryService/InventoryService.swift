@@ -38,27 +38,16 @@ public struct InventoryService: PlatformService {
     public static let migrations = [
         Migration(
             "inventory-v1",
-            sqlite: """
+            portable: """
                 CREATE TABLE stock (
                     sku TEXT PRIMARY KEY NOT NULL,
-                    available INTEGER NOT NULL CHECK (available >= 0)
-                ) WITHOUT ROWID;
+                    available {INT64} NOT NULL CHECK (available >= 0)
+                ){KEYED};
                 CREATE TABLE reservations (
                     order_id TEXT PRIMARY KEY NOT NULL,
                     items TEXT NOT NULL,
                     created_at TEXT NOT NULL
-                ) WITHOUT ROWID;
-                """,
-            postgres: """
-                CREATE TABLE stock (
-                    sku TEXT PRIMARY KEY NOT NULL,
-                    available BIGINT NOT NULL CHECK (available >= 0)
-                );
-                CREATE TABLE reservations (
-                    order_id TEXT PRIMARY KEY NOT NULL,
-                    items TEXT NOT NULL,
-                    created_at TEXT NOT NULL
-                );
+                ){KEYED};
                 """
         )
     ]

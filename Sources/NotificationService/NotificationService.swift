@@ -32,7 +32,7 @@ public struct NotificationService: PlatformService {
     public static let migrations = [
         Migration(
             "notifications-v1",
-            sqlite: """
+            portable: """
                 CREATE TABLE notifications (
                     order_id TEXT PRIMARY KEY NOT NULL,
                     notification_id TEXT NOT NULL,
@@ -40,17 +40,7 @@ public struct NotificationService: PlatformService {
                     reason TEXT,
                     recipient TEXT,
                     created_at TEXT NOT NULL
-                ) WITHOUT ROWID;
-                """,
-            postgres: """
-                CREATE TABLE notifications (
-                    order_id TEXT PRIMARY KEY NOT NULL,
-                    notification_id TEXT NOT NULL,
-                    outcome TEXT NOT NULL,
-                    reason TEXT,
-                    recipient TEXT,
-                    created_at TEXT NOT NULL
-                );
+                ){KEYED};
                 """
         )
     ]

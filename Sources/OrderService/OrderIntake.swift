@@ -30,6 +30,9 @@ import Synchronization
 public final class OrderIntake: Service, Sendable {
     /// The most orders written in one transaction.
     public static let maximumBatch = 1000
+    /// The most on PostgreSQL, where each order's savepoint is a subtransaction (see
+    /// ``EventConsumerService/maximumPostgreSQLBatch``).
+    public static let maximumPostgreSQLBatch = EventConsumerService.maximumPostgreSQLBatch
 
     /// What became of one submitted order.
     public enum Acceptance: Sendable {
@@ -143,9 +146,10 @@ public final class OrderIntake: Service, Sendable {
 
     /// Waits for submissions; nil once finished and drained, or cancelled.
     private func nextBatch() async -> [Submission]? {
+        let limit = store.database.dialect == .postgres ? Self.maximumPostgreSQLBatch : Self.maximumBatch
         while !Task.isCancelled {
             let (batch, finished) = state.withLock { state -> ([Submission], Bool) in
-                let count = min(state.waiting.count, Self.maximumBatch)
+                let count = min(state.waiting.count, limit)
                 let batch = Array(state.waiting.prefix(count))
                 state.waiting.removeFirst(count)
                 return (batch, state.finished)

@@ -41,13 +41,13 @@ enum OrderTables {
     static let migrations = [
         Migration(
             "orders-v1",
-            sqlite: """
+            portable: """
                 CREATE TABLE orders (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    seq {ID},
                     order_id TEXT NOT NULL UNIQUE,
                     status TEXT NOT NULL,
                     reason TEXT,
-                    amount_minor INTEGER NOT NULL,
+                    amount_minor {INT64} NOT NULL,
                     currency TEXT NOT NULL,
                     customer_email TEXT,
                     items TEXT NOT NULL,
@@ -64,42 +64,11 @@ enum OrderTables {
                     status TEXT NOT NULL,
                     at TEXT NOT NULL,
                     PRIMARY KEY (order_id, position)
-                ) WITHOUT ROWID;
+                ){KEYED};
                 CREATE TABLE parked_events (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    seq {ID},
                     order_id TEXT NOT NULL,
-                    event BLOB NOT NULL
-                );
-                CREATE INDEX parked_by_order ON parked_events(order_id, seq);
-                """,
-            postgres: """
-                CREATE TABLE orders (
-                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    order_id TEXT NOT NULL UNIQUE,
-                    status TEXT NOT NULL,
-                    reason TEXT,
-                    amount_minor BIGINT NOT NULL,
-                    currency TEXT NOT NULL,
-                    customer_email TEXT,
-                    items TEXT NOT NULL,
-                    refunded INTEGER NOT NULL DEFAULT 0,
-                    fingerprint TEXT NOT NULL,
-                    correlation_id TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL
-                );
-                CREATE INDEX orders_by_status ON orders(status, seq);
-                CREATE TABLE order_history (
-                    order_id TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    status TEXT NOT NULL,
-                    at TEXT NOT NULL,
-                    PRIMARY KEY (order_id, position)
-                );
-                CREATE TABLE parked_events (
-                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    order_id TEXT NOT NULL,
-                    event BYTEA NOT NULL
+                    event {BYTES} NOT NULL
                 );
                 CREATE INDEX parked_by_order ON parked_events(order_id, seq);
                 """

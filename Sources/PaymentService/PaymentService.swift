@@ -39,27 +39,16 @@ public struct PaymentService: PlatformService {
     public static let migrations = [
         Migration(
             "payments-v1",
-            sqlite: """
+            portable: """
                 CREATE TABLE payments (
                     order_id TEXT PRIMARY KEY NOT NULL,
                     payment_id TEXT NOT NULL,
                     status TEXT NOT NULL,
-                    amount_minor INTEGER NOT NULL,
+                    amount_minor {INT64} NOT NULL,
                     currency TEXT NOT NULL,
                     created_at TEXT NOT NULL,
                     refunded_at TEXT
-                ) WITHOUT ROWID;
-                """,
-            postgres: """
-                CREATE TABLE payments (
-                    order_id TEXT PRIMARY KEY NOT NULL,
-                    payment_id TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    amount_minor BIGINT NOT NULL,
-                    currency TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    refunded_at TEXT
-                );
+                ){KEYED};
                 """
         )
     ]

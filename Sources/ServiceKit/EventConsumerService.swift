@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// The consume loop: a batch of Kafka messages → decode → one store transaction (for each
 /// event: inbox, change, outbox) → store the offsets of the whole batch.
 ///
-/// - Batches: everything the consumer has buffered (up to ``maximumBatch``) is handled in one
+/// - Batches: everything the consumer has buffered (up to ``maximumBatch``, on PostgreSQL
+///   ``maximumPostgreSQLBatch``) is handled in one
 ///   transaction, so a burst costs one commit (one fsync) instead of one per message. Each
 ///   event is still deduplicated by the inbox and applied on its own (in a savepoint): a repeat
 ///   in the middle of a batch changes nothing, a rejected event is dead-lettered without
@@ -36,6 +37,15 @@ public final class EventConsumerService: Service, Sendable {
     private let metrics: ConsumerMetrics
     /// The most messages handled in one transaction.
     public static let maximumBatch = 500
+    /// The most on PostgreSQL: each event's savepoint that writes is a subtransaction, and a
+    /// transaction with more than 64 of them overflows the server's per-session cache, which
+    /// makes every other session's snapshots slower (they must read pg_subtrans).
+    public static let maximumPostgreSQLBatch = 60
+
+    /// The most messages handled in one transaction on this store's backend.
+    private var batchLimit: Int {
+        store.database.dialect == .postgres ? Self.maximumPostgreSQLBatch : Self.maximumBatch
+    }
 
     /// A consume loop for `configuration`'s group and subscriptions; nothing connects until
     /// ``run()``. `relay` is woken after each committed batch that wrote outbox rows.
@@ -80,7 +90,7 @@ public final class EventConsumerService: Service, Sendable {
         // must outlive the batch in flight, whose offsets are stored after its commit.
         try await withRunningClients(consumer) {
             await withGracefulShutdownHandler {
-                for await batch in consumer.batches(maximum: Self.maximumBatch) {
+                for await batch in consumer.batches(maximum: batchLimit) {
                     guard await process(batch) else { break }
                     consumer.storeOffsets(of: batch)
                 }

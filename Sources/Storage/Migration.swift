@@ -25,6 +25,27 @@ public struct Migration: Sendable {
         }
     }
 
+    /// A migration of DDL written once for both dialects, with these words in place of the types
+    /// that differ: `{ID}` (a 64-bit key numbered in insertion order: `INTEGER PRIMARY KEY
+    /// AUTOINCREMENT` / `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`), `{INT64}` (`INTEGER` /
+    /// `BIGINT`), `{BYTES}` (`BLOB` / `BYTEA`) and `{KEYED}` after a table keyed by its primary key
+    /// (` WITHOUT ROWID` / nothing).
+    public init(_ name: String, portable script: String) {
+        self.init(name, sqlite: Self.render(script, .sqlite), postgres: Self.render(script, .postgres))
+    }
+
+    static func render(_ script: String, _ dialect: SQLDialect) -> String {
+        let words: [(String, sqlite: String, postgres: String)] = [
+            ("{ID}", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+            ("{INT64}", "INTEGER", "BIGINT"),
+            ("{BYTES}", "BLOB", "BYTEA"),
+            ("{KEYED}", " WITHOUT ROWID", ""),
+        ]
+        return words.reduce(script) { text, word in
+            text.replacingOccurrences(of: word.0, with: dialect == .sqlite ? word.sqlite : word.postgres)
+        }
+    }
+
     /// The statements of `script`, split where a line ends with `;` (PostgreSQL's extended
     /// protocol takes one statement at a time; the platform's DDL has no `;` inside a line's
     /// end otherwise).

@@ -65,4 +65,17 @@ struct DatabaseURLTests {
         }
         #expect(try DatabaseURL("postgres://app:s3cret@h/d").connectionString.contains("s3cret"))
     }
+
+    @Test("a portable migration names the types that differ once and gets each dialect's")
+    func portableMigrationsRenderPerDialect() {
+        let script = "CREATE TABLE t (id {ID}, n {INT64} NOT NULL, b {BYTES}){KEYED};"
+        #expect(
+            Migration.render(script, .sqlite)
+                == "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, b BLOB) WITHOUT ROWID;"
+        )
+        #expect(
+            Migration.render(script, .postgres)
+                == "CREATE TABLE t (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n BIGINT NOT NULL, b BYTEA);"
+        )
+    }
 }
