@@ -71,7 +71,9 @@ struct PlatformConfiguration: Sendable {
     ) throws(BenchError) -> Int {
         for candidate in stride(from: start, to: start + 4_000, by: 7) {
             let wanted = ports(candidate)
-            guard wanted.allSatisfy({ $0 <= 65_535 && !taken.contains($0) }), wanted.allSatisfy(isFree) else { continue }
+            guard wanted.allSatisfy({ $0 <= 65_535 && !taken.contains($0) }), wanted.allSatisfy(isFree) else {
+                continue
+            }
             taken.formUnion(wanted)
             return candidate
         }

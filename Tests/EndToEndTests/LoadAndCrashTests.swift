@@ -83,7 +83,7 @@ struct LoadAndCrashTests {
         #expect(Int(sent) == ids.count)
     }
 
-    @Test("500 concurrent orders all reach a terminal state with exactly one notification each")
+    @Test("500 concurrent orders all reach a terminal state with exactly one notification each", .exclusiveLoad)
     func fiveHundred() async throws {
         let platform = try await Platform.start()
         let started = ContinuousClock.now
@@ -96,7 +96,7 @@ struct LoadAndCrashTests {
         #expect(statuses.values.allSatisfy { $0 == 0 }, "exit statuses after SIGTERM: \(statuses)")
     }
 
-    @Test("the same with payment-service killed with SIGKILL mid-run and restarted")
+    @Test("the same with payment-service killed with SIGKILL mid-run and restarted", .exclusiveLoad)
     func fiveHundredWithCrash() async throws {
         let platform = try await Platform.start()
         let posting = Task { try await Self.postOrders(platform, prefix: "crash", count: 500) }

@@ -21,7 +21,8 @@ struct TwoHostFailoverTests {
 
     @Test(
         "kill -9 of a whole host under load: every accepted order terminal, charged once, refunded at most once, notified once; stock never oversold",
-        .timeLimit(.minutes(8))
+        .timeLimit(.minutes(8)),
+        .exclusiveLoad
     )
     func killOneHost() async throws {
         let database = try await TestPostgresServer.createDatabase()

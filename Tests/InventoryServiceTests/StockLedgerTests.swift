@@ -304,19 +304,26 @@ struct InventoryServiceHandlerTests {
         try await service.prepare(store: first)
         try await service.prepare(store: second)
         let orders = (0..<40).map { paymentCompleted("race-\($0)", [LineItem(sku: "A", quantity: 1)]) }
+        // Four consume loops per instance, each one transaction at a time, as partitions are.
         let reserved = try await withThrowingTaskGroup(of: Int.self) { group in
-            for (index, order) in orders.enumerated() {
-                let store = index.isMultiple(of: 2) ? first : second
+            for worker in 0..<8 {
+                let store = worker.isMultiple(of: 2) ? first : second
+                let share = orders.enumerated().filter { $0.offset % 8 == worker }.map(\.element)
                 group.addTask {
-                    // A lost race on the reservation's key is transient: retried as the consume loop would.
-                    while true {
-                        do {
-                            let (_, events) = try await deliver(order, to: service, in: store)
-                            return events.filter { $0.type == .inventoryReserved }.count
-                        } catch  where StoreFailure(error)?.isTransient == true {
-                            continue
+                    var reserved = 0
+                    for order in share {
+                        // A lost race on the reservation's key is transient: retried as the consume loop would.
+                        while true {
+                            do {
+                                let (_, events) = try await deliver(order, to: service, in: store)
+                                reserved += events.filter { $0.type == .inventoryReserved }.count
+                                break
+                            } catch where StoreFailure(error)?.isTransient == true {
+                                continue
+                            }
                         }
                     }
+                    return reserved
                 }
             }
             return try await group.reduce(0, +)
