@@ -136,3 +136,36 @@ private final class WriteGate: Sendable {
         if first { release.signal() }
     }
 }
+
+@Suite("OrderIntake: two instances on one PostgreSQL schema", .timeLimit(.minutes(2)))
+struct OrderIntakeInstancesTests {
+    @Test("the same order posted to two instances at once: one accepted, the other answered from it; never an error")
+    func repeatedPostOnTwoInstances() async throws {
+        let name = TestPostgresServer.uniqueName()
+        let first = try await IntakeHarness(postgresSchema: name)
+        let second = try await IntakeHarness(postgresSchema: name)
+        try await first.running { _ in
+            try await second.running { _ in
+                for round in 0..<20 {
+                    let id = "same-\(round)"
+                    let answers = [
+                        first.submit(orderId: id, amount: "5"), second.submit(orderId: id, amount: "5"),
+                    ]
+                    var accepted = 0
+                    var repeated = 0
+                    for answer in answers {
+                        switch try await answer.value {
+                        case .accepted(let record): accepted += record.orderId == id ? 1 : 0
+                        case .repeated(let record): repeated += record.orderId == id ? 1 : 0
+                        case .conflict: Issue.record("\(id) answered as a conflict")
+                        }
+                    }
+                    #expect(accepted == 1 && repeated == 1, "\(id): \(accepted) accepted, \(repeated) repeated")
+                }
+            }
+        }
+        let stored = try await first.storedCounts()
+        #expect(stored.orders == 20)
+        #expect(stored.outbox == 20)
+    }
+}

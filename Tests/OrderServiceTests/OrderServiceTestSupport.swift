@@ -5,6 +5,8 @@ import Logging
 import OrderEvents
 @testable import OrderService
 import ServiceKit
+import Storage
+import StorageTesting
 
 /// An intake over a fresh store in a temporary directory, with a relay whose producer never
 /// connects (nothing here publishes).
@@ -14,17 +16,29 @@ final class IntakeHarness: Sendable {
     let producer: KafkaProducer
     let intake: OrderIntake
 
-    init() async throws {
+    /// Over a SQLite file in a temporary directory, or over order-service's schema `name` on the
+    /// test PostgreSQL server (two harnesses with one name are two instances of the service).
+    init(postgresSchema name: String? = nil) async throws {
         var logger = Logger(label: "order-intake-tests")
         logger.logLevel = .critical
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("order-intake-\(UUID().uuidString)").path
-        store = try await EventStore(
-            directory: directory,
-            name: "order-service",
-            topics: Topics.defaults,
-            migrations: OrderService.migrations
-        )
+        if let name {
+            store = try await EventStore(
+                url: try DatabaseURL(try await TestPostgresServer.shared().url),
+                name: name,
+                topics: Topics.defaults,
+                migrations: OrderService.migrations,
+                logger: logger
+            )
+        } else {
+            store = try await EventStore(
+                directory: directory,
+                name: "order-service",
+                topics: Topics.defaults,
+                migrations: OrderService.migrations
+            )
+        }
         producer = try KafkaProducer(
             configuration: KafkaClientConfiguration(
                 bootstrapServers: "127.0.0.1:9",
