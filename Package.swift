@@ -179,7 +179,8 @@ let package = Package(
         .target(
             name: "StorageTesting",
             dependencies: [
-                "Storage", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                "Storage", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StorageTesting"
         ),

@@ -318,7 +318,7 @@ struct InventoryServiceHandlerTests {
                                 let (_, events) = try await deliver(order, to: service, in: store)
                                 reserved += events.filter { $0.type == .inventoryReserved }.count
                                 break
-                            } catch where StoreFailure(error)?.isTransient == true {
+                            } catch  where StoreFailure(error)?.isTransient == true {
                                 continue
                             }
                         }
