@@ -129,6 +129,7 @@ public struct TestPostgresServer: Sendable {
                         "start",
                     ]
                 )
+                watch(data: data, directory: directory.path, bin: bin)
                 return TestPostgresServer(
                     url: "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable",
                     directory: directory,
@@ -163,6 +164,35 @@ public struct TestPostgresServer: Sendable {
     /// Runs `tool` to its end with posix_spawn and waitpid (Foundation's `Process` waits for a
     /// child through a run loop, which a test's task does not run), its output in a file: a pipe
     /// would be held open by the server pg_ctl starts.
+    /// Stops the server (and removes its directory) once this test process is gone, however it
+    /// ended: a run killed before its exit handler would otherwise leave the server running. A
+    /// shell of its own polls the process once a second; it is not waited for.
+    private static func watch(data: String, directory: String, bin: String) {
+        let stop =
+            getuid() == 0
+            ? "/usr/sbin/runuser -u postgres -- \(bin)/pg_ctl -D \(data) -m immediate stop"
+            : "\(bin)/pg_ctl -D \(data) -m immediate stop"
+        let script =
+            "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stop) >/dev/null 2>&1; rm -rf \(directory)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor in Int32(0)...2 {
+            posix_spawn_file_actions_addopen(
+                &actions,
+                descriptor,
+                "/dev/null",
+                descriptor == 0 ? O_RDONLY : O_WRONLY,
+                0
+            )
+        }
+        let words: [String] = ["/bin/sh", "-c", script]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        _ = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
+    }
+
     private static func run(_ tool: String, _ arguments: [String]) throws {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("pg-tool-\(UUID().uuidString)")
             .path
