@@ -27,7 +27,9 @@ struct SupervisionProcessTests {
     func crashRestartsWithBackoff() async throws {
         try await Harness.run([Self.crashing("crashy", burst: 100)]) { harness in
             var restartsSeen: [Int] = []
-            let status = try await harness.waitFor("7 starts of crashy", timeout: .seconds(40)) { status in
+            // A deadline, not a figure (the checks below are lower bounds): under the full suite a
+            // fixture process can take seconds to start, and seven must.
+            let status = try await harness.waitFor("7 starts of crashy", timeout: .seconds(120)) { status in
                 restartsSeen.append(status.services[0].restarts)
                 return harness.starts("crashy").count >= 7
             }
