@@ -29,7 +29,7 @@ struct SupervisionProcessTests {
             var restartsSeen: [Int] = []
             // A deadline, not a figure (the checks below are lower bounds): under the full suite a
             // fixture process can take seconds to start, and seven must.
-            let status = try await harness.waitFor("7 starts of crashy", timeout: .seconds(120)) { status in
+            let status = try await harness.waitFor("7 starts of crashy", timeout: .seconds(100)) { status in
                 restartsSeen.append(status.services[0].restarts)
                 return harness.starts("crashy").count >= 7
             }
