@@ -30,7 +30,7 @@ extension SupervisorConfiguration {
             out += ["", "[\(table)]"]
             if service.instance != nil {
                 let names = instances(of: service.service).map { "\($0.name) (metrics port \($0.metricsPort))" }
-                out.append("# instances: \(names.joined(separator: ", ")); environment shown for the first")
+                out.append("# instances: \(names.joined(separator: ", ")); ${INSTANCE} below is each one's number")
             }
             out +=
                 ServiceSpec.lines(service) + ["", "[\(table).probes]"]
@@ -38,7 +38,7 @@ extension SupervisorConfiguration {
             if service.environment["METRICS_PORT"] == nil {
                 out.append("# METRICS_PORT = \"\(service.metricsPort)\" is exported from metrics_port")
             }
-            out += service.environment.sorted(by: { $0.key < $1.key }).map(Self.entry)
+            out += service.configuredEnvironment.sorted(by: { $0.key < $1.key }).map(Self.entry)
         }
         return out.joined(separator: "\n") + "\n"
     }

@@ -92,6 +92,7 @@ extension ConfigurationFile {
             instance.name = "\(spec.service).\(number)"
             instance.instance = number
             instance.metricsPort = spec.metricsPort + number - 1
+            instance.instanceTemplate = spec.environment
             instance.environment = spec.environment.mapValues {
                 $0.replacingOccurrences(of: "${INSTANCE}", with: String(number))
             }

@@ -114,8 +114,13 @@ public struct ServiceSpec: Sendable, Hashable {
     public var arguments: [String] = []
     /// `working_directory`. Default `.`, orderd's own working directory.
     public var workingDirectory = "."
-    /// `[services.<name>.environment]`: added last, over everything orderd sets.
+    /// `[services.<name>.environment]`: added last, over everything orderd sets; for one of
+    /// several instances with `${INSTANCE}` replaced by its number.
     public var environment: [String: String] = [:]
+    /// The environment as configured, `${INSTANCE}` not replaced: what `check-config` prints.
+    public var configuredEnvironment: [String: String] { instanceTemplate ?? environment }
+    /// The environment of the service's table when this is one of several instances.
+    var instanceTemplate: [String: String]?
     /// `metrics_port` (required): `/metrics`, `/health`, `/ready`; exported as `METRICS_PORT`
     /// unless `environment` sets it. Instance `n` of several uses `metrics_port + n - 1`.
     public var metricsPort: Int

@@ -120,4 +120,25 @@ struct InstancesAndDatabaseTests {
         #expect(text.contains("worker.2 (metrics port 9311)"))
         #expect(text.components(separatedBy: "[services.worker]").count == 2, "one table for the service")
     }
+
+    @Test("check-config's output of a multi-instance service parses back to the same instances")
+    func renderingRoundTrips() throws {
+        let original = try ConfigurationFixtures.parse(
+            Self.database
+                + "[services.api]\nmetrics_port = 9300\ninstances = 3\n[services.api.environment]\nPORT = \"400${INSTANCE}\"\n"
+        )
+        let text = original.rendered()
+        #expect(text.contains("PORT = \"400${INSTANCE}\""), "\(text)")
+        // The rendered URL hides the password; give it back through the environment.
+        var environment = ConfigurationFixtures.environment
+        environment["DATABASE_URL"] = original.database.url?.connectionString
+        let reparsed = try ConfigurationFixtures.parse(
+            text.replacingOccurrences(
+                of: #"url = "postgres://orders:***@db.internal:5432/orders?sslmode=require"  # password not shown"#,
+                with: ""
+            ),
+            environment: environment
+        )
+        #expect(reparsed.services == original.services)
+    }
 }
