@@ -130,8 +130,8 @@ extension EventStore {
     /// Marks rows published, in one transaction. Deletes nothing: old sent rows go by
     /// ``pruneOutbox(sentBefore:limit:)``.
     ///
-    /// Durability: this commit alone is not synced to disk (`synchronous = NORMAL` for its
-    /// transaction). A mark lost in a power cut only means the row is published again, which the
+    /// Durability: this commit alone is not synced to disk (``Durability/relaxed``: SQLite's
+    /// `synchronous = NORMAL`, PostgreSQL's `synchronous_commit = off`, for its transaction). A mark lost in a power cut only means the row is published again, which the
     /// consumers' inboxes absorb; and the next commit that is synced (every event's and order's)
     /// makes the marks before it durable too. This saves one fsync per published batch.
     public func markSent(_ ids: [Int64]) async throws {
