@@ -173,21 +173,37 @@ extension Orderd {
 /// The arguments of `orderd start|stop|restart|reset-failed`: which service, through which socket.
 struct ServiceTarget: ParsableArguments {
     @OptionGroup var socketOptions: SocketOptions
-    @Argument(help: "The service, for example payment-service.") var service: String
+    @Argument(
+        help: "The service (every instance of it), or one instance: payment-service, payment-service.2."
+    )
+    var service: String
 
-    /// Sends `command` for the service and prints its new state; exit 4 when orderd is not
-    /// reachable, 1 for any other refusal.
+    /// Sends `command` for the service — to each of its instances in turn when it runs several
+    /// (`<service>.<n>`) — and prints each new state; exit 4 when orderd is not reachable, 1 for
+    /// any other refusal.
     func perform(_ command: Supervisor.Command) async throws {
         do {
-            let status = try await ControlClient(socketPath: socketOptions.socketPath()).perform(
-                command,
-                service: service
-            )
-            print("\(status.name): \(status.state.rawValue)\(status.note.map { " (\($0))" } ?? "")")
+            let client = ControlClient(socketPath: try socketOptions.socketPath())
+            for name in try await Self.targets(of: service, in: try await client.status()) {
+                let status = try await client.perform(command, service: name)
+                print("\(status.name): \(status.state.rawValue)\(status.note.map { " (\($0))" } ?? "")")
+            }
         } catch {
             FileHandle.standardError.write(Data("orderd \(command.rawValue): \(error)\n".utf8))
             if case .unreachable = error { throw ExitCode(4) }
             throw ExitCode(1)
         }
+    }
+
+    /// `name` itself when orderd supervises a process of that name; otherwise its instances
+    /// (`<name>.1`, `<name>.2`, …) when it has some; otherwise `name` (orderd refuses it, listing
+    /// what it supervises).
+    static func targets(of name: String, in status: DaemonStatus) -> [String] {
+        let names = status.services.map(\.name)
+        guard !names.contains(name) else { return [name] }
+        let instances = names.filter {
+            $0.hasPrefix(name + ".") && Int($0.dropFirst(name.count + 1)) != nil
+        }
+        return instances.isEmpty ? [name] : instances
     }
 }

@@ -25,16 +25,20 @@ final class OrderdHarness: Sendable {
     let startupBudget: String?
     /// `database.url`; nil for SQLite.
     let database: DatabaseURL?
+    /// `instances` of the services that have more than one.
+    let instances: [String: Int]
 
     init(
         environment: [String: String] = [:],
         brokers: String? = nil,
         startupBudget: String? = nil,
-        database: DatabaseURL? = nil
+        database: DatabaseURL? = nil,
+        instances: [String: Int] = [:]
     ) throws {
         self.brokers = brokers
         self.startupBudget = startupBudget
         self.database = database
+        self.instances = instances
         root =
             FileManager.default.temporaryDirectory.appendingPathComponent("orderd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -42,7 +46,7 @@ final class OrderdHarness: Sendable {
         apiPort = try freePort()
         metricsPort = try freePort()
         var ports: [String: Int] = [:]
-        for service in Platform.services { ports[service] = try freePort() }
+        for service in Platform.services { ports[service] = try freePorts(instances[service] ?? 1) }
         servicePorts = ports
         extraEnvironment = environment
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -77,6 +81,7 @@ final class OrderdHarness: Sendable {
 
                 [services.\(service)]
                 metrics_port = \(servicePorts[service]!)
+                instances = \(instances[service] ?? 1)
                 \(service == "order-service" ? "after = [\"payment-service\", \"inventory-service\", \"notification-service\"]" : "")
 
                 [services.\(service).environment]

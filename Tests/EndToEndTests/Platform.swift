@@ -312,6 +312,17 @@ func freePort() throws -> Int {
     throw PlatformError("no free TCP port on 127.0.0.1 in 20000-26999")
 }
 
+/// The first of `count` consecutive free ports (for a service's instances).
+func freePorts(_ count: Int) throws -> Int {
+    for _ in 0..<1_000 {
+        let first = try freePort()
+        var next = first
+        while next - first + 1 < count, try freePort() == next + 1 { next += 1 }
+        if next - first + 1 == count { return first }
+    }
+    throw PlatformError("no \(count) consecutive free TCP ports on 127.0.0.1")
+}
+
 private func canBind(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }

@@ -142,6 +142,42 @@ extension TwoHostFailoverTests {
     }
 }
 
+@Suite("End to end: several instances of a service under one orderd, on PostgreSQL")
+struct InstancesTests {
+    @Test(
+        "two payment-service instances: a status row each, an order completes, `orderd restart payment-service` restarts both"
+    )
+    func twoInstances() async throws {
+        let database = try await TestPostgresServer.createDatabase()
+        let host = try OrderdHarness(database: database, instances: ["payment-service": 2])
+        try await host.start()
+        let ready = try await host.waitUntilAllReady()
+        #expect(
+            ready.services.map(\.name).filter { $0.hasPrefix("payment-service") } == [
+                "payment-service.1", "payment-service.2",
+            ]
+        )
+        let order = TestOrder(id: "inst-1", sku: "SKU-1", amount: 10)
+        let reply = try await host.request(.POST, port: host.apiPort, path: "/order", body: order.body)
+        #expect(reply.status == 202)
+        try await host.waitForOrder("inst-1", status: "COMPLETED")
+
+        let (code, output) = try await host.cli(["restart", "payment-service"])
+        #expect(code == 0, "\(output)")
+        #expect(output.contains("payment-service.1:") && output.contains("payment-service.2:"), "\(output)")
+        let restarted = try await host.waitUntilAllReady()
+        #expect(restarted.services.filter { $0.name.hasPrefix("payment-service.") }.allSatisfy { $0.restarts >= 1 })
+        let second = try await host.request(
+            .POST,
+            port: host.apiPort,
+            path: "/order",
+            body: TestOrder(id: "inst-2", sku: "SKU-1", amount: 10).body
+        )
+        #expect(second.status == 202)
+        try await host.waitForOrder("inst-2", status: "COMPLETED")
+    }
+}
+
 /// One order of the test: its id, its only SKU (one unit) and its amount.
 struct TestOrder: Sendable {
     var id: String
