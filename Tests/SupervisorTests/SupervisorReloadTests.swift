@@ -35,7 +35,11 @@ struct SupervisorReloadTests {
             await reloaded
 
             #expect(SupervisionHarness.isGone(oldPid), "the replaced process is gone")
-            let restarted = try await harness.waitFor("slow", "ready with the new configuration") { $0.state == .ready }
+            // Generous for the same reason as the first wait: a new fixture under the parallel suites.
+            let restarted = try await harness.waitFor("slow", "ready with the new configuration", timeout: .seconds(40))
+            {
+                $0.state == .ready
+            }
             #expect(restarted.pid != oldPid)
             #expect(try await harness.supervisor.perform(.restart, service: "other").name == "other")
         }
