@@ -145,7 +145,8 @@ extension TwoHostFailoverTests {
 @Suite("End to end: several instances of a service under one orderd, on PostgreSQL")
 struct InstancesTests {
     @Test(
-        "two payment-service instances: a status row each, an order completes, `orderd restart payment-service` restarts both"
+        "two payment-service instances: a status row each, an order completes, `orderd restart payment-service` restarts both",
+        .exclusiveLoad
     )
     func twoInstances() async throws {
         let database = try await TestPostgresServer.createDatabase()
