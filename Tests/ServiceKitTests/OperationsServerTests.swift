@@ -103,7 +103,7 @@ struct HTTPServerPolicyTests {
     }
 
     /// Sends `request` on a new connection and returns all that comes back until the server
-    /// closes it; "" when the server closed it before the request could be written.
+    /// closes it; "" when the server closed it before the request could be written or read.
     static func exchange(port: Int, _ request: String) async throws -> String {
         do {
             let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -119,6 +119,10 @@ struct HTTPServerPolicyTests {
                 return received
             }
         } catch ChannelError.ioOnClosedChannel {
+            return ""
+        } catch let error as IOError where error.errnoCode == ECONNRESET {
+            // The server closed the connection while the request was still unread (a loaded
+            // machine can let the idle timeout pass before the write): the kernel answers RST.
             return ""
         }
     }
