@@ -176,15 +176,16 @@ public final class OutboxRelay: Service, Sendable {
                         }
                         await signal.wait(timeout: .seconds(1))
                         return !signal.isFinished
+                    },
+                    { [self] in
+                        if standby.wasStandingBy {
+                            logger.notice("outbox relay took over: this instance publishes the outbox now")
+                        }
+                        activeGauge.record(1)
+                        defer { activeGauge.record(0) }
+                        return await relay()
                     }
-                ) { [self] in
-                    if standby.wasStandingBy {
-                        logger.notice("outbox relay took over: this instance publishes the outbox now")
-                    }
-                    activeGauge.record(1)
-                    defer { activeGauge.record(0) }
-                    return await relay()
-                }
+                )
                 return outcome ?? nil
             } catch let lost as LockLost {
                 logger.error("outbox relay stopped publishing: \(lost); standing by to take over again")
