@@ -209,7 +209,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
             return try await withLease { connection in
                 try await threads.runIfActive {
                     let transaction = PostgreSQLTransaction(connection: connection, logger: logger)
-                    for statement in begin { try transaction.execute(statement) }
+                    for statement in begin { transaction.deferred(statement) }
                     do {
                         let result = try body(transaction)
                         try transaction.execute("COMMIT")

@@ -4,6 +4,13 @@ import PostgresNIO
 
 /// A transaction on one leased PostgreSQL connection, run on a thread of the database's pool:
 /// each statement waits there for the server's answer (see ``PostgreSQLDatabase``).
+///
+/// Statements whose answer the caller does not need (`BEGIN`, `SET LOCAL`, `SAVEPOINT`,
+/// `RELEASE SAVEPOINT`: ``deferred(_:)``) are queued on the connection without waiting; the
+/// connection runs them in order, and the next statement that waits also checks them, so a
+/// failure among them fails that statement (and marks the transaction aborted). This saves a
+/// thread hop to the event loop and back for each of them, most of a transaction's statements
+/// when each event or order has its savepoint.
 final class PostgreSQLTransaction: SQLTransaction {
     private let connection: PostgresConnection
     private let logger: Logger
@@ -13,6 +20,8 @@ final class PostgreSQLTransaction: SQLTransaction {
     private var aborted = false
     /// Savepoints open now.
     private var depth = 0
+    /// Statements sent and not yet checked, in the order they were sent.
+    private var pending: [EventLoopFuture<PostgresQueryResult>] = []
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -40,12 +49,12 @@ final class PostgreSQLTransaction: SQLTransaction {
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         savepoints += 1
         let name = "s\(savepoints)"
-        try execute("SAVEPOINT \(name)")
+        deferred("SAVEPOINT \(name)")
         depth += 1
         defer { depth -= 1 }
         do {
             let result = try body()
-            try execute("RELEASE SAVEPOINT \(name)")
+            deferred("RELEASE SAVEPOINT \(name)")
             return result
         } catch {
             // PostgreSQL refuses every statement of a transaction after an error until it is
@@ -64,7 +73,43 @@ final class PostgreSQLTransaction: SQLTransaction {
         !aborted
     }
 
+    /// Sends a statement without arguments and without waiting for its answer: the next statement
+    /// that waits checks it.
+    func deferred(_ sql: String) {
+        pending.append(connection.query(PostgresQuery(unsafeSQL: sql), logger: logger))
+    }
+
     private func run(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
+        let answer = connection.query(Self.query(sql, arguments), logger: logger)
+        try checkPending(before: answer)
+        do {
+            return try answer.wait()
+        } catch {
+            if depth == 0 { aborted = true }
+            throw PostgreSQLError(error) ?? error
+        }
+    }
+
+    /// Waits for the statements sent before `next`; when one failed, the transaction is aborted
+    /// (PostgreSQL refuses what follows until a rollback), so `next` and the rest are waited for
+    /// and the first failure is thrown.
+    private func checkPending(before next: EventLoopFuture<PostgresQueryResult>) throws {
+        guard !pending.isEmpty else { return }
+        let sent = pending
+        pending.removeAll(keepingCapacity: true)
+        for (index, statement) in sent.enumerated() {
+            do {
+                _ = try statement.wait()
+            } catch {
+                aborted = true
+                for later in sent[(index + 1)...] { _ = try? later.wait() }
+                _ = try? next.wait()
+                throw PostgreSQLError(error) ?? error
+            }
+        }
+    }
+
+    private static func query(_ sql: String, _ arguments: SQLArguments) -> PostgresQuery {
         var bindings = PostgresBindings(capacity: arguments.values.count)
         for value in arguments.values {
             switch value {
@@ -75,13 +120,7 @@ final class PostgreSQLTransaction: SQLTransaction {
             case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
             }
         }
-        let query = PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: bindings)
-        do {
-            return try connection.query(query, logger: logger).wait()
-        } catch {
-            if depth == 0 { aborted = true }
-            throw PostgreSQLError(error) ?? error
-        }
+        return PostgresQuery(unsafeSQL: numberedPlaceholders(sql), binds: bindings)
     }
 
     /// `sql` with its `?` placeholders numbered `$1, $2, …` as PostgreSQL wants them; a `?`
