@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import GRDB
 import StorageTesting
+import Synchronization
 import Testing
 
 @testable import Storage
@@ -178,6 +179,37 @@ struct SQLDatabaseTests {
                 let synchronous = try await sqlite.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
                 #expect(synchronous == 2, "every connection is back to synchronous = FULL")
             }
+        }
+    }
+
+    /// `SAVEPOINT` and `RELEASE` are sent without waiting for their answers; one that fails still
+    /// fails the statement after it, and the transaction is no longer intact. A savepoint opened
+    /// after a failure outside any savepoint is refused with the transaction's own state, and the
+    /// write then fails instead of committing: PostgreSQL would answer its `COMMIT` with a rollback.
+    @Test func postgresAFailedStatementSentWithoutWaitingFailsTheNextOne() async throws {
+        try await Self.withMigrated(.postgres) { database in
+            let seen = Mutex<(sqlState: String?, intact: Bool)?>(nil)
+            await #expect(throws: PostgreSQLTransactionAborted.self) {
+                try await database.write { transaction in
+                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 1])
+                    // A unique violation outside every savepoint: PostgreSQL refuses what follows.
+                    _ = try? transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 2])
+                    do {
+                        try transaction.savepoint {
+                            try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["never", 3])
+                        }
+                    } catch {
+                        seen.withLock {
+                            $0 = ((error as? PostgreSQLError)?.sqlState, transaction.isIntact(after: error))
+                        }
+                    }
+                }
+            }
+            let outcome = seen.withLock { $0 }
+            #expect(outcome?.sqlState == "25P02", "in_failed_sql_transaction, from the SAVEPOINT sent before")
+            #expect(outcome?.intact == false)
+            let stored = try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") }
+            #expect(stored == 0)
         }
     }
 

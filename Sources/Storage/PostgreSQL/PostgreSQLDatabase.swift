@@ -212,6 +212,10 @@ public final class PostgreSQLDatabase: SQLDatabase {
                     for statement in begin { transaction.deferred(statement) }
                     do {
                         let result = try body(transaction)
+                        // PostgreSQL answers COMMIT in an aborted transaction with a rollback,
+                        // not an error: a body that went on after a failure must not pass for
+                        // committed.
+                        if transaction.isAborted { throw PostgreSQLTransactionAborted() }
                         try transaction.execute("COMMIT")
                         return result
                     } catch {
@@ -298,6 +302,16 @@ public final class PostgreSQLDatabase: SQLDatabase {
         case .verifyFull:
             return (configuration, true)
         }
+    }
+}
+
+/// A transaction's body went on after a statement failed outside every savepoint; PostgreSQL
+/// had already refused the rest of the transaction, so it was rolled back and nothing of it is
+/// stored. Whatever caught that statement's error should have rethrown it.
+public struct PostgreSQLTransactionAborted: Error, Sendable, CustomStringConvertible {
+    public init() {}
+    public var description: String {
+        "the transaction was rolled back: a statement in it failed and the code went on without rethrowing that error"
     }
 }
 

@@ -73,6 +73,9 @@ final class PostgreSQLTransaction: SQLTransaction {
         !aborted
     }
 
+    /// True once PostgreSQL refuses the rest of the transaction: its `COMMIT` would roll back.
+    var isAborted: Bool { aborted }
+
     /// Sends a statement without arguments and without waiting for its answer: the next statement
     /// that waits checks it.
     func deferred(_ sql: String) {
