@@ -34,6 +34,14 @@ public protocol SQLTransaction: AnyObject {
     @discardableResult
     func execute(_ sql: String, _ arguments: SQLArguments) throws -> Int
 
+    /// Runs a statement whose outcome the caller does not read (no rows, no count). A backend
+    /// may send it without waiting for its answer (PostgreSQL does, saving a round trip), so a
+    /// failure may surface later: the next statement that waits, or the commit, throws it, the
+    /// whole transaction is then lost (``isIntact(after:)`` is false and nothing of it commits),
+    /// and no enclosing savepoint can keep the rest. Use ``execute(_:_:)`` for a statement whose
+    /// failure a savepoint is meant to absorb.
+    func send(_ sql: String, _ arguments: SQLArguments) throws
+
     /// Runs a query and returns all its rows.
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow]
 
@@ -50,6 +58,11 @@ public protocol SQLTransaction: AnyObject {
 }
 
 extension SQLTransaction {
+    /// Runs the statement at once and waits for it: the default for a backend with no cheaper way.
+    public func send(_ sql: String, _ arguments: SQLArguments) throws {
+        try execute(sql, arguments)
+    }
+
     /// Runs a statement without arguments.
     @discardableResult
     public func execute(_ sql: String) throws -> Int {

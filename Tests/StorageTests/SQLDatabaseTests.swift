@@ -213,6 +213,49 @@ struct SQLDatabaseTests {
         }
     }
 
+    /// Statements sent without waiting run in order and commit with the transaction; a statement
+    /// that waits sees what they changed.
+    @Test(arguments: Backend.allCases)
+    func sentStatementsRunInOrderAndCommit(_ backend: Backend) async throws {
+        try await Self.withMigrated(backend) { database in
+            @Sendable func rows(_ transaction: any SQLTransaction) throws -> [String] {
+                try transaction.fetchAll("SELECT name, quantity FROM items ORDER BY name", []).map {
+                    "\(try $0["name"] as String)=\(try $0["quantity"] as Int)"
+                }
+            }
+            let seenInside = try await database.write { transaction in
+                try transaction.send("INSERT INTO items (name, quantity) VALUES (?, ?)", ["a", 1])
+                try transaction.savepoint {
+                    try transaction.send("UPDATE items SET quantity = quantity + 10 WHERE name = ?", ["a"])
+                    try transaction.send("INSERT INTO items (name, quantity) VALUES (?, ?)", ["b", 2])
+                }
+                return try rows(transaction)
+            }
+            #expect(seenInside == ["a=11", "b=2"])
+            #expect(try await database.read(rows) == ["a=11", "b=2"])
+        }
+    }
+
+    /// On PostgreSQL a sent statement's failure surfaces later, outside the savepoint it was sent
+    /// in: the savepoint cannot keep the rest, and the write fails (here at `COMMIT`, the only
+    /// statement that waits) with the statement's own error. Nothing of the transaction is stored.
+    @Test func postgresAFailedSentStatementFailsTheWholeWrite() async throws {
+        try await Self.withMigrated(.postgres) { database in
+            let error = await #expect(throws: PostgreSQLError.self) {
+                try await database.write { transaction in
+                    try transaction.execute("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 1])
+                    try transaction.savepoint {
+                        try transaction.send("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 2])
+                    }
+                    try transaction.send("INSERT INTO items (name, quantity) VALUES (?, ?)", ["after", 3])
+                }
+            }
+            #expect(error?.sqlState == "23505", "unique_violation, the sent INSERT's own error")
+            let stored = try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") }
+            #expect(stored == 0)
+        }
+    }
+
     /// Services on one server share no table: each has its schema.
     @Test func postgresSchemasKeepServicesApart() async throws {
         try await Self.withMigrated(.postgres) { first in

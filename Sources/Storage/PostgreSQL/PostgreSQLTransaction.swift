@@ -6,11 +6,11 @@ import PostgresNIO
 /// each statement waits there for the server's answer (see ``PostgreSQLDatabase``).
 ///
 /// Statements whose answer the caller does not need (`BEGIN`, `SET LOCAL`, `SAVEPOINT`,
-/// `RELEASE SAVEPOINT`: ``deferred(_:)``) are queued on the connection without waiting; the
-/// connection runs them in order, and the next statement that waits also checks them, so a
-/// failure among them fails that statement (and marks the transaction aborted). This saves a
-/// thread hop to the event loop and back for each of them, most of a transaction's statements
-/// when each event or order has its savepoint.
+/// `RELEASE SAVEPOINT`: ``deferred(_:)``; a handler's writes: ``send(_:_:)``) are queued on the
+/// connection without waiting; the connection runs them in order, and the next statement that
+/// waits also checks them, so a failure among them fails that statement (and marks the
+/// transaction aborted). This saves a thread hop to the event loop and back for each of them,
+/// most of a transaction's statements when each event or order has its savepoint.
 final class PostgreSQLTransaction: SQLTransaction {
     private let connection: PostgresConnection
     private let logger: Logger
@@ -32,6 +32,11 @@ final class PostgreSQLTransaction: SQLTransaction {
 
     func execute(_ sql: String, _ arguments: SQLArguments) throws -> Int {
         try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    /// Queued on the connection without waiting, like ``deferred(_:)``.
+    func send(_ sql: String, _ arguments: SQLArguments) throws {
+        pending.append(connection.query(Self.query(sql, arguments), logger: logger))
     }
 
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow] {
