@@ -85,7 +85,7 @@ public struct InventoryService: PlatformService {
         }
         switch try reserve(payment.items, in: transaction) {
         case .reserve:
-            try transaction.execute(
+            try transaction.send(
                 "INSERT INTO reservations (order_id, items, created_at) VALUES (?, ?, ?)",
                 [
                     event.orderId, String(decoding: try Self.itemsEncoder.encode(payment.items), as: UTF8.self),

@@ -103,7 +103,7 @@ enum OrderTables {
         at: String,
         in transaction: any SQLTransaction
     ) throws {
-        try transaction.execute(
+        try transaction.send(
             """
             INSERT INTO order_history (order_id, position, status, at)
             VALUES (?, (SELECT COUNT(*) FROM order_history WHERE order_id = ?), ?, ?)
@@ -118,22 +118,28 @@ enum OrderTables {
         }
     }
 
-    /// What the consumer needs to move an order on: its status and when it was accepted. On
+    /// What the consumer needs to move an order on: its status, when it was accepted and whether
+    /// facts that arrived early are parked for it. On
     /// PostgreSQL the order's row is locked until the transaction ends: events of one order
     /// from different topics may be handled at once by two instances, and each must see the
     /// status the other left.
     static func progress(
         _ orderId: String,
         in transaction: any SQLTransaction
-    ) throws -> (status: OrderStatus, createdAt: String)? {
+    ) throws -> (status: OrderStatus, createdAt: String, hasParked: Bool)? {
         let lock = transaction.dialect == .postgres ? " FOR UPDATE" : ""
+        // Whether facts are parked comes with the row: most orders have none, and the handler
+        // then skips the query for them (a round trip on PostgreSQL).
         guard
             let row = try transaction.fetchOne(
-                "SELECT status, created_at FROM orders WHERE order_id = ?\(lock)",
-                [orderId]
+                """
+                SELECT status, created_at, EXISTS (SELECT 1 FROM parked_events WHERE order_id = ?)
+                FROM orders WHERE order_id = ?\(lock)
+                """,
+                [orderId, orderId]
             )
         else { return nil }
-        return (OrderStatus(rawValue: try row[0]) ?? .pending, try row[1])
+        return (OrderStatus(rawValue: try row[0]) ?? .pending, try row[1], try row[2])
     }
 
     /// The fingerprint of the stored order's body, nil when no order has this id.
@@ -187,7 +193,7 @@ enum OrderTables {
         at now: String,
         in transaction: any SQLTransaction
     ) throws {
-        try transaction.execute(
+        try transaction.send(
             "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE order_id = ?",
             [status.rawValue, reason?.rawValue, now, orderId]
         )

@@ -73,8 +73,11 @@ public struct OrderService: PlatformService {
         case .transition(let status):
             steps.append("\(order.status.rawValue) → \(status.rawValue)")
             var current = status
-            // A transition may unblock facts that arrived early.
-            while let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: transaction) {
+            // A transition may unblock facts that arrived early. Replays only delete parked
+            // facts, so an order with none parked when it was read has none to replay.
+            while order.hasParked,
+                let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: transaction)
+            {
                 steps += parkedSteps
                 current = next
             }
@@ -130,7 +133,7 @@ public struct OrderService: PlatformService {
             return .transition(next)
         case .acknowledge:
             if fact == .refunded {
-                try transaction.execute("UPDATE orders SET refunded = 1 WHERE order_id = ?", [orderId])
+                try transaction.send("UPDATE orders SET refunded = 1 WHERE order_id = ?", [orderId])
             }
             return .acknowledged
         case .postpone:
@@ -141,7 +144,7 @@ public struct OrderService: PlatformService {
     }
 
     private func park(_ event: EventEnvelope, in transaction: any SQLTransaction) throws {
-        try transaction.execute(
+        try transaction.send(
             "INSERT INTO parked_events (order_id, event) VALUES (?, ?)",
             [event.orderId, try EventCodec.encode(event)]
         )
@@ -164,20 +167,20 @@ public struct OrderService: PlatformService {
             let seq: Int64 = try row["seq"]
             let bytes: [UInt8] = try row["event"]
             guard let event = try? EventCodec.decode(bytes), let fact = OrderFact(event.payload) else {
-                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
+                try transaction.send("DELETE FROM parked_events WHERE seq = ?", [seq])
                 continue
             }
             switch try apply(fact, to: status, orderId: orderId, at: now, in: transaction) {
             case .deferred:
                 continue
             case .transition(let next):
-                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
+                try transaction.send("DELETE FROM parked_events WHERE seq = ?", [seq])
                 return (next, steps + ["\(status.rawValue) → \(next.rawValue) (parked \(event.type.rawValue))"])
             case .acknowledged:
-                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
+                try transaction.send("DELETE FROM parked_events WHERE seq = ?", [seq])
                 steps.append("\(fact) noted")
             case .refused:
-                try transaction.execute("DELETE FROM parked_events WHERE seq = ?", [seq])
+                try transaction.send("DELETE FROM parked_events WHERE seq = ?", [seq])
                 logger.warning("refused parked \(event.type.rawValue) for a \(status.rawValue) order \(orderId)")
             }
         }

@@ -120,7 +120,7 @@ public struct PaymentService: PlatformService {
         at now: String,
         in transaction: any SQLTransaction
     ) throws {
-        try transaction.execute(
+        try transaction.send(
             "INSERT INTO payments (order_id, payment_id, status, amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [orderId, paymentId, status, order.amount.minorUnits, order.currency, now]
         )

@@ -358,7 +358,7 @@ public final class EventStore: Sendable {
         headers: [KafkaHeader],
         in transaction: any SQLTransaction
     ) throws {
-        try transaction.execute(
+        try transaction.send(
             "INSERT INTO outbox (topic, message_key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
             [topic, key, value, try StoredHeader.encode(headers), Timestamp.format(Date())]
         )
