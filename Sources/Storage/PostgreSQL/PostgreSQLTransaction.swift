@@ -3,14 +3,15 @@ import NIOCore
 import PostgresNIO
 
 /// A transaction on one leased PostgreSQL connection, run on a thread of the database's pool:
-/// each statement waits there for the server's answer (see ``PostgreSQLDatabase``).
+/// each statement whose answer is read waits there for the server (see ``PostgreSQLDatabase``).
 ///
 /// Statements whose answer the caller does not need (`BEGIN`, `SET LOCAL`, `SAVEPOINT`,
-/// `RELEASE SAVEPOINT`: ``deferred(_:)``; a handler's writes: ``send(_:_:)``) are queued on the
-/// connection without waiting; the connection runs them in order, and the next statement that
-/// waits also checks them, so a failure among them fails that statement (and marks the
-/// transaction aborted). This saves a thread hop to the event loop and back for each of them,
-/// most of a transaction's statements when each event or order has its savepoint.
+/// `RELEASE SAVEPOINT`: ``deferred(_:)``; a handler's writes: ``send(_:_:)``) are held here and
+/// handed to the connection together with the next statement that waits, in one hop to its event
+/// loop; the connection runs them in order, and that statement's answer also checks theirs, so a
+/// failure among them fails it (and marks the transaction aborted). A thread hop to the event
+/// loop costs a wake-up of each side: one per waited statement instead of one per statement
+/// saves most of them when each event or order has its savepoint.
 final class PostgreSQLTransaction: SQLTransaction {
     private let connection: PostgresConnection
     private let logger: Logger
@@ -20,8 +21,8 @@ final class PostgreSQLTransaction: SQLTransaction {
     private var aborted = false
     /// Savepoints open now.
     private var depth = 0
-    /// Statements sent and not yet checked, in the order they were sent.
-    private var pending: [EventLoopFuture<PostgresQueryResult>] = []
+    /// Statements not yet handed to the connection, in the order they were issued.
+    private var unsent: [PostgresQuery] = []
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -34,9 +35,9 @@ final class PostgreSQLTransaction: SQLTransaction {
         try run(sql, arguments).metadata.rows ?? 0
     }
 
-    /// Queued on the connection without waiting, like ``deferred(_:)``.
+    /// Held until the next statement that waits, like ``deferred(_:)``.
     func send(_ sql: String, _ arguments: SQLArguments) throws {
-        pending.append(connection.query(Self.query(sql, arguments), logger: logger))
+        unsent.append(Self.query(sql, arguments))
     }
 
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow] {
@@ -81,40 +82,50 @@ final class PostgreSQLTransaction: SQLTransaction {
     /// True once PostgreSQL refuses the rest of the transaction: its `COMMIT` would roll back.
     var isAborted: Bool { aborted }
 
-    /// Sends a statement without arguments and without waiting for its answer: the next statement
-    /// that waits checks it.
+    /// Issues a statement without arguments whose answer is not waited for: the next statement
+    /// that waits takes it to the connection and checks it.
     func deferred(_ sql: String) {
-        pending.append(connection.query(PostgresQuery(unsafeSQL: sql), logger: logger))
+        unsent.append(PostgresQuery(unsafeSQL: sql))
     }
 
     private func run(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
-        let answer = connection.query(Self.query(sql, arguments), logger: logger)
-        try checkPending(before: answer)
+        let (earlier, answer) = submit(Self.query(sql, arguments))
+        // The connection answers in order: once `answer` is in, so are the earlier ones.
+        let result = Result { try answer.wait() }
+        for statement in earlier {
+            do {
+                _ = try statement.wait()
+            } catch {
+                // PostgreSQL refused what followed (`answer` too) until a rollback.
+                aborted = true
+                throw PostgreSQLError(error) ?? error
+            }
+        }
         do {
-            return try answer.wait()
+            return try result.get()
         } catch {
             if depth == 0 { aborted = true }
             throw PostgreSQLError(error) ?? error
         }
     }
 
-    /// Waits for the statements sent before `next`; when one failed, the transaction is aborted
-    /// (PostgreSQL refuses what follows until a rollback), so `next` and the rest are waited for
-    /// and the first failure is thrown.
-    private func checkPending(before next: EventLoopFuture<PostgresQueryResult>) throws {
-        guard !pending.isEmpty else { return }
-        let sent = pending
-        pending.removeAll(keepingCapacity: true)
-        for (index, statement) in sent.enumerated() {
-            do {
-                _ = try statement.wait()
-            } catch {
-                aborted = true
-                for later in sent[(index + 1)...] { _ = try? later.wait() }
-                _ = try? next.wait()
-                throw PostgreSQLError(error) ?? error
+    /// Hands the held statements and then `last` to the connection in one task on its event
+    /// loop, so that each is written there at once instead of hopping to the loop on its own.
+    private func submit(
+        _ last: PostgresQuery
+    ) -> (earlier: [EventLoopFuture<PostgresQueryResult>], answer: EventLoopFuture<PostgresQueryResult>) {
+        let (connection, logger) = (self.connection, self.logger)
+        guard !unsent.isEmpty else { return ([], connection.query(last, logger: logger)) }
+        let queries = unsent + [last]
+        unsent.removeAll(keepingCapacity: true)
+        let eventLoop = connection.eventLoop
+        let promises = queries.map { _ in eventLoop.makePromise(of: PostgresQueryResult.self) }
+        eventLoop.execute {
+            for (query, promise) in zip(queries, promises) {
+                connection.query(query, logger: logger).cascade(to: promise)
             }
         }
+        return (promises.dropLast().map(\.futureResult), promises[promises.count - 1].futureResult)
     }
 
     private static func query(_ sql: String, _ arguments: SQLArguments) -> PostgresQuery {
