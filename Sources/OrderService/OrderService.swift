@@ -26,7 +26,6 @@ public struct OrderService: PlatformService {
 
     let apiHost: String
     let apiPort: Int
-    let logger: Logger
 
     /// Reads the API's `HOST` (default `0.0.0.0`) and `PORT` (default 4000).
     /// - Throws: ``ServiceConfigurationError`` naming `PORT` when it is not a port number.
@@ -37,7 +36,6 @@ public struct OrderService: PlatformService {
     ) throws(ServiceConfigurationError) {
         apiHost = reader.trimmedString(forKey: "host", default: "0.0.0.0")
         apiPort = try reader.port(forKey: "port", default: 4000)
-        self.logger = logger
         // Every outcome is exported from the start (at 0), so a rate over it has data.
         for outcome in OrderAPI.ReceivedOutcome.allCases {
             OrderAPI.countReceived(outcome, by: 0)
@@ -67,6 +65,7 @@ public struct OrderService: PlatformService {
             throw EventRejected("no order \(event.orderId) is known to order-service")
         }
         var steps: [String] = []
+        var refusals: [String] = []
         var terminal: (OrderStatus, Date)?
         let now = Date()
         switch try apply(fact, to: order.status, orderId: event.orderId, at: now, in: transaction) {
@@ -76,7 +75,13 @@ public struct OrderService: PlatformService {
             // A transition may unblock facts that arrived early. Replays only delete parked
             // facts, so an order with none parked when it was read has none to replay.
             while order.hasParked,
-                let (next, parkedSteps) = try replayParked(event.orderId, status: current, at: now, in: transaction)
+                let (next, parkedSteps) = try replayParked(
+                    event.orderId,
+                    status: current,
+                    at: now,
+                    refusals: &refusals,
+                    in: transaction
+                )
             {
                 steps += parkedSteps
                 current = next
@@ -102,7 +107,8 @@ public struct OrderService: PlatformService {
         }
         let record = terminal
         return Reaction(
-            summary: "order \(event.orderId) " + steps.joined(separator: ", "),
+            summary: "order \(event.orderId) " + (steps + refusals).joined(separator: ", "),
+            level: refusals.isEmpty ? .info : .warning,
             onCommit: {
                 guard let (status, created) = record else { return }
                 Metrics.Timer(
@@ -151,11 +157,13 @@ public struct OrderService: PlatformService {
     }
 
     /// Applies the first parked fact that now applies. Returns the new status when one moved
-    /// the order, nil when nothing more can move it.
+    /// the order, nil when nothing more can move it; parked facts the order refuses are dropped
+    /// and named in `refusals`.
     private func replayParked(
         _ orderId: String,
         status: OrderStatus,
         at now: Date,
+        refusals: inout [String],
         in transaction: any SQLTransaction
     ) throws -> (OrderStatus, [String])? {
         let parked = try transaction.fetchAll(
@@ -181,7 +189,7 @@ public struct OrderService: PlatformService {
                 steps.append("\(fact) noted")
             case .refused:
                 try transaction.send("DELETE FROM parked_events WHERE seq = ?", [seq])
-                logger.warning("refused parked \(event.type.rawValue) for a \(status.rawValue) order \(orderId)")
+                refusals.append("refused parked \(event.type.rawValue) for a \(status.rawValue) order")
             }
         }
         return nil
