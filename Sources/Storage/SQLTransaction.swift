@@ -98,8 +98,8 @@ extension SQLTransaction {
     }
 }
 
-/// The row count of a statement run with ``SQLTransaction/executeLater(_:_:)``: read it inside
-/// the transaction, which must still be open. Not `Sendable`, like the transaction.
+/// The row count of a statement run with ``SQLTransaction/executeLater(_:_:)``, to be read inside
+/// the transaction that ran it. Not `Sendable`, like the transaction.
 public struct SQLPendingCount {
     private let read: () throws -> Int
 

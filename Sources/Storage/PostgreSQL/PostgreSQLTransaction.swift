@@ -59,7 +59,7 @@ final class PostgreSQLTransaction: SQLTransaction {
     func executeLater(_ sql: String, _ arguments: SQLArguments) throws -> SQLPendingCount {
         let slot = AnswerSlot()
         held.append(Held(query: Self.query(sql, arguments), slot: slot))
-        return SQLPendingCount { [unowned self] in try self.count(of: slot) }
+        return SQLPendingCount { try self.count(of: slot) }
     }
 
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow] {
