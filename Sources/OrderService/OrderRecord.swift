@@ -147,17 +147,24 @@ enum OrderTables {
         try transaction.fetchValue(String.self, "SELECT fingerprint FROM orders WHERE order_id = ?", [orderId])
     }
 
+    /// The newest `limit` orders (of `status`, when given), each with its history. Two queries
+    /// whatever the limit, not one per order: the same read transaction sees both consistently.
     static func list(status: OrderStatus?, limit: Int, in transaction: any SQLTransaction) throws -> [OrderRecord] {
-        let rows =
-            if let status {
-                try transaction.fetchAll(
-                    "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?",
-                    [status.rawValue, limit]
-                )
-            } else {
-                try transaction.fetchAll("SELECT * FROM orders ORDER BY seq DESC LIMIT ?", [limit])
-            }
-        return try rows.map { try record($0, in: transaction) }
+        let (filter, arguments): (String, SQLArguments) =
+            if let status { ("WHERE status = ?", [status.rawValue, limit]) } else { ("", [limit]) }
+        let newest = "SELECT order_id FROM orders \(filter) ORDER BY seq DESC LIMIT ?"
+        let rows = try transaction.fetchAll("SELECT * FROM orders \(filter) ORDER BY seq DESC LIMIT ?", arguments)
+        var histories: [String: [OrderRecord.HistoryEntry]] = [:]
+        for entry in try transaction.fetchAll(
+            "SELECT order_id, status, at FROM order_history WHERE order_id IN (\(newest)) ORDER BY order_id, position",
+            arguments
+        ) {
+            histories[try entry["order_id"], default: []].append(try historyEntry(entry))
+        }
+        return try rows.map { row in
+            let orderId: String = try row["order_id"]
+            return try record(row, history: histories[orderId] ?? [])
+        }
     }
 
     static func record(_ row: SQLRow, in transaction: any SQLTransaction) throws -> OrderRecord {
@@ -165,9 +172,16 @@ enum OrderTables {
         let history = try transaction.fetchAll(
             "SELECT status, at FROM order_history WHERE order_id = ? ORDER BY position",
             [orderId]
-        ).map {
-            OrderRecord.HistoryEntry(status: OrderStatus(rawValue: try $0["status"]) ?? .pending, at: try $0["at"])
-        }
+        ).map(historyEntry)
+        return try record(row, history: history)
+    }
+
+    private static func historyEntry(_ row: SQLRow) throws -> OrderRecord.HistoryEntry {
+        OrderRecord.HistoryEntry(status: OrderStatus(rawValue: try row["status"]) ?? .pending, at: try row["at"])
+    }
+
+    private static func record(_ row: SQLRow, history: [OrderRecord.HistoryEntry]) throws -> OrderRecord {
+        let orderId: String = try row["order_id"]
         let items: String = try row["items"]
         let reason: String? = try row["reason"]
         return OrderRecord(

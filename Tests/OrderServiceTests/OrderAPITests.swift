@@ -203,7 +203,7 @@ struct OrderAPITests {
 
     @Test("the list is newest first and filters by status; a bad query is 400 invalid_query naming the parameter")
     func list() async throws {
-        try await withAPI { client, _ in
+        try await withAPI { client, harness in
             for id in ["l1", "l2"] {
                 let body = ByteBuffer(string: #"{"orderId":"\#(id)","amount":1}"#)
                 let reply = try await client.execute(uri: "/order", method: .post, headers: Self.json, body: body)
@@ -214,6 +214,18 @@ struct OrderAPITests {
             let orders = try #require(try Self.object(all.body)["orders"] as? [[String: Any]])
             #expect(orders.map { $0["orderId"] as? String } == ["l2", "l1"])
             #expect(Self.text(all.body).hasPrefix(#"{"orders":[{"orderId":"l2","status":"PENDING","#))
+
+            // Each listed order carries its own history (read for the whole list at once).
+            try await harness.store.database.write { transaction in
+                try OrderTables.setStatus("l1", .paid, reason: nil, at: "2026-01-01T00:00:01.000Z", in: transaction)
+            }
+            let both = try await client.execute(uri: "/orders?limit=10", method: .get)
+            let listed = try #require(try Self.object(both.body)["orders"] as? [[String: Any]])
+            let histories = listed.map { order in
+                ((order["history"] as? [[String: Any]]) ?? []).compactMap { $0["status"] as? String }
+            }
+            #expect(histories == [["PENDING"], ["PENDING", "PAID"]])
+            #expect(listed.map { $0["orderId"] as? String } == ["l2", "l1"])
 
             for (query, field) in [("status=LOST", "status"), ("limit=0", "limit"), ("limit=501", "limit")] {
                 let reply = try await client.execute(uri: "/orders?\(query)", method: .get)
