@@ -4,10 +4,7 @@ import Storage
 
 /// What a service does with one event, inside its store's transaction.
 ///
-/// - Takes effect at most once per event id: for a repeat the inbox's answer, read after
-///   `handle` (it shares a round trip with the handler's first read), rolls back what `handle`
-///   did. So a handler changes nothing but the database (no call out, no log line, no metric:
-///   those go in ``Reaction``, whose `onCommit` runs only for an event that took effect).
+/// - Called at most once per event id with effect: the inbox skips repeats before `handle`.
 /// - Runs inside a write transaction: read and change the service's tables through
 ///   `transaction`, and return the events to publish; they go to the outbox in the same
 ///   transaction. The same code runs on SQLite and PostgreSQL; on PostgreSQL, instances of the

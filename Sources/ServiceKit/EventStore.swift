@@ -283,15 +283,10 @@ public final class EventStore: Sendable {
     ///   change nothing.
     public func recordInInbox(_ event: EventEnvelope, topic: String, in transaction: any SQLTransaction) throws -> Bool
     {
-        try transaction.execute(Self.recordInInbox, inboxArguments(event, topic: topic)) == 1
-    }
-
-    /// Adds an event's id to the inbox; changes no row when it is there already.
-    static let recordInInbox =
-        "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-
-    func inboxArguments(_ event: EventEnvelope, topic: String) -> SQLArguments {
-        [event.eventId.uuidString, topic, Timestamp.format(Date())]
+        try transaction.execute(
+            "INSERT INTO inbox (event_id, topic, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [event.eventId.uuidString, topic, Timestamp.format(Date())]
+        ) == 1
     }
 
     /// Writes events to the outbox inside the caller's transaction. Each gets the event-type and

@@ -42,12 +42,6 @@ public protocol SQLTransaction: AnyObject {
     /// failure a savepoint is meant to absorb.
     func send(_ sql: String, _ arguments: SQLArguments) throws
 
-    /// Runs a statement whose row count the caller reads later, from the returned
-    /// ``SQLPendingCount``. A backend may send it with the next statement that waits (PostgreSQL
-    /// does), so a write and the read after it cost one round trip. A failure surfaces as a sent
-    /// statement's does (``send(_:_:)``), or when the count is read.
-    func executeLater(_ sql: String, _ arguments: SQLArguments) throws -> SQLPendingCount
-
     /// Runs a query and returns all its rows.
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow]
 
@@ -67,12 +61,6 @@ extension SQLTransaction {
     /// Runs the statement at once and waits for it: the default for a backend with no cheaper way.
     public func send(_ sql: String, _ arguments: SQLArguments) throws {
         try execute(sql, arguments)
-    }
-
-    /// Runs the statement at once and keeps its count: the default for a backend with no cheaper way.
-    public func executeLater(_ sql: String, _ arguments: SQLArguments) throws -> SQLPendingCount {
-        let count = try execute(sql, arguments)
-        return SQLPendingCount { count }
     }
 
     /// Runs a statement without arguments.
@@ -95,22 +83,5 @@ extension SQLTransaction {
         guard let row = try fetchOne(sql, arguments), !row.values.isEmpty else { return nil }
         let value: T? = try row[0]
         return value
-    }
-}
-
-/// The row count of a statement run with ``SQLTransaction/executeLater(_:_:)``, to be read inside
-/// the transaction that ran it. Not `Sendable`, like the transaction.
-public struct SQLPendingCount {
-    private let read: () throws -> Int
-
-    /// A count that `read` produces, waiting for the backend's answer if it has not come yet.
-    public init(_ read: @escaping () throws -> Int) {
-        self.read = read
-    }
-
-    /// The number of rows the statement inserted, updated or deleted.
-    /// - Throws: the statement's error, or that of a statement sent before it.
-    public func get() throws -> Int {
-        try read()
     }
 }

@@ -236,49 +236,6 @@ struct SQLDatabaseTests {
         }
     }
 
-    /// A count read later is the statement's own, whether a read took the statement to the
-    /// database first or reading the count did.
-    @Test(arguments: Backend.allCases)
-    func countsReadLaterAreEachStatementsOwn(_ backend: Backend) async throws {
-        try await Self.withMigrated(backend) { database in
-            let (first, second, rows, alone) = try await database.write { transaction in
-                let insert = "INSERT INTO items (name, quantity) VALUES (?, ?) ON CONFLICT DO NOTHING"
-                let first = try transaction.executeLater(insert, ["a", 1])
-                let second = try transaction.executeLater(insert, ["a", 2])
-                let rows = try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM items")
-                let alone = try transaction.executeLater("UPDATE items SET quantity = 5 WHERE name = ?", ["a"])
-                return (try first.get(), try second.get(), rows, try alone.get())
-            }
-            #expect([first, second, rows, alone] == [1, 0, 1, 1])
-        }
-    }
-
-    /// On PostgreSQL a statement whose count is read later fails when its count is read (here
-    /// before any other statement waits), and the write with it.
-    @Test func postgresAFailedStatementReadLaterFailsWhenItsCountIsRead() async throws {
-        try await Self.withMigrated(.postgres) { database in
-            let seen = Mutex<String?>(nil)
-            await #expect(throws: (any Error).self) {
-                try await database.write { transaction in
-                    try transaction.send("INSERT INTO items (name, quantity) VALUES (?, ?)", ["kept", 1])
-                    let again = try transaction.executeLater(
-                        "INSERT INTO items (name, quantity) VALUES (?, ?)",
-                        ["kept", 2]
-                    )
-                    do {
-                        _ = try again.get()
-                    } catch {
-                        seen.withLock { $0 = (error as? PostgreSQLError)?.sqlState }
-                        throw error
-                    }
-                }
-            }
-            #expect(seen.withLock { $0 } == "23505", "unique_violation, the statement's own error")
-            let stored = try await database.read { try $0.fetchValue(Int.self, "SELECT COUNT(*) FROM items") }
-            #expect(stored == 0)
-        }
-    }
-
     /// On PostgreSQL a sent statement's failure surfaces later, outside the savepoint it was sent
     /// in: the savepoint cannot keep the rest, and the write fails (here at `COMMIT`, the only
     /// statement that waits) with the statement's own error. Nothing of the transaction is stored.

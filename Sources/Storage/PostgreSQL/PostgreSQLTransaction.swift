@@ -6,8 +6,7 @@ import PostgresNIO
 /// each statement whose answer is read waits there for the server (see ``PostgreSQLDatabase``).
 ///
 /// Statements whose answer the caller does not need (`BEGIN`, `SET LOCAL`, `SAVEPOINT`,
-/// `RELEASE SAVEPOINT`: ``deferred(_:)``; a handler's writes: ``send(_:_:)``; a write whose
-/// count is read later: ``executeLater(_:_:)``) are held here and
+/// `RELEASE SAVEPOINT`: ``deferred(_:)``; a handler's writes: ``send(_:_:)``) are held here and
 /// handed to the connection together with the next statement that waits, in one hop to its event
 /// loop; the connection runs them in order, and that statement's answer also checks theirs, so a
 /// failure among them fails it (and marks the transaction aborted). A thread hop to the event
@@ -23,21 +22,7 @@ final class PostgreSQLTransaction: SQLTransaction {
     /// Savepoints open now.
     private var depth = 0
     /// Statements not yet handed to the connection, in the order they were issued.
-    private var held: [Held] = []
-    /// Answers of statements handed to the connection and not yet checked, in order.
-    private var unchecked: [EventLoopFuture<PostgresQueryResult>] = []
-
-    /// A statement waiting for the next hop to the connection.
-    private struct Held {
-        var query: PostgresQuery
-        /// Where its answer goes, for a caller that reads it later (``executeLater(_:_:)``).
-        var slot: AnswerSlot?
-    }
-
-    /// The answer of a held statement, once it is handed to the connection.
-    private final class AnswerSlot {
-        var answer: EventLoopFuture<PostgresQueryResult>?
-    }
+    private var unsent: [PostgresQuery] = []
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -52,14 +37,7 @@ final class PostgreSQLTransaction: SQLTransaction {
 
     /// Held until the next statement that waits, like ``deferred(_:)``.
     func send(_ sql: String, _ arguments: SQLArguments) throws {
-        held.append(Held(query: Self.query(sql, arguments)))
-    }
-
-    /// Held until the next statement that waits, or until the count is read.
-    func executeLater(_ sql: String, _ arguments: SQLArguments) throws -> SQLPendingCount {
-        let slot = AnswerSlot()
-        held.append(Held(query: Self.query(sql, arguments), slot: slot))
-        return SQLPendingCount { try self.count(of: slot) }
+        unsent.append(Self.query(sql, arguments))
     }
 
     func fetchAll(_ sql: String, _ arguments: SQLArguments) throws -> [SQLRow] {
@@ -107,14 +85,22 @@ final class PostgreSQLTransaction: SQLTransaction {
     /// Issues a statement without arguments whose answer is not waited for: the next statement
     /// that waits takes it to the connection and checks it.
     func deferred(_ sql: String) {
-        held.append(Held(query: PostgresQuery(unsafeSQL: sql)))
+        unsent.append(PostgresQuery(unsafeSQL: sql))
     }
 
     private func run(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
-        let answer = handOver(then: Self.query(sql, arguments))
-        // The connection answers in order: once `answer` is in, so are the statements before it.
+        let (earlier, answer) = submit(Self.query(sql, arguments))
+        // The connection answers in order: once `answer` is in, so are the earlier ones.
         let result = Result { try answer.wait() }
-        try checkHandedOver()
+        for statement in earlier {
+            do {
+                _ = try statement.wait()
+            } catch {
+                // PostgreSQL refused what followed (`answer` too) until a rollback.
+                aborted = true
+                throw PostgreSQLError(error) ?? error
+            }
+        }
         do {
             return try result.get()
         } catch {
@@ -123,57 +109,23 @@ final class PostgreSQLTransaction: SQLTransaction {
         }
     }
 
-    private func count(of slot: AnswerSlot) throws -> Int {
-        if slot.answer == nil { handOver() }
-        try checkHandedOver()
-        guard let answer = slot.answer else { preconditionFailure("a held statement was not handed over") }
-        do {
-            return try answer.wait().metadata.rows ?? 0
-        } catch {
-            // Only after an earlier failure, which was thrown then.
-            throw PostgreSQLError(error) ?? error
-        }
-    }
-
-    /// Waits for the statements handed over and not yet checked. When one failed, PostgreSQL
-    /// refused the rest (until a rollback), so the transaction is aborted and its error thrown.
-    private func checkHandedOver() throws {
-        guard !unchecked.isEmpty else { return }
-        let answers = unchecked
-        unchecked.removeAll(keepingCapacity: true)
-        for answer in answers {
-            do {
-                _ = try answer.wait()
-            } catch {
-                aborted = true
-                throw PostgreSQLError(error) ?? error
-            }
-        }
-    }
-
-    /// Hands the held statements, then `last`, to the connection in one task on its event loop,
-    /// so that each is written there at once instead of hopping to the loop on its own. The held
-    /// statements' answers are left to ``checkHandedOver()``.
-    /// - Returns: the answer to `last`.
-    @discardableResult
-    private func handOver(then last: PostgresQuery? = nil) -> EventLoopFuture<PostgresQueryResult> {
+    /// Hands the held statements and then `last` to the connection in one task on its event
+    /// loop, so that each is written there at once instead of hopping to the loop on its own.
+    private func submit(
+        _ last: PostgresQuery
+    ) -> (earlier: [EventLoopFuture<PostgresQueryResult>], answer: EventLoopFuture<PostgresQueryResult>) {
         let (connection, logger) = (self.connection, self.logger)
-        if held.isEmpty, let last { return connection.query(last, logger: logger) }
-        precondition(!held.isEmpty, "nothing to hand over")
-        let queries = held.map(\.query) + (last.map { [$0] } ?? [])
+        guard !unsent.isEmpty else { return ([], connection.query(last, logger: logger)) }
+        let queries = unsent + [last]
+        unsent.removeAll(keepingCapacity: true)
         let eventLoop = connection.eventLoop
         let promises = queries.map { _ in eventLoop.makePromise(of: PostgresQueryResult.self) }
-        for (statement, promise) in zip(held, promises) {
-            statement.slot?.answer = promise.futureResult
-            unchecked.append(promise.futureResult)
-        }
-        held.removeAll(keepingCapacity: true)
         eventLoop.execute {
             for (query, promise) in zip(queries, promises) {
                 connection.query(query, logger: logger).cascade(to: promise)
             }
         }
-        return promises[promises.count - 1].futureResult
+        return (promises.dropLast().map(\.futureResult), promises[promises.count - 1].futureResult)
     }
 
     private static func query(_ sql: String, _ arguments: SQLArguments) -> PostgresQuery {
