@@ -23,6 +23,8 @@ struct OutboxSharedStoreTests {
         let slow = Task {
             try await store.database.write { transaction in
                 try store.enqueue([early], trace: nil, in: transaction)
+                // The insert may be held until a statement waits: make sure the server has it.
+                _ = try transaction.fetchValue(Int.self, "SELECT COUNT(*) FROM outbox")
                 inserted.set()
                 // On the database's own thread, never a Swift concurrency one.
                 release.wait()
