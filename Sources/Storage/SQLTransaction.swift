@@ -35,7 +35,7 @@ public protocol SQLTransaction: AnyObject {
     func execute(_ sql: String, _ arguments: SQLArguments) throws -> Int
 
     /// Runs a statement whose outcome the caller does not read (no rows, no count). A backend
-    /// may send it without waiting for its answer (PostgreSQL does, saving a round trip), so a
+    /// may send it without waiting for its answer (PostgreSQL sends it with the next one), so a
     /// failure may surface later: the next statement that waits, or the commit, throws it, the
     /// whole transaction is then lost (``isIntact(after:)`` is false and nothing of it commits),
     /// and no enclosing savepoint can keep the rest. Use ``execute(_:_:)`` for a statement whose
