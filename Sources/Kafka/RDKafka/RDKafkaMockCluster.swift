@@ -1,7 +1,6 @@
 internal import CRdKafka
 import Foundation
 import Glibc
-import Synchronization
 
 /// librdkafka's mock cluster (`rd_kafka_mock_cluster_t`) and the client handle that owns it.
 ///
@@ -12,9 +11,6 @@ final class RDKafkaMockCluster: Sendable {
     private let mock: SendableOpaquePointer
     /// The brokers' `host:port` list.
     let bootstrapServers: String
-    /// Per broker taken down: a socket bound (not listening) to its port, so the kernel does not
-    /// hand the port to an outgoing connection while the listener is closed.
-    private let placeholders = Mutex<[Int32: Int32]>([:])
 
     init(brokers: Int) throws(KafkaError) {
         let conf = rd_kafka_conf_new()
@@ -35,7 +31,6 @@ final class RDKafkaMockCluster: Sendable {
     }
 
     deinit {
-        for socket in placeholders.withLock({ $0.values }) { close(socket) }
         rd_kafka_mock_cluster_destroy(mock.pointer)
         rd_kafka_destroy(handle.pointer)
     }
@@ -60,15 +55,8 @@ final class RDKafkaMockCluster: Sendable {
         let err = operation {
             up ? rd_kafka_mock_broker_set_up(mock.pointer, id) : rd_kafka_mock_broker_set_down(mock.pointer, id)
         }
-        // Both bind with SO_REUSEADDR and only the listener listens, so the placeholder may stay
-        // until the listener is back: the port is never free in between.
-        let placeholder = placeholders.withLock { $0.removeValue(forKey: id) }
-        if let placeholder { close(placeholder) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw .embeddedCluster(reason: "broker \(id): \(KafkaError.text(err))")
-        }
-        if !up, let (host, port) = address(of: id), let socket = Self.bound(host: host, port: port) {
-            placeholders.withLock { $0[id] = socket }
         }
     }
 
@@ -79,7 +67,14 @@ final class RDKafkaMockCluster: Sendable {
     /// (`SO_REUSEADDR`, same address) gets the port, for at most `timeout`.
     /// - Throws: ``KafkaError/embeddedCluster(reason:)`` when the port stays taken.
     private func waitUntilListenerCanBind(broker id: Int32, timeout: Duration = .seconds(10)) throws(KafkaError) {
-        guard let (host, port) = address(of: id) else { return }
+        let servers = bootstrapServers.split(separator: ",")
+        // Brokers are listed in id order, from 1; an unknown id is left to librdkafka to refuse.
+        guard id >= 1, Int(id) <= servers.count else { return }
+        let server = servers[Int(id) - 1]
+        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...]) else {
+            return
+        }
+        let host = String(server[..<colon])
         let deadline = ContinuousClock.now + timeout
         while !Self.canBind(host: host, port: port) {
             guard ContinuousClock.now < deadline else {
@@ -91,48 +86,22 @@ final class RDKafkaMockCluster: Sendable {
         }
     }
 
-    /// A broker's listening address; nil for an unknown id, which librdkafka refuses itself.
-    private func address(of id: Int32) -> (host: String, port: UInt16)? {
-        // Brokers are listed in id order, from 1.
-        let servers = bootstrapServers.split(separator: ",")
-        guard id >= 1, Int(id) <= servers.count else { return nil }
-        let server = servers[Int(id) - 1]
-        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...]) else {
-            return nil
-        }
-        return (String(server[..<colon]), port)
-    }
-
     private static func canBind(host: String, port: UInt16) -> Bool {
-        // Without a socket to probe with, librdkafka's own attempt is the answer.
-        guard let socket = bound(host: host, port: port) else { return errno != EADDRINUSE }
-        close(socket)
-        return true
-    }
-
-    /// A socket bound to `host:port` the way the mock binds its listener (`SO_REUSEADDR`), not
-    /// listening; nil when the port cannot be bound.
-    private static func bound(host: String, port: UInt16) -> Int32? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { return nil }
+        // Without a socket to probe with, librdkafka's own attempt is the answer.
+        guard socket >= 0 else { return true }
+        defer { close(socket) }
         var on: Int32 = 1
         _ = setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr(host)
-        let bound = withUnsafePointer(to: &address) { pointer in
+        return withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else {
-            let cause = errno
-            close(socket)
-            errno = cause
-            return nil
-        }
-        return socket
     }
 
     func setPartitionLeader(topic: String, partition: Int32, broker: Int32?) throws(KafkaError) {
