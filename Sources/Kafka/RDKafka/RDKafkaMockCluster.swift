@@ -1,6 +1,5 @@
 internal import CRdKafka
 import Foundation
-import Glibc
 
 /// librdkafka's mock cluster (`rd_kafka_mock_cluster_t`) and the client handle that owns it.
 ///
@@ -51,56 +50,11 @@ final class RDKafkaMockCluster: Sendable {
     }
 
     func setBroker(_ id: Int32, up: Bool) throws(KafkaError) {
-        if up { try waitUntilListenerCanBind(broker: id) }
         let err = operation {
             up ? rd_kafka_mock_broker_set_up(mock.pointer, id) : rd_kafka_mock_broker_set_down(mock.pointer, id)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw .embeddedCluster(reason: "broker \(id): \(KafkaError.text(err))")
-        }
-    }
-
-    /// librdkafka's mock closes a broker's listener when the broker goes down and binds the same
-    /// port again when it comes back up, asserting (which aborts the whole process) when it
-    /// cannot: meanwhile the kernel may have handed that port to another socket, as the source
-    /// port of an outgoing connection. So this waits until a socket bound the way the mock binds
-    /// (`SO_REUSEADDR`, same address) gets the port, for at most `timeout`.
-    /// - Throws: ``KafkaError/embeddedCluster(reason:)`` when the port stays taken.
-    private func waitUntilListenerCanBind(broker id: Int32, timeout: Duration = .seconds(10)) throws(KafkaError) {
-        let servers = bootstrapServers.split(separator: ",")
-        // Brokers are listed in id order, from 1; an unknown id is left to librdkafka to refuse.
-        guard id >= 1, Int(id) <= servers.count else { return }
-        let server = servers[Int(id) - 1]
-        guard let colon = server.lastIndex(of: ":"), let port = UInt16(server[server.index(after: colon)...]) else {
-            return
-        }
-        let host = String(server[..<colon])
-        let deadline = ContinuousClock.now + timeout
-        while !Self.canBind(host: host, port: port) {
-            guard ContinuousClock.now < deadline else {
-                throw .embeddedCluster(
-                    reason: "broker \(id) cannot come back up: another socket holds \(host):\(port)"
-                )
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-    }
-
-    private static func canBind(host: String, port: UInt16) -> Bool {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        // Without a socket to probe with, librdkafka's own attempt is the answer.
-        guard socket >= 0 else { return true }
-        defer { close(socket) }
-        var on: Int32 = 1
-        _ = setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr(host)
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
         }
     }
 
