@@ -147,24 +147,31 @@ enum OrderTables {
         try transaction.fetchValue(String.self, "SELECT fingerprint FROM orders WHERE order_id = ?", [orderId])
     }
 
-    /// The newest `limit` orders (of `status`, when given), each with its history. Two queries
-    /// whatever the limit, not one per order: the same read transaction sees both consistently.
+    /// The newest `limit` orders (of `status`, when given), each with its history: two queries
+    /// whatever the limit, not one per order, which the same read transaction sees consistently.
     static func list(status: OrderStatus?, limit: Int, in transaction: any SQLTransaction) throws -> [OrderRecord] {
-        let (filter, arguments): (String, SQLArguments) =
-            if let status { ("WHERE status = ?", [status.rawValue, limit]) } else { ("", [limit]) }
-        let newest = "SELECT order_id FROM orders \(filter) ORDER BY seq DESC LIMIT ?"
-        let rows = try transaction.fetchAll("SELECT * FROM orders \(filter) ORDER BY seq DESC LIMIT ?", arguments)
+        let rows =
+            if let status {
+                try transaction.fetchAll(
+                    "SELECT * FROM orders WHERE status = ? ORDER BY seq DESC LIMIT ?",
+                    [status.rawValue, limit]
+                )
+            } else {
+                try transaction.fetchAll("SELECT * FROM orders ORDER BY seq DESC LIMIT ?", [limit])
+            }
+        let ids: [String] = try rows.map { try $0["order_id"] }
+        guard !ids.isEmpty else { return [] }
         var histories: [String: [OrderRecord.HistoryEntry]] = [:]
         for entry in try transaction.fetchAll(
-            "SELECT order_id, status, at FROM order_history WHERE order_id IN (\(newest)) ORDER BY order_id, position",
-            arguments
+            """
+            SELECT order_id, status, at FROM order_history
+            WHERE order_id IN (\(SQLArguments.placeholders(ids.count))) ORDER BY order_id, position
+            """,
+            SQLArguments(ids.map(\.sqlValue))
         ) {
             histories[try entry["order_id"], default: []].append(try historyEntry(entry))
         }
-        return try rows.map { row in
-            let orderId: String = try row["order_id"]
-            return try record(row, history: histories[orderId] ?? [])
-        }
+        return try zip(rows, ids).map { row, id in try record(row, history: histories[id] ?? []) }
     }
 
     static func record(_ row: SQLRow, in transaction: any SQLTransaction) throws -> OrderRecord {
